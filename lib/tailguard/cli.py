@@ -1,0 +1,156 @@
+"""`tailguard JOB [--conf FILE ...] [--set key=value ...] [--dates D1,D2|D1..D2]`.
+
+The same arguments work for `spark-submit jobs/JOB.py ...`: each file in jobs/ calls
+`main()` with its job name. Job code lives in the package; this module only parses,
+builds the one Config, and hands a JobContext to the job's `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from tailguard.config import Config, load_config
+from tailguard.errors import TailguardError
+
+log = logging.getLogger("tailguard")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    target: str                      # "module:function" taking a JobContext
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    needs_spark: bool = True
+
+
+def _sample_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="directory to write the sample into")
+    parser.add_argument("--docs", type=int, help="number of crawl documents (sample.docs)")
+    parser.add_argument("--seed", type=int, help="random seed (sample.seed)")
+
+
+def _train_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True,
+                        help="labelled JSONL file(s), comma-separated: {text, label}")
+
+
+def _diversity_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scope", default="eras",
+                        help="'eras' (default) or 'shards:NAME' to measure a shard set")
+
+
+JOBS: dict[str, JobSpec] = {
+    "ingest": JobSpec("tailguard.io.ingest:run", "read crawl partitions into docs/quarantine"),
+    "provenance": JobSpec("tailguard.provenance.job:run",
+                          "exact + near-duplicate clusters, first-seen dates, eras"),
+    "train-detector": JobSpec("tailguard.synthetic.train:run",
+                              "train and calibrate the fastText detector", _train_args,
+                              needs_spark=False),
+    "score": JobSpec("tailguard.synthetic.score:run", "per-document synthetic probability"),
+    "share": JobSpec("tailguard.synthetic.share:run", "synthetic share per domain"),
+    "diversity": JobSpec("tailguard.diversity.job:run",
+                         "n-gram diversity, tail coverage, rarefaction", _diversity_args),
+    "sample": JobSpec("tailguard.sample.job:run", "write the embedded demo crawl",
+                      _sample_args, needs_spark=False),
+}
+# `pipeline` runs these in order; each must be importable for the pipeline to include it.
+PIPELINE = ("ingest", "provenance", "score", "share", "diversity")
+
+
+def parse_dates(spec: str | None) -> list[dt.date] | None:
+    """`2024-01-01,2024-02-01` (a list) or `2024-01-01..2024-03-31` (an inclusive range)."""
+    if spec is None or not spec.strip():
+        return None
+    try:
+        if ".." in spec:
+            start_text, end_text = spec.split("..", 1)
+            start, end = dt.date.fromisoformat(start_text.strip()), dt.date.fromisoformat(
+                end_text.strip())
+            if end < start:
+                raise TailguardError(f"--dates range ends before it starts: {spec}")
+            return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        return sorted({dt.date.fromisoformat(part.strip()) for part in spec.split(",")
+                       if part.strip()})
+    except ValueError as exc:
+        raise TailguardError(f"--dates must be YYYY-MM-DD[,..] or D1..D2: {exc}") from exc
+
+
+@dataclass
+class JobContext:
+    """What a job gets: the config, the dates it is limited to, its own CLI options."""
+
+    cfg: Config
+    dates: list[dt.date] | None = None
+    options: argparse.Namespace = field(default_factory=argparse.Namespace)
+
+    @cached_property
+    def spark(self):
+        from tailguard.session import build_session
+
+        return build_session(self.cfg)
+
+
+def _resolve(target: str) -> Callable[[JobContext], Any]:
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def available_pipeline() -> list[str]:
+    """Pipeline jobs whose modules exist in this build (later jobs arrive over time)."""
+    present = []
+    for name in PIPELINE:
+        module_name = JOBS[name].target.split(":")[0]
+        if importlib.util.find_spec(module_name) is not None:
+            present.append(name)
+    return present
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tailguard", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="job", required=True, metavar="JOB")
+    specs = dict(JOBS)
+    specs["pipeline"] = JobSpec("", "run " + " -> ".join(PIPELINE))
+    for name, spec in specs.items():
+        job_parser = sub.add_parser(name, help=spec.help)
+        job_parser.add_argument("--conf", action="append", default=[], metavar="FILE",
+                                help="YAML config; later files override earlier ones")
+        job_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                                dest="sets", help="override one key (wins over --conf)")
+        job_parser.add_argument("--dates", help="D1,D2 or D1..D2: limit to these partitions")
+        spec.add_arguments(job_parser)
+    return parser
+
+
+def run_job(name: str, ctx: JobContext) -> None:
+    if name == "pipeline":
+        for step in available_pipeline():
+            log.info("pipeline: %s", step)
+            _resolve(JOBS[step].target)(ctx)
+        return
+    _resolve(JOBS[name].target)(ctx)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        stream=sys.stdout)
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.conf, args.sets)
+        ctx = JobContext(cfg=cfg, dates=parse_dates(args.dates), options=args)
+        run_job(args.job, ctx)
+    except TailguardError as exc:
+        print(f"tailguard {args.job}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""One configuration object, built once per job from YAML files and `--set` overrides.
+
+The packaged `resources/default.yaml` is the single source of keys, defaults and types:
+an override may only name a key that exists there and must keep its type. This catches the
+classic scheduled-job failure (a typo'd key silently ignored) at start-up, with a message
+that names the key and the nearest valid one.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tailguard.errors import ConfigError
+
+# Maps whose keys are not validated (passed through to another system verbatim).
+FREE_FORM_MAPS = frozenset({"spark.conf"})
+ESTIMATORS = ("cc", "pcc", "acc", "mle")
+
+
+def default_values() -> dict[str, Any]:
+    """The packaged defaults, parsed fresh each call (callers may mutate the result)."""
+    text = resources.files("tailguard").joinpath("resources/default.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and dotted not in FREE_FORM_MAPS:
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _nearest(key: str, candidates: Iterable[str]) -> str:
+    match = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Check `value` against the type of `default`; allow the safe widenings only."""
+    if default is None or value is None and default is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, dt.date):
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, list):
+        if isinstance(value, list):
+            return value
+        if isinstance(value, str):  # --set k=a,b
+            return [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(default, Mapping):
+        if isinstance(value, Mapping):
+            return dict(value)
+    raise ConfigError(
+        f"config key '{key}' must be {_type_name(default)} (like {default!r}), "
+        f"got {_type_name(value)} {value!r}"
+    )
+
+
+def _merge(flat: dict[str, Any], override: Mapping[str, Any], origin: str) -> None:
+    for key, value in _flatten(override).items():
+        if key not in flat:
+            free_parent = next((m for m in FREE_FORM_MAPS if key.startswith(m + ".")), None)
+            if free_parent:
+                flat[free_parent] = {**flat[free_parent], key[len(free_parent) + 1 :]: value}
+                continue
+            raise ConfigError(f"unknown config key '{key}' in {origin}{_nearest(key, flat)}")
+        if key in FREE_FORM_MAPS:
+            flat[key] = {**flat[key], **_coerce(key, value, flat[key])}
+        else:
+            flat[key] = _coerce(key, value, flat[key])
+
+
+def _read_yaml(path: str) -> Mapping[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path}{where} is not valid YAML") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {data!r:.40}")
+    return data
+
+
+def _parse_set(assignment: str) -> dict[str, Any]:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key=value, got '{assignment}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    tree: dict[str, Any] = {}
+    node = tree
+    parts = key.strip().split(".")
+    # spark.conf.<any.dotted.spark.key> keeps its dots inside the free-form map
+    if parts[:2] == ["spark", "conf"] and len(parts) > 2:
+        parts = ["spark", "conf", ".".join(parts[2:])]
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return tree
+
+
+def _validate(flat: Mapping[str, Any]) -> None:
+    """Semantic checks the type system cannot express, with explicit messages."""
+
+    def require(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"config key '{key}' {what}, got {flat[key]!r}")
+
+    for key in ("ingest.max_chars", "dedup.shingle_size", "dedup.num_perm", "share.bootstrap",
+                "dedup.max_bucket_size", "dedup.max_iterations", "diversity.homogenization_sample",
+                "diversity.compression_chunk_bytes", "tail.min_count", "tail.max_n", "sample.docs",
+                "detector.epoch", "detector.dim", "detector.threads", "share.min_docs"):
+        require(flat[key] > 0, key, "must be positive")
+    for key in ("dedup.threshold", "tail.quantile", "detector.valid_fraction",
+                "detector.target_fpr"):
+        require(0.0 < flat[key] < 1.0, key, "must lie strictly between 0 and 1")
+    require(4 <= flat["diversity.hll_precision"] <= 18, "diversity.hll_precision",
+            "must be between 4 and 18")
+    require(flat["share.primary"] in ESTIMATORS, "share.primary", f"must be one of {ESTIMATORS}")
+    require(flat["detector.calibration"] in ("isotonic", "platt"), "detector.calibration",
+            "must be 'isotonic' or 'platt'")
+    require(all(isinstance(b, int) and b > 0 for b in flat["diversity.token_budgets"]),
+            "diversity.token_budgets", "must be a list of positive integers")
+
+
+class Section(Mapping[str, Any]):
+    """Read-only attribute view of one config section: `cfg.ingest.max_chars`."""
+
+    def __init__(self, path: str, values: Mapping[str, Any]):
+        self._path = path
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            value = self._values[name]
+        except KeyError:
+            raise AttributeError(
+                f"no config key '{self._path}.{name}'{_nearest(name, self._values)}"
+            ) from None
+        full = f"{self._path}.{name}"
+        if isinstance(value, Mapping) and full not in FREE_FORM_MAPS:
+            return Section(full, value)
+        return copy.deepcopy(value)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class Config(Section):
+    """The validated configuration of one run. Immutable: derive a new one with `with_overrides`."""
+
+    def __init__(self, flat: Mapping[str, Any]):
+        self._flat = dict(flat)
+        tree: dict[str, Any] = {}
+        for key, value in self._flat.items():
+            node = tree
+            parts = key.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+        super().__init__("", tree)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._values:
+            raise AttributeError(f"no config section '{name}'{_nearest(name, self._values)}")
+        return Section(name, self._values[name])
+
+    def get(self, dotted: str, default: Any = None) -> Any:  # noqa: D401 - Mapping API
+        """Value of a dotted key, e.g. `cfg.get("eras.cutoff")`."""
+        return copy.deepcopy(self._flat.get(dotted, default))
+
+    def as_flat_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._flat)
+
+    def with_overrides(self, *assignments: str) -> Config:
+        flat = self.as_flat_dict()
+        for assignment in assignments:
+            _merge(flat, _parse_set(assignment), f"--set {assignment}")
+        _validate(flat)
+        return Config(flat)
+
+    def fingerprint(self) -> str:
+        """Stable hash of every value: names outputs and goes into manifests."""
+        canonical = json.dumps(self._flat, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    @property
+    def detector_dir(self) -> str:
+        return self._flat["detector.dir"] or str(Path(self._flat["output.root"]) / "detector")
+
+    def table_path(self, name: str) -> str:
+        """Path of a table under output.root, e.g. `table_path("metrics/diversity")`."""
+        return str(Path(self._flat["output.root"]) / name)
+
+
+def load_config(conf_files: Iterable[str] = (), sets: Iterable[str] = ()) -> Config:
+    """Defaults, then each file in order, then each `key=value`; validated once at the end."""
+    flat = _flatten(default_values())
+    for path in conf_files:
+        _merge(flat, _read_yaml(path), path)
+    for assignment in sets:
+        _merge(flat, _parse_set(assignment), f"--set {assignment}")
+    _validate(flat)
+    return Config(flat)

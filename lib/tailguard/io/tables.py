@@ -1,0 +1,98 @@
+"""Reading and atomically writing the tables under `output.root`.
+
+Two write modes, both safe to re-run after a crash:
+- `write_table`: the whole table is written to a staging directory, then swapped in by
+  rename (Hadoop FileSystem, so it works on local disk, HDFS and object stores with
+  atomic directory rename).
+- `write_partitions`: only the `crawl_date` partitions present in the frame are replaced
+  (Spark's dynamic partition overwrite, which itself stages and renames), so an
+  incremental run for one date never touches the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from tailguard.config import Config
+from tailguard.errors import InputError
+
+
+def _fs_and_path(spark: SparkSession, path: str):
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return fs, hadoop_path, jvm
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    fs, hadoop_path, _ = _fs_and_path(spark, path)
+    return bool(fs.exists(hadoop_path))
+
+
+def table_exists(spark: SparkSession, cfg: Config, name: str) -> bool:
+    return path_exists(spark, cfg.table_path(name))
+
+
+def read_table(
+    spark: SparkSession, cfg: Config, name: str, dates: Iterable[dt.date] | None = None
+) -> DataFrame:
+    """Read a table; with `dates`, only those crawl_date partitions (pruned at planning)."""
+    path = cfg.table_path(name)
+    if not path_exists(spark, path):
+        raise InputError(f"table '{name}' not found at {path}: run the job that writes it first")
+    df = spark.read.parquet(path)
+    if dates is not None:
+        wanted = sorted(set(dates))
+        df = df.where(F.col("crawl_date").isin(wanted))
+    return df
+
+
+def write_table(df: DataFrame, cfg: Config, name: str, partition_by: str | None = None,
+                sort_by: Iterable[str] = ()) -> None:
+    """Write a whole table to staging, then swap it in by rename."""
+    spark = df.sparkSession
+    target = cfg.table_path(name)
+    staging = cfg.table_path(f"_staging/{name.replace('/', '__')}-{uuid.uuid4().hex}")
+    writer_df = df.sortWithinPartitions(*sort_by) if sort_by else df
+    writer = writer_df.write.mode("overwrite").option("compression", "zstd")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.parquet(staging)
+    _swap_in(spark, staging, target)
+
+
+def _swap_in(spark: SparkSession, staging: str, target: str) -> None:
+    fs, target_path, jvm = _fs_and_path(spark, target)
+    staging_path = jvm.org.apache.hadoop.fs.Path(staging)
+    if fs.exists(target_path):
+        trash = jvm.org.apache.hadoop.fs.Path(f"{staging}.old")
+        if not fs.rename(target_path, trash):
+            raise OSError(f"could not move {target} aside")
+        if not fs.rename(staging_path, target_path):
+            fs.rename(trash, target_path)
+            raise OSError(f"could not move {staging} to {target}")
+        fs.delete(trash, True)
+    else:
+        fs.mkdirs(target_path.getParent())
+        if not fs.rename(staging_path, target_path):
+            raise OSError(f"could not move {staging} to {target}")
+
+
+def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[str] = (),
+                     partition_col: str = "crawl_date") -> None:
+    """Replace exactly the `partition_col` partitions present in `df`; leave the rest."""
+    ordered = df.repartition(partition_col)
+    if sort_by:
+        ordered = ordered.sortWithinPartitions(partition_col, *sort_by)
+    (
+        ordered.write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .option("compression", "zstd")
+        .partitionBy(partition_col)
+        .parquet(cfg.table_path(name))
+    )

@@ -1,0 +1,74 @@
+"""Table contracts (see docs/ARCHITECTURE.md). Jobs select exactly these columns on write,
+and readers validate them on read, so a drifting producer fails loudly at the boundary."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from tailguard.errors import InputError
+
+DOCS = T.StructType(
+    [
+        T.StructField("doc_id", T.StringType(), False),
+        T.StructField("url", T.StringType(), False),
+        T.StructField("host", T.StringType(), False),
+        T.StructField("domain", T.StringType(), False),
+        T.StructField("crawl_date", T.DateType(), False),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("text", T.StringType(), False),
+        T.StructField("n_chars", T.IntegerType(), False),
+        T.StructField("n_words", T.IntegerType(), False),
+        T.StructField("content_hash", T.LongType(), False),
+        T.StructField("lang", T.StringType(), True),
+    ]
+)
+
+QUARANTINE = T.StructType(
+    [
+        T.StructField("crawl_date", T.DateType(), True),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("record_index", T.LongType(), True),
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("raw_prefix", T.StringType(), True),
+    ]
+)
+
+# Fixed vocabulary of quarantine reasons: reports group by it, so it only grows on purpose.
+QUARANTINE_REASONS = (
+    "malformed_json",     # a JSONL line that does not parse as a JSON object
+    "invalid_utf8",       # bytes that do not decode as UTF-8
+    "missing_url",        # no url field, or null / blank
+    "invalid_url",        # not an absolute http(s) URL with a host
+    "empty_text",         # no text left after normalisation
+    "oversize",           # normalised text longer than ingest.max_chars
+    "nul_bytes",          # text holding NUL characters (binary payload, not prose)
+    "bad_partition",      # file under a crawl_date=... directory whose value is not a date
+    "unreadable_file",    # a file that cannot be opened or decoded (e.g. says .gz, is not)
+    "unsupported_file",   # a file whose kind ingest does not read
+    "bad_record",         # a record of the wrong shape (e.g. url is not a string)
+)
+
+PROVENANCE = T.StructType(
+    [
+        T.StructField("doc_id", T.StringType(), False),
+        T.StructField("content_hash", T.LongType(), False),
+        T.StructField("cluster_id", T.StringType(), False),
+        T.StructField("first_seen", T.DateType(), False),
+        T.StructField("era", T.StringType(), False),
+        T.StructField("is_canonical", T.BooleanType(), False),
+        T.StructField("dup_kind", T.StringType(), False),
+        T.StructField("crawl_date", T.DateType(), False),
+        T.StructField("domain", T.StringType(), False),
+    ]
+)
+
+ERAS = ("pre_ai", "attested", "post_ai")
+DUP_KINDS = ("none", "exact", "near")
+
+
+def require_columns(df: DataFrame, columns: list[str] | tuple[str, ...], what: str) -> None:
+    """Fail with one clear line when a step's input lacks the columns it needs."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{what} needs columns {missing}; got {sorted(df.columns)}")

@@ -1,0 +1,35 @@
+"""SparkSession from config: the one place a session is built, so every job gets the same
+settings (UTC time zone, dynamic partition overwrite, Arrow batch size) on a laptop and on
+a cluster alike."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from tailguard.config import Config
+
+
+def build_session(cfg: Config) -> SparkSession:
+    """Create (or reuse) the SparkSession described by `cfg.spark`.
+
+    Under spark-submit the master is already set by the launcher and wins over
+    `spark.master`. Python workers run the driver's interpreter unless the user set
+    PYSPARK_PYTHON, so the executors see the same pinned libraries.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(cfg.spark.app_name)
+    if not _launched_by_spark_submit():
+        builder = builder.master(cfg.spark.master)
+    for key, value in sorted(cfg.spark.conf.items()):
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.spark.log_level)
+    return spark
+
+
+def _launched_by_spark_submit() -> bool:
+    """spark-submit starts the JVM first and hands the Python driver its gateway port."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ

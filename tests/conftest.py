@@ -1,0 +1,45 @@
+"""Shared fixtures: one local SparkSession for the whole run, and configs in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from tailguard.config import Config, load_config
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] session for every Spark test (starting one costs ~3 s)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("tailguard-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "512")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """Build a Config whose output.root is a fresh tmp dir; extra `key=value` overrides."""
+
+    def build(*sets: str, conf_files: tuple[str, ...] = ()) -> Config:
+        base = (f"output.root={tmp_path / 'tables'}", "spark.master=local[2]",
+                "spark.conf.spark.sql.shuffle.partitions=2")
+        return load_config(conf_files, base + sets)
+
+    return build
