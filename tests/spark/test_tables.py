@@ -1,0 +1,45 @@
+import datetime as dt
+import os
+
+import pytest
+from chispa import assert_df_equality
+
+from tailguard.errors import InputError
+from tailguard.io.tables import read_table, table_exists, write_partitions, write_table
+
+
+def _frame(spark, rows):
+    return spark.createDataFrame(rows, "doc_id string, crawl_date date, value long")
+
+
+def test_write_table_replaces_whole_table_and_leaves_no_staging(spark, make_cfg):
+    cfg = make_cfg()
+    first = _frame(spark, [("a", dt.date(2020, 1, 1), 1), ("b", dt.date(2020, 2, 1), None)])
+    second = _frame(spark, [("c", dt.date(2021, 1, 1), 3)])
+    write_table(first, cfg, "metrics/things")
+    write_table(second, cfg, "metrics/things")
+    assert_df_equality(read_table(spark, cfg, "metrics/things"), second, ignore_row_order=True)
+    staging = os.path.join(cfg.output.root, "_staging")
+    assert not os.path.exists(staging) or os.listdir(staging) == []
+
+
+def test_write_partitions_replaces_only_present_dates(spark, make_cfg):
+    cfg = make_cfg()
+    jan, feb = dt.date(2020, 1, 1), dt.date(2020, 2, 1)
+    write_partitions(_frame(spark, [("a", jan, 1), ("b", feb, 2)]), cfg, "docs", sort_by=["doc_id"])
+    feb_dir = os.path.join(cfg.table_path("docs"), "crawl_date=2020-02-01")
+    feb_files = sorted(os.listdir(feb_dir))
+    write_partitions(_frame(spark, [("z", jan, 9)]), cfg, "docs", sort_by=["doc_id"])
+    assert sorted(os.listdir(feb_dir)) == feb_files
+    expected = _frame(spark, [("z", jan, 9), ("b", feb, 2)])
+    actual = read_table(spark, cfg, "docs").select("doc_id", "crawl_date", "value")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    only_feb = read_table(spark, cfg, "docs", dates=[feb]).select("doc_id").collect()
+    assert [r.doc_id for r in only_feb] == ["b"]
+
+
+def test_missing_table_is_a_clear_error(spark, make_cfg):
+    cfg = make_cfg()
+    assert not table_exists(spark, cfg, "provenance")
+    with pytest.raises(InputError, match="table 'provenance' not found"):
+        read_table(spark, cfg, "provenance")
