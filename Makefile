@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(VENV)/bin/tailguard sample --conf conf/demo.yaml --out $(DEMO_DIR)/crawl-src
+	$(VENV)/bin/tailguard train-detector --conf conf/demo.yaml --input $(DEMO_DIR)/crawl-src/detector_train.jsonl
 	$(VENV)/bin/tailguard pipeline --conf conf/demo.yaml
 	@echo "demo outputs under $(DEMO_DIR)/ (tables in $(DEMO_DIR)/tables, sample crawl in $(DEMO_DIR)/crawl-src)"
 

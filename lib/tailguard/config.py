@@ -150,17 +150,36 @@ def _validate(flat: Mapping[str, Any]) -> None:
         if not ok:
             raise ConfigError(f"config key '{key}' {what}, got {flat[key]!r}")
 
-    for key in ("ingest.max_chars", "dedup.shingle_size", "dedup.num_perm", "share.bootstrap",
+    for key in ("ingest.max_chars", "ingest.raw_prefix_bytes", "ingest.batch_bytes",
+                "dedup.shingle_size", "dedup.num_perm", "share.bootstrap",
                 "dedup.max_bucket_size", "dedup.max_iterations", "diversity.homogenization_sample",
                 "diversity.compression_chunk_bytes", "tail.min_count", "tail.max_n", "sample.docs",
+                "sample.domains", "sample.detector_docs", "sample.top_k", "sample.temperature",
                 "detector.epoch", "detector.dim", "detector.threads", "share.min_docs"):
         require(flat[key] > 0, key, "must be positive")
     for key in ("dedup.threshold", "tail.quantile", "detector.valid_fraction",
-                "detector.target_fpr"):
+                "detector.target_fpr", "sample.recrawl_rate"):
         require(0.0 < flat[key] < 1.0, key, "must lie strictly between 0 and 1")
-    require(4 <= flat["diversity.hll_precision"] <= 18, "diversity.hll_precision",
-            "must be between 4 and 18")
+    require(4 <= flat["diversity.hll_precision"] <= 16, "diversity.hll_precision",
+            "must be between 4 and 16 (datasketch's HyperLogLog++ bias tables)")
+    require(1 <= flat["diversity.compression_level"] <= 22, "diversity.compression_level",
+            "must be a zstd level between 1 and 22")
+    require(flat["diversity.max_open_groups"] > 0, "diversity.max_open_groups",
+            "must be positive")
+    require(flat["dedup.scheme"] in ("affine32", "legacy"), "dedup.scheme",
+            "must be 'affine32' or 'legacy'")
+    require(abs(flat["dedup.false_positive_weight"] + flat["dedup.false_negative_weight"] - 1)
+            < 1e-9, "dedup.false_positive_weight", "plus dedup.false_negative_weight must be 1")
+    require(bool(flat["ingest.url_schemes"])
+            and all(isinstance(s, str) and s for s in flat["ingest.url_schemes"]),
+            "ingest.url_schemes", "must be a non-empty list of URL schemes")
     require(flat["share.primary"] in ESTIMATORS, "share.primary", f"must be one of {ESTIMATORS}")
+    for key in ("detector.bucket", "share.mle_min_df", "share.mle_vocab_size",
+                "share.min_reference_docs", "share.mle_prior_docs"):
+        require(flat[key] > 0, key, "must be positive")
+    require(flat["share.mle_grid_points"] >= 3, "share.mle_grid_points", "must be at least 3")
+    require(0.0 <= flat["share.mle_min_domain_fraction"] <= 1.0,
+            "share.mle_min_domain_fraction", "must lie between 0 and 1")
     require(flat["detector.calibration"] in ("isotonic", "platt"), "detector.calibration",
             "must be 'isotonic' or 'platt'")
     require(all(isinstance(b, int) and b > 0 for b in flat["diversity.token_budgets"]),

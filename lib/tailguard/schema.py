@@ -63,6 +63,9 @@ PROVENANCE = T.StructType(
     ]
 )
 
+# Tables read with their declared schema (an empty table still has its columns).
+TABLE_SCHEMAS = {"docs": DOCS, "quarantine": QUARANTINE, "provenance": PROVENANCE}
+
 ERAS = ("pre_ai", "attested", "post_ai")
 DUP_KINDS = ("none", "exact", "near")
 

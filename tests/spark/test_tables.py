@@ -26,15 +26,16 @@ def test_write_table_replaces_whole_table_and_leaves_no_staging(spark, make_cfg)
 def test_write_partitions_replaces_only_present_dates(spark, make_cfg):
     cfg = make_cfg()
     jan, feb = dt.date(2020, 1, 1), dt.date(2020, 2, 1)
-    write_partitions(_frame(spark, [("a", jan, 1), ("b", feb, 2)]), cfg, "docs", sort_by=["doc_id"])
-    feb_dir = os.path.join(cfg.table_path("docs"), "crawl_date=2020-02-01")
+    rows = [("a", jan, 1), ("b", feb, 2)]
+    write_partitions(_frame(spark, rows), cfg, "events", sort_by=["doc_id"])
+    feb_dir = os.path.join(cfg.table_path("events"), "crawl_date=2020-02-01")
     feb_files = sorted(os.listdir(feb_dir))
-    write_partitions(_frame(spark, [("z", jan, 9)]), cfg, "docs", sort_by=["doc_id"])
+    write_partitions(_frame(spark, [("z", jan, 9)]), cfg, "events", sort_by=["doc_id"])
     assert sorted(os.listdir(feb_dir)) == feb_files
     expected = _frame(spark, [("z", jan, 9), ("b", feb, 2)])
-    actual = read_table(spark, cfg, "docs").select("doc_id", "crawl_date", "value")
+    actual = read_table(spark, cfg, "events").select("doc_id", "crawl_date", "value")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
-    only_feb = read_table(spark, cfg, "docs", dates=[feb]).select("doc_id").collect()
+    only_feb = read_table(spark, cfg, "events", dates=[feb]).select("doc_id").collect()
     assert [r.doc_id for r in only_feb] == ["b"]
 
 
@@ -43,3 +44,24 @@ def test_missing_table_is_a_clear_error(spark, make_cfg):
     assert not table_exists(spark, cfg, "provenance")
     with pytest.raises(InputError, match="table 'provenance' not found"):
         read_table(spark, cfg, "provenance")
+
+
+def test_contract_table_without_rows_reads_as_empty_frame(spark, make_cfg):
+    from tailguard.schema import QUARANTINE
+
+    cfg = make_cfg()
+    empty = spark.createDataFrame([], QUARANTINE)
+    write_partitions(empty, cfg, "quarantine")
+    frame = read_table(spark, cfg, "quarantine")
+    assert frame.count() == 0
+    assert frame.schema.fieldNames() == QUARANTINE.fieldNames()
+
+
+def test_list_partitions_reports_partition_values(spark, make_cfg):
+    from tailguard.io.tables import list_partitions
+
+    cfg = make_cfg()
+    assert list_partitions(spark, cfg, "events") == []
+    rows = [("a", dt.date(2020, 1, 1), 1), ("b", dt.date(2020, 2, 1), 2)]
+    write_partitions(_frame(spark, rows), cfg, "events")
+    assert list_partitions(spark, cfg, "events") == ["2020-01-01", "2020-02-01"]

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from tailguard import schema
 from tailguard.config import Config
 from tailguard.errors import InputError
 
@@ -41,11 +42,16 @@ def table_exists(spark: SparkSession, cfg: Config, name: str) -> bool:
 def read_table(
     spark: SparkSession, cfg: Config, name: str, dates: Iterable[dt.date] | None = None
 ) -> DataFrame:
-    """Read a table; with `dates`, only those crawl_date partitions (pruned at planning)."""
+    """Read a table; with `dates`, only those crawl_date partitions (pruned at planning).
+
+    Contract tables are read with their declared schema, so a table that exists but holds
+    no rows (e.g. `quarantine` after a clean run) reads as an empty frame, not an error.
+    """
     path = cfg.table_path(name)
     if not path_exists(spark, path):
         raise InputError(f"table '{name}' not found at {path}: run the job that writes it first")
-    df = spark.read.parquet(path)
+    known = schema.TABLE_SCHEMAS.get(name)
+    df = (spark.read.schema(known) if known is not None else spark.read).parquet(path)
     if dates is not None:
         wanted = sorted(set(dates))
         df = df.where(F.col("crawl_date").isin(wanted))
@@ -96,3 +102,24 @@ def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[st
         .partitionBy(partition_col)
         .parquet(cfg.table_path(name))
     )
+
+
+def list_partitions(spark: SparkSession, cfg: Config, name: str,
+                    partition_col: str = "crawl_date") -> list[str]:
+    """Values of the partition directories a table has on storage (e.g. '2024-01-15')."""
+    fs, path, _ = _fs_and_path(spark, cfg.table_path(name))
+    if not fs.exists(path):
+        return []
+    prefix = f"{partition_col}="
+    names = [status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory()]
+    return sorted(n[len(prefix):] for n in names if n.startswith(prefix))
+
+
+def delete_partitions(spark: SparkSession, cfg: Config, name: str, values: Iterable[str],
+                      partition_col: str = "crawl_date") -> None:
+    """Remove whole partitions (e.g. ones a re-run found empty, which a dynamic overwrite
+    would otherwise leave holding the previous run's rows)."""
+    for value in values:
+        fs, path, _ = _fs_and_path(spark, f"{cfg.table_path(name)}/{partition_col}={value}")
+        if fs.exists(path):
+            fs.delete(path, True)

@@ -12,9 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_WORD_CHAR = r"[\pL\pN]"
 # An apostrophe not squeezed between two word characters is a separator.
-_LONE_APOSTROPHE = rf"(^|[^\pL\pN])'+|'+($|[^\pL\pN])|'{{2,}}"
+_LONE_APOSTROPHE = r"(^|[^\pL\pN])'+|'+($|[^\pL\pN])|'{2,}"
 _SEPARATOR = r"[^\pL\pN']+"
 
 

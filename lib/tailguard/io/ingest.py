@@ -1,0 +1,242 @@
+"""`tailguard ingest`: date-partitioned crawl files -> `docs` and `quarantine` tables.
+
+Stages (each a small named function, cf. text-dedup's load -> ... -> remove):
+    list files (driver, metadata only) -> file-task frame (balanced by size)
+    -> read_records: ONE mapInArrow reads every file and normalises each Arrow batch
+    -> with_doc_id / with_content_hash (Spark built-ins)
+    -> split on `reason` -> write docs / quarantine (dynamic partition overwrite)
+Every record read lands in exactly one of the two tables (datatrove-style: a dropped
+record keeps its reason), and the counts returned prove it for every run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from tailguard import schema
+from tailguard.config import Config
+from tailguard.io import listing, tables
+from tailguard.io.readers import ReadOptions, read_file
+from tailguard.io.records import RECORDS_SCHEMA, RecordOptions, finish_batch
+
+if TYPE_CHECKING:
+    from tailguard.cli import JobContext
+
+log = logging.getLogger(__name__)
+
+TASK_SCHEMA = T.StructType([
+    T.StructField("source_file", T.StringType(), False),
+    T.StructField("crawl_date", T.DateType(), True),
+    T.StructField("bad_partition", T.BooleanType(), False),
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("compression", T.StringType(), True),
+])
+# A Spark task reads at least this much input (fewer, bigger tasks for tiny crawls).
+_SLICE_BYTES = 16 << 20
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Hive/Spark's directory for a null value
+
+
+@dataclass(frozen=True)
+class IngestCounts:
+    """Records read / kept / quarantined by reason, per crawl_date (None = bad partitions).
+
+    `read` is counted on the combined frame, `kept` and `quarantined` on the two frames
+    that are written, so `read == kept + sum(quarantined)` is a real check, not a sum.
+    """
+
+    read: dict[dt.date | None, int] = field(default_factory=dict)
+    kept: dict[dt.date | None, int] = field(default_factory=dict)
+    quarantined: dict[dt.date | None, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def total_read(self) -> int:
+        return sum(self.read.values())
+
+    @property
+    def total_kept(self) -> int:
+        return sum(self.kept.values())
+
+    def reasons(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for by_reason in self.quarantined.values():
+            total.update(by_reason)
+        return dict(sorted(total.items()))
+
+    @property
+    def total_quarantined(self) -> int:
+        return sum(self.reasons().values())
+
+    @property
+    def conserved(self) -> bool:
+        dates = set(self.read) | set(self.kept) | set(self.quarantined)
+        return all(self.read.get(d, 0) == self.kept.get(d, 0)
+                   + sum(self.quarantined.get(d, {}).values()) for d in dates)
+
+
+def options_from_config(cfg: Config, batch_records: int) -> RecordOptions:
+    read = ReadOptions(
+        url_field=cfg.input.url_field, text_field=cfg.input.text_field,
+        lang_field=cfg.input.lang_field, html_main_content=cfg.ingest.html_main_content,
+        raw_prefix_bytes=cfg.ingest.raw_prefix_bytes, batch_records=batch_records,
+        batch_bytes=cfg.ingest.batch_bytes)
+    return RecordOptions(read=read, max_chars=cfg.ingest.max_chars,
+                         url_schemes=tuple(cfg.ingest.url_schemes))
+
+
+def file_tasks_frame(spark: SparkSession, tasks: list[listing.FileTask]) -> DataFrame:
+    """One row per file, spread over partitions by size (LPT), exactly one group each.
+
+    Up to 4 tasks per core, and no more than one per 16 MiB of input."""
+    total = sum(t.size for t in tasks)
+    wanted = min(spark.sparkContext.defaultParallelism * 4, -(-total // _SLICE_BYTES))
+    slices = listing.balance(tasks, max(1, wanted))
+    rows = [[(t.source_file, t.crawl_date, t.bad_partition, t.kind, t.compression)
+             for t in group] for group in slices]
+    rdd = spark.sparkContext.parallelize(rows, max(1, len(rows))).flatMap(lambda group: group)
+    return spark.createDataFrame(rdd, TASK_SCHEMA)
+
+
+def _read_partition(batches: Iterator[pa.RecordBatch], uri: str,
+                    opts: RecordOptions) -> Iterator[pa.RecordBatch]:
+    fs, root = listing.filesystem(uri)
+    for tasks in batches:
+        for task in tasks.to_pylist():
+            path = f"{root.rstrip('/')}/{task['source_file']}"
+            for raw in read_file(fs, path, task["kind"], task["compression"], opts.read):
+                yield finish_batch(raw, task["source_file"], task["crawl_date"],
+                                   task["bad_partition"], opts)
+
+
+_SPARK_TYPES = {pa.date32(): T.DateType(), pa.string(): T.StringType(),
+                pa.int64(): T.LongType(), pa.int32(): T.IntegerType()}
+
+
+def read_records(tasks_df: DataFrame, uri: str, opts: RecordOptions) -> DataFrame:
+    """The one pass over the input bytes: file tasks -> normalised records (RECORDS_SCHEMA)."""
+    spark_schema = T.StructType([
+        T.StructField(f.name, _SPARK_TYPES[f.type], True) for f in RECORDS_SCHEMA])
+    reader = functools.partial(_read_partition, uri=uri, opts=opts)
+    return tasks_df.mapInArrow(reader, schema=spark_schema)
+
+
+def doc_id_col(url: Column, text: Column) -> Column:
+    """First 32 hex chars of sha256(url + NUL + text): `hashlib.sha256(...).hexdigest()[:32]`."""
+    return F.substring(F.sha2(F.concat(url, F.lit("\u0000"), text), 256), 1, 32)
+
+
+def with_doc_id(df: DataFrame) -> DataFrame:
+    schema.require_columns(df, ["url", "text"], "with_doc_id")
+    return df.withColumn("doc_id", doc_id_col(F.col("url"), F.col("text")))
+
+
+def with_content_hash(df: DataFrame) -> DataFrame:
+    """64-bit xxHash of the normalised text (Spark's xxhash64, seed 42): exact-dup key."""
+    schema.require_columns(df, ["text"], "with_content_hash")
+    return df.withColumn("content_hash", F.xxhash64("text"))
+
+
+def select_docs(records: DataFrame) -> DataFrame:
+    """Kept records, exactly the schema.DOCS columns in order."""
+    kept = records.where(F.col("reason").isNull())
+    return kept.select(*[F.col(f.name).cast(f.dataType) for f in schema.DOCS.fields])
+
+
+def select_quarantine(records: DataFrame) -> DataFrame:
+    """Quarantined records, exactly the schema.QUARANTINE columns in order."""
+    bad = records.where(F.col("reason").isNotNull())
+    return bad.select(*[F.col(f.name).cast(f.dataType) for f in schema.QUARANTINE.fields])
+
+
+def count_frames(records: DataFrame, docs: DataFrame, quarantine: DataFrame) -> IngestCounts:
+    """Three small aggregations (dates x reasons rows) over the persisted frames."""
+    read = {r["crawl_date"]: r["count"] for r in records.groupBy("crawl_date").count().collect()}
+    kept = {r["crawl_date"]: r["count"] for r in docs.groupBy("crawl_date").count().collect()}
+    quarantined: dict[dt.date | None, dict[str, int]] = {}
+    for r in quarantine.groupBy("crawl_date", "reason").count().collect():
+        quarantined.setdefault(r["crawl_date"], {})[r["reason"]] = r["count"]
+    return IngestCounts(read=read, kept=kept, quarantined=quarantined)
+
+
+def _log_counts(counts: IngestCounts) -> None:
+    dates = sorted(set(counts.read), key=lambda d: (d is None, d or dt.date.min))
+    for date in dates:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(counts.quarantined.get(date, {}).items()))
+        log.info("ingest %s: read %d, kept %d, quarantined %d%s",
+                 date or "bad partitions", counts.read[date], counts.kept.get(date, 0),
+                 sum(counts.quarantined.get(date, {}).values()), f" ({reasons})" if reasons else "")
+    log.info("ingest total: read %d, kept %d, quarantined %d %s", counts.total_read,
+             counts.total_kept, counts.total_quarantined, counts.reasons())
+
+
+def _drop_emptied(spark: SparkSession, cfg: Config, counts: IngestCounts,
+                  tasks: list[listing.FileTask], full_run: bool) -> None:
+    """Dynamic overwrite only replaces partitions that receive rows: remove the ones a
+    re-run found empty (and, on a full run, the ones no longer in the input), so no stale
+    rows from an earlier run survive."""
+    dates = {t.crawl_date for t in tasks if t.crawl_date is not None}
+    empty_docs = [d.isoformat() for d in sorted(dates) if not counts.kept.get(d)]
+    empty_q = [d.isoformat() for d in sorted(dates) if not counts.quarantined.get(d)]
+    if full_run:
+        # A full run mirrors the input: partitions whose crawl directory is gone go too.
+        listed = {d.isoformat() for d in dates}
+        empty_docs += [p for p in tables.list_partitions(spark, cfg, "docs") if p not in listed]
+        empty_q += [p for p in tables.list_partitions(spark, cfg, "quarantine")
+                    if p not in listed and p != NULL_PARTITION]
+        if not counts.quarantined.get(None):
+            empty_q.append(NULL_PARTITION)
+    tables.delete_partitions(spark, cfg, "docs", empty_docs)
+    tables.delete_partitions(spark, cfg, "quarantine", empty_q)
+
+
+def ingest(spark: SparkSession, cfg: Config,
+           dates: list[dt.date] | None = None) -> IngestCounts:
+    """List the crawl (InputError when input.path is missing), then `ingest_files`."""
+    uri = listing.root_uri(cfg.input.path)
+    return ingest_files(spark, cfg, uri, listing.list_tasks(uri, dates), dates)
+
+
+def ingest_files(spark: SparkSession, cfg: Config, uri: str, tasks: list[listing.FileTask],
+                 dates: list[dt.date] | None) -> IngestCounts:
+    """Read once -> hash -> split -> write; returns the counts (see IngestCounts)."""
+    missing = sorted(set(dates or ()) - {t.crawl_date for t in tasks})
+    if missing:
+        log.warning("ingest: no input partition for %s", ", ".join(map(str, missing)))
+    if not tasks:
+        log.warning("ingest: no input files under %s", uri)
+        return IngestCounts()
+    batch_records = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2048"))
+    opts = options_from_config(cfg, batch_records)
+    records = (read_records(file_tasks_frame(spark, tasks), uri, opts)
+               .transform(with_doc_id).transform(with_content_hash)
+               .persist(StorageLevel.MEMORY_AND_DISK))
+    try:
+        docs, quarantine = select_docs(records), select_quarantine(records)
+        counts = count_frames(records, docs, quarantine)
+        tables.write_partitions(docs, cfg, "docs", sort_by=("doc_id", "source_file", "lang"))
+        tables.write_partitions(quarantine, cfg, "quarantine",
+                                sort_by=("source_file", "record_index", "reason"))
+        _drop_emptied(spark, cfg, counts, tasks, full_run=dates is None)
+    finally:
+        records.unpersist()
+    _log_counts(counts)
+    return counts
+
+
+def run(ctx: JobContext) -> IngestCounts:
+    """CLI entry (`tailguard ingest`). The crawl is listed before Spark starts, so a
+    missing input.path fails fast with one line."""
+    uri = listing.root_uri(ctx.cfg.input.path)
+    tasks = listing.list_tasks(uri, ctx.dates)
+    return ingest_files(ctx.spark, ctx.cfg, uri, tasks, ctx.dates)
