@@ -129,13 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_job(name: str, ctx: JobContext) -> None:
+def run_job(name: str, ctx: JobContext) -> Any:
+    """Run one job (or the pipeline) and return what the job returns (e.g. its counts)."""
     if name == "pipeline":
-        for step in available_pipeline():
-            log.info("pipeline: %s", step)
-            _resolve(JOBS[step].target)(ctx)
-        return
-    _resolve(JOBS[name].target)(ctx)
+        return {step: run_job(step, ctx) for step in available_pipeline()}
+    log.info("tailguard %s", name)
+    return _resolve(JOBS[name].target)(ctx)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

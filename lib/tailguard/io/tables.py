@@ -51,7 +51,10 @@ def read_table(
     if not path_exists(spark, path):
         raise InputError(f"table '{name}' not found at {path}: run the job that writes it first")
     known = schema.TABLE_SCHEMAS.get(name)
-    df = (spark.read.schema(known) if known is not None else spark.read).parquet(path)
+    if known is not None:  # partition columns come back last: restore the contract order
+        df = spark.read.schema(known).parquet(path).select(*known.fieldNames())
+    else:
+        df = spark.read.parquet(path)
     if dates is not None:
         wanted = sorted(set(dates))
         df = df.where(F.col("crawl_date").isin(wanted))
