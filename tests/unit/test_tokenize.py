@@ -23,3 +23,43 @@ def test_batch_handles_nulls_and_empties_and_matches_single():
 def test_chunked_input_is_accepted():
     chunked = pa.chunked_array([["a b"], ["c"]])
     assert words_arrow(chunked).to_pylist() == [["a", "b"], ["c"]]
+
+
+def _reference_words(text):
+    """Character-by-character definition: letters/digits, apostrophes between them."""
+    import unicodedata
+
+    if not text:
+        return []
+    chars = text.lower().replace("\u2019", "'")
+
+    def is_word(c):
+        return unicodedata.category(c)[0] in "LN"
+
+    keep = [is_word(c) or (c == "'" and 0 < i < len(chars) - 1 and is_word(chars[i - 1])
+                            and is_word(chars[i + 1])) for i, c in enumerate(chars)]
+    out, current = [], []
+    for c, k in zip(chars, keep, strict=True):
+        if k:
+            current.append(c)
+        elif current:
+            out.append("".join(current))
+            current = []
+    if current:
+        out.append("".join(current))
+    return out
+
+
+def test_batch_tokeniser_matches_character_level_definition_on_random_text():
+    import random
+    import string
+
+    rng = random.Random(7)
+    alphabet = list(string.ascii_letters + "  ''\u2019_-.,;:!?0123456789\n\t\"()/") + [
+        "é", "ü", "ß", "日", "—", "“", "…", "\u0301", "Ⅻ", "٣", "\u00a0", "😀"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+             for _ in range(400)] + [None, "", "'", "a'", "'a", "a''b", "x'y'z"]
+    batch = pa.array(texts)
+    assert words_arrow(batch).to_pylist() == [_reference_words(t) for t in texts]
+    sliced = batch.slice(17, 50)
+    assert words_arrow(sliced).to_pylist() == [_reference_words(t) for t in texts[17:67]]

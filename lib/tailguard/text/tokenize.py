@@ -1,9 +1,15 @@
 """Word tokenisation shared by every job (MinHash shingles, diversity, share estimators).
 
 One definition of a "word" keeps the numbers comparable across tables: lower-cased
-maximal runs of Unicode letters and digits (RE2 `\\pL`, `\\pN`), with apostrophes kept
-only between two such characters ("don't", "l'eau", "rock'n'roll"). The whole batch is
-tokenised by pyarrow compute kernels, with no Python loop per document.
+maximal runs of Unicode letters and digits (`\\pL`, `\\pN`), with apostrophes kept only
+between two such characters ("don't", "l'eau", "rock'n'roll"; `’` counts as `'`).
+
+Tokenising is the hottest loop of the pipeline (every job reads every word), so a whole
+Arrow batch is tokenised at once on its UTF-8 bytes: one regex pass turns the rare
+non-ASCII non-word characters (dashes, curly quotes, ...) into spaces, after which a byte
+is part of a word iff it is an ASCII letter/digit, a non-ASCII byte, or an apostrophe
+between two such bytes. numpy finds the word runs and gathers their bytes into a new
+string array; no Python loop touches a document or a word.
 """
 
 from __future__ import annotations
@@ -12,30 +18,81 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# An apostrophe not squeezed between two word characters is a separator.
-_LONE_APOSTROPHE = r"(^|[^\pL\pN])'+|'+($|[^\pL\pN])|'{2,}"
-_SEPARATOR = r"[^\pL\pN']+"
+# Non-ASCII characters that are not letters or digits become separators.
+_NON_ASCII_SEPARATOR = r"[^\x00-\x7f\pL\pN]+"
+_APOSTROPHE = ord("'")
+
+
+def _word_byte_table() -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    for lo, hi in ((ord("a"), ord("z")), (ord("A"), ord("Z")), (ord("0"), ord("9"))):
+        table[lo : hi + 1] = True
+    table[0x80:] = True  # bytes of the (letter/digit) non-ASCII characters left after the regex
+    return table
+
+
+_WORD_BYTE = _word_byte_table()
+
+
+def _normalised(texts: pa.Array) -> pa.LargeStringArray:
+    lowered = pc.utf8_lower(pc.fill_null(texts.cast(pa.large_string()), ""))
+    lowered = pc.replace_substring(lowered, "\u2019", "'")
+    return pc.replace_substring_regex(lowered, _NON_ASCII_SEPARATOR, " ")
+
+
+def _word_mask(data: np.ndarray, doc_starts: np.ndarray, doc_ends: np.ndarray) -> np.ndarray:
+    """True for bytes inside words: word bytes, plus apostrophes flanked by word bytes
+    within the same document."""
+    word = _WORD_BYTE[data]
+    apostrophe = data == _APOSTROPHE
+    if apostrophe.any():
+        left = np.zeros_like(word)
+        right = np.zeros_like(word)
+        left[1:] = word[:-1]
+        right[:-1] = word[1:]
+        left[doc_starts[doc_starts < len(data)]] = False  # no neighbour across documents
+        right[doc_ends[doc_ends > 0] - 1] = False
+        word = word | (apostrophe & left & right)
+    return word
+
+
+def _word_runs(mask: np.ndarray, rel_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last byte of every word: maximal runs of the mask, cut at document starts."""
+    n = len(mask)
+    doc_start = np.zeros(n + 1, dtype=bool)
+    doc_start[rel_offsets[:-1]] = True
+    prev_on = np.zeros(n, dtype=bool)
+    prev_on[1:] = mask[:-1]
+    prev_on &= ~doc_start[:n]
+    next_on = np.zeros(n, dtype=bool)
+    next_on[:-1] = mask[1:]
+    next_on &= ~doc_start[1:]
+    return np.flatnonzero(mask & ~prev_on), np.flatnonzero(mask & ~next_on)
 
 
 def words_arrow(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
     """Tokenise a batch of texts into a list<string> array; nulls become empty lists."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
-    lowered = pc.utf8_lower(pc.fill_null(texts.cast(pa.large_string()), ""))
-    lowered = pc.replace_substring(lowered, "\u2019", "'")
-    # Applied twice: one pass cannot see overlapping matches like "a''b" followed by "'c".
-    lowered = pc.replace_substring_regex(lowered, _LONE_APOSTROPHE, r"\1 \2")
-    lowered = pc.replace_substring_regex(lowered, _LONE_APOSTROPHE, r"\1 \2")
-    pieces = pc.split_pattern_regex(lowered, _SEPARATOR)
-    flat = pc.list_flatten(pieces)
-    parents = pc.list_parent_indices(pieces)
-    keep = pc.not_equal(flat, "")
-    kept_words = pc.filter(flat, keep).cast(pa.string())
-    kept_parents = pc.filter(parents, keep).to_numpy(zero_copy_only=False)
-    counts = np.bincount(kept_parents, minlength=len(texts)).astype(np.int32)
-    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), kept_words)
+    clean = _normalised(texts)
+    n_docs = len(clean)
+    offsets = np.frombuffer(clean.buffers()[1], dtype=np.int64)[clean.offset:
+                                                                 clean.offset + n_docs + 1]
+    value_buffer = clean.buffers()[2]
+    base = int(offsets[0])
+    data = (np.frombuffer(value_buffer, dtype=np.uint8)[base:int(offsets[-1])]
+            if value_buffer is not None else np.zeros(0, dtype=np.uint8))
+    rel = offsets - base
+    mask = _word_mask(data, rel[:-1], rel[1:])
+    starts, ends = _word_runs(mask, rel)
+    lengths = (ends - starts + 1).astype(np.int64)
+    token_offsets = np.zeros(len(starts) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=token_offsets[1:])
+    tokens = pa.StringArray.from_buffers(len(starts), pa.py_buffer(token_offsets),
+                                         pa.py_buffer(data[mask].tobytes()))
+    tokens_per_doc = np.searchsorted(starts, rel, side="left")
+    list_offsets = (tokens_per_doc - tokens_per_doc[0]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(list_offsets), tokens)
 
 
 def words(text: str | None) -> list[str]:
