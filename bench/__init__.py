@@ -1,0 +1,1 @@
+"""Benchmarks: a reproducible crawl generator and timed jobs (`make bench`)."""

@@ -1,0 +1,65 @@
+"""What every benchmark module shares: one result row, a timer, the machine's description.
+
+A module `bench/bench_X.py` exposes `bench(spark, cfg) -> list[dict]` (rows made with
+`Result(...).as_row()`); `cfg.output.root` holds the bench tables docs / provenance /
+signatures. Times exclude Spark session start; docs/s per core = docs / seconds / cores.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    docs: int
+    seconds: float
+    cores: int
+    note: str = ""
+
+    @property
+    def docs_per_s_per_core(self) -> float:
+        return self.docs / self.seconds / self.cores if self.seconds > 0 else float("nan")
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.pop("cores")
+        row["docs_per_s_per_core"] = round(self.docs_per_s_per_core, 1)
+        row["seconds"] = round(self.seconds, 2)
+        return row
+
+
+def timed(name: str, docs: int, fn: Callable[[], Any], cores: int, note: str = "") -> Result:
+    """Run `fn` once and time it with a monotonic clock."""
+    start = time.perf_counter()
+    fn()
+    return Result(name, docs, time.perf_counter() - start, cores, note)
+
+
+def spark_cores(spark) -> int:
+    return int(spark.sparkContext.defaultParallelism)
+
+
+def force(df) -> None:
+    """Evaluate every column of a frame without collecting it (Spark's noop sink)."""
+    df.write.format("noop").mode("overwrite").save()
+
+
+def machine() -> dict[str, str]:
+    """Cores, RAM and CPU model of this machine, for the report."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cores": str(os.cpu_count()), "ram": f"{ram:.0f} GiB", "cpu": cpu,
+            "python": platform.python_version()}

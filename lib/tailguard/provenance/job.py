@@ -1,0 +1,117 @@
+"""`tailguard provenance`: exact and near-duplicate clusters, first-seen dates and eras.
+
+Stages (text-dedup style): fingerprint -> band -> pair + verify -> components -> assign.
+- fingerprint: MinHash signatures of the processed partitions (`signatures` table).
+- band: LSH band hashes plus the exact content-hash band (`lsh_bands` table).
+- pair + verify: candidate pairs of every bucket touched by the processed partitions,
+  verified by estimated Jaccard, replacing those buckets' rows of `lsh_edges`.
+- components: large-star / small-star over all stored edges.
+- assign: cluster_id, first_seen, is_canonical, dup_kind and era for every stored
+  document, written as the whole `provenance` table (a new partition can merge clusters
+  that span old ones, so provenance is always rebuilt from the stored state).
+
+With `--dates` only those partitions are fingerprinted and banded; they are matched
+against the stored bands of everything else. A full run and the equivalent sequence of
+incremental runs store the same bands and edges, hence the same provenance.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from tailguard.cli import JobContext
+from tailguard.dedup.candidates import EDGE_COLUMNS, explode_bucket_pairs, filter_verified
+from tailguard.dedup.components import connected_components
+from tailguard.dedup.lsh import LshSpec
+from tailguard.dedup.signatures import (
+    BAND_COLUMNS,
+    exact_bands,
+    explode_bands,
+    hasher_from_config,
+    signatures_of,
+)
+from tailguard.io.tables import read_table, table_exists, write_partitions, write_table
+from tailguard.provenance.clusters import with_cluster_columns
+from tailguard.provenance.eras import with_era
+from tailguard.schema import PROVENANCE
+
+log = logging.getLogger(__name__)
+BUCKET = ["band", "band_hash"]
+
+
+def _write(df: DataFrame, ctx: JobContext, name: str) -> None:
+    """Partitioned state: replace the processed dates, or the whole table on a full run."""
+    if ctx.dates is None:
+        write_table(df, ctx.cfg, name, partition_by="crawl_date")
+    else:
+        write_partitions(df, ctx.cfg, name)
+
+
+def fingerprint(ctx: JobContext) -> None:
+    """Compute and store signatures of the processed partitions."""
+    docs = read_table(ctx.spark, ctx.cfg, "docs", ctx.dates)
+    _write(signatures_of(docs, hasher_from_config(ctx.cfg.dedup)), ctx, "signatures")
+
+
+def band(ctx: JobContext, spec: LshSpec) -> DataFrame | None:
+    """Store the band rows of the processed partitions; return the buckets they touch
+    (before and after the update, so a re-run that changed a partition also refreshes
+    the buckets its old documents left), or None on a full run (every bucket)."""
+    spark, cfg = ctx.spark, ctx.cfg
+    sigs = read_table(spark, cfg, "signatures", ctx.dates)
+    docs = read_table(spark, cfg, "docs", ctx.dates)
+    bands = explode_bands(sigs, spec).unionByName(exact_bands(docs)).select(*BAND_COLUMNS)
+    touched = None
+    if ctx.dates is not None:
+        touched = bands.select(*BUCKET)
+        if table_exists(spark, cfg, "lsh_bands"):
+            old = read_table(spark, cfg, "lsh_bands", ctx.dates).select(*BUCKET)
+            touched = touched.unionByName(old)
+        # Materialised before the band partitions it was read from are overwritten.
+        touched = touched.distinct().localCheckpoint(eager=True)
+    _write(bands, ctx, "lsh_bands")
+    return touched
+
+
+def pair_and_verify(ctx: JobContext, touched: DataFrame | None) -> None:
+    """Rebuild the verified edges of the touched buckets; keep all other buckets' edges."""
+    spark, cfg, dedup = ctx.spark, ctx.cfg, ctx.cfg.dedup
+    bands = read_table(spark, cfg, "lsh_bands")
+    kept = None
+    if touched is not None:
+        bands = bands.join(touched, on=BUCKET, how="left_semi")
+        if table_exists(spark, cfg, "lsh_edges"):
+            kept = read_table(spark, cfg, "lsh_edges").join(touched, on=BUCKET, how="left_anti")
+    pairs = explode_bucket_pairs(bands, dedup.max_bucket_size)
+    sigs = read_table(spark, cfg, "signatures")
+    edges = filter_verified(pairs, sigs, dedup.threshold, dedup.num_perm)
+    if kept is not None:
+        edges = kept.select(*EDGE_COLUMNS).unionByName(edges)
+    write_table(edges.select(*EDGE_COLUMNS), cfg, "lsh_edges", sort_by=BUCKET)
+
+
+def assign(ctx: JobContext) -> None:
+    """Components over all stored edges -> the whole provenance table."""
+    spark, cfg = ctx.spark, ctx.cfg
+    edges = read_table(spark, cfg, "lsh_edges").select("src", "dst")
+    roots = connected_components(edges, cfg.dedup.max_iterations)
+    docs = read_table(spark, cfg, "docs").select("doc_id", "content_hash", "crawl_date",
+                                                 "domain")
+    provenance = with_era(with_cluster_columns(docs, roots), cfg.eras.cutoff)
+    out = provenance.select(*[F.col(f.name).cast(f.dataType) for f in PROVENANCE.fields])
+    write_table(out, cfg, "provenance", sort_by=["crawl_date", "doc_id"])
+
+
+def run(ctx: JobContext) -> None:
+    spec = LshSpec.from_config(ctx.cfg.dedup)
+    log.info("provenance: %s, LSH %d bands x %d rows at threshold %.2f",
+             "full run" if ctx.dates is None else f"dates {ctx.dates}",
+             spec.bands, spec.rows, ctx.cfg.dedup.threshold)
+    fingerprint(ctx)
+    touched = band(ctx, spec)
+    pair_and_verify(ctx, touched)
+    assign(ctx)
+    log.info("provenance: written to %s", ctx.cfg.table_path("provenance"))

@@ -1,0 +1,151 @@
+"""The provenance job on tiny docs tables: eras, duplicates, accuracy, incremental runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import numpy as np
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from tailguard.cli import JobContext
+from tailguard.dedup.minhash import shingles
+from tailguard.io.tables import read_table, write_partitions
+from tailguard.provenance.job import run
+from tailguard.text.tokenize import words
+
+D = dt.date
+CUTOFF = D(2022, 11, 30)
+
+
+def _write_docs(spark, cfg, rows):
+    """rows: (doc_id, domain, crawl_date, text) -> a docs table as ingest would write it."""
+    df = spark.createDataFrame(rows, "doc_id string, domain string, crawl_date date, text string")
+    docs = df.select(
+        "doc_id", F.concat(F.lit("https://"), "domain", F.lit("/"), "doc_id").alias("url"),
+        F.col("domain").alias("host"), "domain", "crawl_date",
+        F.lit("part-0.jsonl").alias("source_file"), "text",
+        F.length("text").alias("n_chars"), F.size(F.split("text", " ")).alias("n_words"),
+        F.xxhash64("text").alias("content_hash"), F.lit(None).cast("string").alias("lang"))
+    write_partitions(docs, cfg, "docs")
+
+
+def _run(spark, cfg, dates=None):
+    ctx = JobContext(cfg=cfg, dates=dates)
+    ctx.__dict__["spark"] = spark  # the shared test session (cached_property slot)
+    run(ctx)
+    return read_table(spark, cfg, "provenance")
+
+
+def _text(rng, n=80):
+    return " ".join(f"v{i}" for i in rng.integers(0, 20000, n))
+
+
+def test_eras_boundaries_duplicates_and_empty_rows(spark, make_cfg):
+    rng = np.random.default_rng(1)
+    old, fresh, lone = _text(rng), _text(rng), _text(rng)
+    wrapped = "Home | Login " + old + " Cookie policy"
+    rows = [
+        ("a1", "a.com", D(2022, 11, 29), old),          # pre-cutoff original
+        ("a2", "b.com", CUTOFF, old),                   # exact re-crawl on the cutoff day
+        ("a3", "c.com", D(2023, 5, 1), wrapped),        # boilerplate-wrapped re-crawl
+        ("f1", "a.com", CUTOFF, fresh),                 # new text on the cutoff day
+        ("f2", "b.com", D(2023, 1, 1), fresh),
+        ("s1", "a.com", D(2021, 1, 1), lone),
+        ("e1", "a.com", D(2023, 1, 1), ""),
+        ("e2", "b.com", D(2023, 1, 1), ""),
+        ("n1", "a.com", D(2023, 1, 1), None),
+    ]
+    cfg = make_cfg()
+    _write_docs(spark, cfg, rows)
+    got = _run(spark, cfg).select("doc_id", "cluster_id", "first_seen", "era", "is_canonical",
+                                  "dup_kind")
+    expected = spark.createDataFrame([
+        ("a1", "a1", D(2022, 11, 29), "pre_ai", True, "exact"),
+        ("a2", "a1", D(2022, 11, 29), "attested", False, "exact"),
+        ("a3", "a1", D(2022, 11, 29), "attested", False, "near"),
+        ("f1", "f1", CUTOFF, "post_ai", True, "exact"),
+        ("f2", "f1", CUTOFF, "post_ai", False, "exact"),
+        ("s1", "s1", D(2021, 1, 1), "pre_ai", True, "none"),
+        ("e1", "e1", D(2023, 1, 1), "post_ai", True, "none"),
+        ("e2", "e2", D(2023, 1, 1), "post_ai", True, "none"),
+        ("n1", "n1", D(2023, 1, 1), "post_ai", True, "none"),
+    ], "doc_id string, cluster_id string, first_seen date, era string, is_canonical boolean, "
+       "dup_kind string")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    sigs = read_table(spark, cfg, "signatures")
+    assert dict(sigs.dtypes)["signature"] == "binary"
+    assert len(sigs.where("doc_id = 'a1'").first().signature) == 128 * 4
+    assert sigs.where("doc_id in ('e1', 'e2', 'n1')").count() == 0
+
+
+def _mutate(rng, tokens, rate):
+    out = list(tokens)
+    for i in np.flatnonzero(rng.random(len(out)) < rate):
+        out[i] = f"x{rng.integers(0, 10**9)}"
+    return out
+
+
+def _planted_corpus(seed=7, bases=60, length=150):
+    """Bases plus variants at edit rates that put Jaccard on both sides of 0.8."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(bases):
+        tokens = [f"v{i}" for i in rng.integers(0, 50000, length)]
+        rows.append((f"b{b:03d}", "base.org", D(2022, 1, 1), " ".join(tokens)))
+        rate = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05][b % 6]
+        rows.append((f"m{b:03d}", "copy.org", D(2023, 1, 1), " ".join(_mutate(rng, tokens, rate))))
+    return rows
+
+
+def _jaccard(a, b):
+    sa, sb = set(shingles(words(a), 5)), set(shingles(words(b), 5))
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_near_duplicate_pairs_precision_and_recall(spark, make_cfg):
+    rows = _planted_corpus()
+    cfg = make_cfg()
+    _write_docs(spark, cfg, rows)
+    prov = _run(spark, cfg).select("doc_id", "cluster_id").collect()  # tiny test table
+    cluster = {r.doc_id: r.cluster_id for r in prov}
+    truth, found = set(), set()
+    for (ida, _, _, ta), (idb, _, _, tb) in itertools.combinations(rows, 2):
+        if _jaccard(ta, tb) >= 0.8:
+            truth.add((ida, idb))
+        if cluster[ida] == cluster[idb]:
+            found.add((ida, idb))
+    assert len(truth) >= 30
+    precision = len(truth & found) / len(found)
+    recall = len(truth & found) / len(truth)
+    assert precision >= 0.95, (precision, recall)
+    assert recall >= 0.90, (precision, recall)
+
+
+def test_incremental_runs_equal_a_full_run(spark, make_cfg, tmp_path):
+    rng = np.random.default_rng(3)
+    texts = [_text(rng, 60) for _ in range(8)]
+    dates = [D(2022, 10, 1), D(2022, 12, 1), D(2023, 1, 1)]
+    rows = []
+    for i, text in enumerate(texts):           # copies and variants spread over the dates
+        for k, day in enumerate(dates):
+            if (i + k) % 3 != 2:
+                body = text if k == 0 else text + (f" extra{k}" if i % 2 else "")
+                rows.append((f"t{i}-{k}", f"d{i % 3}.com", day, body))
+    rows += [(f"hub{k}", "hub.com", dates[k % 3], texts[0]) for k in range(6)]  # big bucket
+    rows += [("empty", "e.com", dates[1], ""), ("null", "e.com", dates[2], None)]
+    sets = ("dedup.max_bucket_size=3",)
+    full_cfg = make_cfg(*sets, f"output.root={tmp_path / 'full'}")
+    inc_cfg = make_cfg(*sets, f"output.root={tmp_path / 'inc'}")
+    _write_docs(spark, full_cfg, rows)
+    _write_docs(spark, inc_cfg, rows)
+    full = _run(spark, full_cfg)
+    for day in dates:
+        incremental = _run(spark, inc_cfg, [day])
+    assert full.where("dup_kind != 'none'").count() >= 20
+    assert_df_equality(incremental, full, ignore_row_order=True)
+    assert_df_equality(read_table(spark, inc_cfg, "lsh_edges"),
+                       read_table(spark, full_cfg, "lsh_edges"), ignore_row_order=True)
+    # re-running a date is idempotent
+    assert_df_equality(_run(spark, inc_cfg, [dates[1]]), full, ignore_row_order=True)
