@@ -1,0 +1,155 @@
+"""`tailguard share`: synthetic share per domain and per (domain, month), with intervals.
+
+Stages: load provenance + scores (+ docs for the word model) -> canonical pre-AI and
+post-AI documents -> per-document log Q/P (mle.py) -> Poisson-bootstrap sums per
+(era, domain, month, replicate) (bootstrap.py) -> roll up to domains and `__all__` ->
+estimates (cc, pcc, acc, mle) and percentile intervals -> metrics tables.
+
+Rows with era = 'post_ai' are the product numbers; era = 'pre_ai' rows run the same
+estimators on pre-AI documents and should sit near zero (the sanity check the report
+shows). Groups under `share.min_docs` documents get a null share and a `reason`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from tailguard.config import ESTIMATORS
+from tailguard.errors import InputError
+from tailguard.io.tables import read_table, write_table
+from tailguard.schema import require_columns
+from tailguard.synthetic import bootstrap as bs
+from tailguard.synthetic import mle
+from tailguard.synthetic.detector import REFERENCE_FILE, read_meta
+
+log = logging.getLogger(__name__)
+
+SHARE_COLUMNS = ("era", "domain", "n_docs", "n_synthetic_est", "share", "share_lo", "share_hi",
+                 "estimator", "is_primary", "reason")
+MONTHLY_COLUMNS = ("era", "domain", "month", *SHARE_COLUMNS[2:])
+
+
+def base_documents(provenance: DataFrame, scores: DataFrame, threshold: float,
+                   canonical_only: bool) -> DataFrame:
+    """Scored pre-AI and post-AI documents: doc_id, domain, era, month, p_synthetic, pred.
+
+    Attested pages are old content seen again, so they belong to neither side. With
+    canonical_only, each near-duplicate cluster counts once (its earliest copy).
+    """
+    require_columns(provenance, ["doc_id", "domain", "era", "crawl_date", "is_canonical"],
+                    "share")
+    require_columns(scores, ["doc_id", "p_synthetic"], "share")
+    docs = provenance.where(F.col("era").isin("pre_ai", "post_ai"))
+    if canonical_only:
+        docs = docs.where(F.col("is_canonical"))
+    return (docs.select("doc_id", "domain", "era",
+                        F.trunc("crawl_date", "month").alias("month"))
+            .join(scores.select("doc_id", "p_synthetic"), "doc_id", "inner")
+            .withColumn("pred", F.col("p_synthetic") >= F.lit(threshold)))
+
+
+def with_estimates(sums: DataFrame, points: int, tpr: float, fpr: float) -> DataFrame:
+    """cc, pcc, acc and mle per row of replicate sums (Spark built-ins only)."""
+    n = F.col("n")
+    cc, pcc = F.col("n_pred") / n, F.col("sum_p") / n
+    acc = (F.least(F.greatest((cc - F.lit(fpr)) / F.lit(tpr - fpr), F.lit(0.0)), F.lit(1.0))
+           if tpr > fpr else F.lit(None).cast("double"))
+    arr = F.array(*bs.ll_columns(points))
+    i = F.array_position(arr, F.array_max(arr)).cast("int")  # 1-based
+    left = F.element_at(arr, F.greatest(i - 1, F.lit(1)))
+    mid = F.element_at(arr, i)
+    right = F.element_at(arr, F.least(i + 1, F.lit(points)))
+    curvature = left - 2 * mid + right
+    step = 1.0 / (points - 1)
+    at_grid = (i - 1).cast("double") * step
+    refined = at_grid + 0.5 * (left - right) / curvature * step
+    alpha = (F.when((i == 1) | (i == points) | (curvature >= 0), at_grid)
+             .otherwise(F.least(F.greatest(refined, F.lit(0.0)), F.lit(1.0))))
+    return sums.select("*", cc.alias("cc"), pcc.alias("pcc"), acc.alias("acc"),
+                       alpha.alias("mle"))
+
+
+def summarise(estimates: DataFrame, keys: list[str], cfg) -> DataFrame:
+    """Point estimate (replicate 0), 95% percentile interval (replicates 1..B), reason."""
+    r = F.col("r")
+    long = estimates.select(*keys, "r", "n", F.explode(F.array(*[
+        F.struct(F.lit(e).alias("estimator"), F.col(e).alias("value")) for e in ESTIMATORS
+    ])).alias("e")).select(*keys, "r", "n", "e.estimator", "e.value")
+    boot = F.when(r > 0, F.col("value"))
+    out = long.groupBy(*keys, "estimator").agg(
+        F.max(F.when(r == 0, F.col("n"))).cast("long").alias("n_docs"),
+        F.max(F.when(r == 0, F.col("value"))).alias("point"),
+        F.percentile(boot, F.lit(0.025)).alias("lo"),
+        F.percentile(boot, F.lit(0.975)).alias("hi"))
+    few = F.col("n_docs") < cfg.share.min_docs
+    reason = (F.when(few, F.lit(f"fewer than {cfg.share.min_docs} documents (share.min_docs)"))
+              .when(F.col("point").isNull(), F.lit("detector TPR <= FPR: acc undefined")))
+    keep = lambda c: F.when(~few, F.col(c))  # noqa: E731 - one-line column helper
+    return out.select(
+        *keys, "n_docs", (keep("point") * F.col("n_docs")).alias("n_synthetic_est"),
+        keep("point").alias("share"), keep("lo").alias("share_lo"),
+        keep("hi").alias("share_hi"), "estimator",
+        (F.col("estimator") == cfg.share.primary).alias("is_primary"), reason.alias("reason"))
+
+
+def synthetic_reference_words(spark, cfg) -> DataFrame:
+    """Words of the synthetic reference documents (share.synthetic_reference or the
+    detector's saved synthetic training text)."""
+    path = cfg.share.synthetic_reference or str(Path(cfg.detector_dir) / REFERENCE_FILE)
+    d = cfg.detector
+    ref = spark.read.json(path)
+    if d.label_field in ref.columns:
+        ref = ref.where(F.col(d.label_field) == d.synthetic_label)
+    ref = ref.select(F.monotonically_increasing_id().cast("string").alias("doc_id"),
+                     F.col(d.text_field).alias("text"))
+    return mle.with_words(ref)
+
+
+def compute_share(spark, cfg, provenance, scores, docs, meta):
+    """(synthetic_share, synthetic_share_monthly, cached frames to unpersist after writing)."""
+    s, points = cfg.share, cfg.share.mle_grid_points
+    op = meta["operating_point"]
+    base = base_documents(provenance, scores, op["threshold"], s.canonical_only)
+    words = mle.with_words(docs.join(base.select("doc_id"), "doc_id", "left_semi"))
+    base_words = base.join(words, "doc_id", "inner").persist()
+    word_table, consts = mle.reference_tables(base_words, synthetic_reference_words(spark, cfg),
+                                              cfg)
+    rows = mle.with_log_ratio(base_words, word_table, consts)
+    rows = bs.with_loglik_terms(rows, points)
+    replicated = bs.explode_replicates(rows, s.bootstrap, s.seed)
+    fine = bs.sum_replicates(replicated, ["era", "domain", "month"], points).persist()
+    by_domain = bs.roll_up(fine, ["era", "domain"], points).unionByName(
+        bs.roll_up(fine, ["era"], points, {"domain": bs.ALL_DOMAINS}))
+    by_month = fine.unionByName(
+        bs.roll_up(fine, ["era", "month"], points, {"domain": bs.ALL_DOMAINS}))
+    tpr, fpr = float(op["tpr"]), float(op["fpr"])
+    share = summarise(with_estimates(by_domain, points, tpr, fpr), ["era", "domain"], cfg)
+    monthly = summarise(with_estimates(by_month, points, tpr, fpr),
+                        ["era", "domain", "month"], cfg)
+    return share.select(*SHARE_COLUMNS), monthly.select(*MONTHLY_COLUMNS), [fine, base_words]
+
+
+def run(ctx) -> None:
+    cfg, spark = ctx.cfg, ctx.spark
+    meta = read_meta(cfg.detector_dir)
+    scores = read_table(spark, cfg, "scores")
+    # acc uses this detector's TPR/FPR: scores from another detector would be mis-adjusted.
+    versions = {r[0] for r in scores.select("detector_version").distinct().limit(5).collect()}
+    if versions - {meta["version"]}:
+        raise InputError(f"scores were made by detector(s) {sorted(versions)}, but "
+                         f"{cfg.detector_dir} holds {meta['version']}: re-run `tailguard score`")
+    share, monthly, cached = compute_share(
+        spark, cfg, read_table(spark, cfg, "provenance"), scores,
+        read_table(spark, cfg, "docs"), meta)
+    write_table(share.coalesce(1), cfg, "metrics/synthetic_share",
+                sort_by=["era", "domain", "estimator"])
+    write_table(monthly.coalesce(1), cfg, "metrics/synthetic_share_monthly",
+                sort_by=["era", "domain", "month", "estimator"])
+    for frame in cached:
+        frame.unpersist()
+    log.info("share: wrote metrics/synthetic_share(_monthly), primary=%s, detector %s",
+             cfg.share.primary, meta["version"])

@@ -1,0 +1,149 @@
+"""share: estimators as Spark aggregations agree with the numpy reference math."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from tailguard import schema
+from tailguard.synthetic import bootstrap as bs
+from tailguard.synthetic import estimators as est
+from tailguard.synthetic import mle, share
+from tailguard.synthetic.detector import META_FILE, REFERENCE_FILE
+
+_COMMON = ["".join(p) + "e" for p in itertools.product("bdfgklmnprst", repeat=2)]
+SHARES = {"big.com": 0.3, "mid.com": 0.7, "tiny.com": 0.5}
+OP = {"threshold": 0.5, "tpr": 0.8, "fpr": 0.1}
+
+
+def _text(rng, synthetic: bool, domain: int) -> str:
+    p = np.arange(1, len(_COMMON) + 1, dtype=float) ** -1.0
+    p = np.roll(p, 11) ** 0.8 if synthetic else p
+    topic = [f"topic{'xyz'[domain]}{c}" for c in "abcdefgh"]
+    words = list(rng.choice(_COMMON, size=70, p=p / p.sum())) + list(rng.choice(topic, 10))
+    return " ".join(words) + "."
+
+
+@pytest.fixture(scope="module")
+def frames(spark, tmp_path_factory):
+    rng = np.random.default_rng(5)
+    docs, prov, scores = [], [], []
+    for d, (domain, truth) in enumerate(SHARES.items()):
+        n_pre, n_post = (60, 60) if domain != "tiny.com" else (5, 10)
+        for era, n in (("pre_ai", n_pre), ("post_ai", n_post), ("attested", 3)):
+            for i in range(n):
+                synthetic = era == "post_ai" and i < round(truth * n)
+                k = len(docs)
+                day = dt.date(2021 if era == "pre_ai" else 2023, 1 + i % 2, 1)
+                text = _text(rng, synthetic, d)
+                docs.append((f"d{k}", "u", domain, domain, day, "f", text, 1, 1, k, None))
+                prov.append((f"d{k}", k, f"c{k}", day, era, i != 1 or era != "post_ai",
+                             "none", day, domain))
+                p = float(np.clip(rng.normal(0.8 if synthetic else 0.2, 0.15), 0, 1))
+                scores.append((f"d{k}", p))
+    root = tmp_path_factory.mktemp("share")
+    with open(root / REFERENCE_FILE, "w") as out:
+        for _ in range(300):
+            out.write(json.dumps({"text": _text(rng, True, int(rng.integers(3))),
+                                  "label": "synthetic"}) + "\n")
+    (root / META_FILE).write_text(json.dumps({"version": "ft-test", "operating_point": OP}))
+    return (spark.createDataFrame(docs, schema.DOCS),
+            spark.createDataFrame(prov, schema.PROVENANCE),
+            spark.createDataFrame(scores, "doc_id string, p_synthetic double"), root)
+
+
+@pytest.fixture(scope="module")
+def result(spark, frames, tmp_path_factory):
+    from tailguard.config import load_config
+
+    docs, prov, scores, root = frames
+    cfg = load_config([], [f"output.root={tmp_path_factory.mktemp('out')}",
+                           f"detector.dir={root}", "share.bootstrap=40",
+                           "share.min_reference_docs=20", "share.mle_min_df=3",
+                           "share.min_docs=20"])
+    meta = json.loads((root / META_FILE).read_text())
+    share_df, monthly_df, cached = share.compute_share(spark, cfg, prov, scores, docs, meta)
+    out = (share_df.toPandas(), monthly_df.toPandas())
+    for frame in cached:
+        frame.unpersist()
+    return cfg, out
+
+
+def _post(prov, scores):
+    base = share.base_documents(prov, scores, OP["threshold"], canonical_only=True)
+    return base.where("era = 'post_ai'").toPandas()
+
+
+def test_classify_and_count_estimators_match_numpy(frames, result):
+    _, prov, scores, _ = frames
+    cfg, (table, _) = result
+    assert set(table[table.is_primary].estimator) == {cfg.share.primary}
+    base = _post(prov, scores)
+    for domain, group in [*base.groupby("domain"), ("__all__", base)]:
+        rows = table[(table.domain == domain) & (table.era == "post_ai")].set_index("estimator")
+        cc = group.pred.mean()
+        assert rows.loc["cc", "n_docs"] == len(group)
+        if domain == "tiny.com":
+            assert rows.share.isna().all() and rows.reason.str.contains("min_docs").all()
+            continue
+        assert rows.loc["cc", "share"] == pytest.approx(cc)
+        assert rows.loc["pcc", "share"] == pytest.approx(group.p_synthetic.mean())
+        assert rows.loc["acc", "share"] == pytest.approx(est.acc_share(cc, OP["tpr"], OP["fpr"]))
+        assert (rows.share_lo <= rows.share + 1e-12).all()
+        assert (rows.share_hi >= rows.share - 1e-12).all()
+
+
+def test_mle_matches_numpy_and_tracks_truth(spark, frames, result):
+    docs, prov, scores, root = frames
+    cfg, (table, monthly) = result
+    base = share.base_documents(prov, scores, OP["threshold"], True)
+    words = mle.with_words(docs.join(base.select("doc_id"), "doc_id", "left_semi"))
+    bw = base.join(words, "doc_id")
+    wt, consts = mle.reference_tables(bw, share.synthetic_reference_words(spark, cfg), cfg)
+    rows = mle.with_log_ratio(bw, wt, consts).toPandas()
+    post = table[(table.era == "post_ai") & (table.estimator == "mle")].set_index("domain")
+    for domain in ("big.com", "mid.com"):
+        lr = rows[(rows.domain == domain) & (rows.era == "post_ai")].log_ratio.to_numpy()
+        expected = est.mle_share(lr, points=cfg.share.mle_grid_points)
+        assert post.loc[domain, "share"] == pytest.approx(expected, abs=1e-9)
+        assert post.loc[domain, "share"] == pytest.approx(SHARES[domain], abs=0.12)
+        assert post.loc[domain, "is_primary"] == (cfg.share.primary == "mle")
+    pre = table[(table.era == "pre_ai") & (table.estimator == "mle") & table.share.notna()]
+    assert len(pre) >= 2 and pre.share.mean() < 0.1
+    assert set(monthly.month.dropna().map(lambda m: m.day)) == {1}
+    assert {"__all__", "big.com"} <= set(monthly.domain)
+
+
+def test_poisson_replicate_weights(spark):
+    df = spark.range(4000).select(F.col("id").cast("string").alias("doc_id"))
+    rep = bs.explode_replicates(df, replicates=5, seed=3)
+    stats = rep.where("r > 0").groupBy("r").agg(F.sum("w").alias("total")).collect()
+    assert len(stats) == 5
+    for row in stats:  # sum of 4000 Poisson(1) draws: mean 4000, sd ~63
+        assert abs(row.total - 4000) < 5 * math.sqrt(4000)
+    assert rep.where("r = 0").count() == 4000
+    again = bs.explode_replicates(df, replicates=5, seed=3)
+    assert rep.exceptAll(again).count() == 0
+
+
+def test_run_refuses_scores_from_another_detector(spark, frames, tmp_path):
+    from tailguard.cli import JobContext
+    from tailguard.config import load_config
+    from tailguard.errors import InputError
+    from tailguard.io.tables import write_table
+
+    _, _, scores, root = frames
+    cfg = load_config([], [f"output.root={tmp_path}", f"detector.dir={root}"])
+    stale = scores.select("doc_id", F.lit(dt.date(2023, 1, 1)).alias("crawl_date"),
+                          F.lit("ft-other").alias("detector_version"))
+    write_table(stale, cfg, "scores")
+    ctx = JobContext(cfg=cfg)
+    ctx.__dict__["spark"] = spark
+    with pytest.raises(InputError, match="re-run `tailguard score`"):
+        share.run(ctx)

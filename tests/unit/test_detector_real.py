@@ -1,0 +1,32 @@
+"""The detector on real human vs LLM text (shared/data/detector, never copied here)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from tailguard.synthetic import detector as det
+from tailguard.synthetic.evaluate import evaluate_scores
+from tailguard.synthetic.features import normalize_arrow
+from tailguard.synthetic.train import read_labelled, train_detector
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "train.jsonl").is_file(), reason="shared detector data absent")
+def test_auc_on_real_validation_text_is_well_above_chance(make_cfg):
+    cfg = make_cfg()
+    texts, labels = read_labelled([str(DATA / "train.jsonl")], cfg)
+    with tempfile.TemporaryDirectory() as workdir:
+        model, calibration, metrics, _ = train_detector(texts, labels, cfg, workdir)
+    valid_texts, valid_labels = read_labelled([str(DATA / "valid.jsonl")], cfg)
+    lines = normalize_arrow(pa.array(valid_texts, type=pa.string())).to_pylist()
+    raw = det.raw_synthetic_probability(model, lines)
+    scores = evaluate_scores(raw, det.apply_calibration(calibration, raw), valid_labels, 0.05)
+    assert metrics["roc_auc"] > 0.9
+    assert scores["roc_auc"] > 0.9
+    assert scores["tpr_at_5pct_fpr"] > 0.6
