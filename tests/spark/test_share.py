@@ -46,7 +46,7 @@ def frames(spark, tmp_path_factory):
                 prov.append((f"d{k}", k, f"c{k}", day, era, i != 1 or era != "post_ai",
                              "none", day, domain))
                 p = float(np.clip(rng.normal(0.8 if synthetic else 0.2, 0.15), 0, 1))
-                scores.append((f"d{k}", p))
+                scores.append((f"d{k}", day, p))
     root = tmp_path_factory.mktemp("share")
     with open(root / REFERENCE_FILE, "w") as out:
         for _ in range(300):
@@ -55,7 +55,8 @@ def frames(spark, tmp_path_factory):
     (root / META_FILE).write_text(json.dumps({"version": "ft-test", "operating_point": OP}))
     return (spark.createDataFrame(docs, schema.DOCS),
             spark.createDataFrame(prov, schema.PROVENANCE),
-            spark.createDataFrame(scores, "doc_id string, p_synthetic double"), root)
+            spark.createDataFrame(scores, "doc_id string, crawl_date date, p_synthetic double"),
+            root)
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +148,23 @@ def test_run_refuses_scores_from_another_detector(spark, frames, tmp_path):
     ctx.__dict__["spark"] = spark
     with pytest.raises(InputError, match="re-run `tailguard score`"):
         share.run(ctx)
+
+
+def test_unchanged_recrawl_keeping_its_doc_id_is_counted_once(spark):
+    """doc_id hashes url + text, so a page re-crawled unchanged repeats its doc_id on a
+    later date; the base of the estimators must still hold one row per document."""
+    early, late = dt.date(2021, 3, 1), dt.date(2023, 3, 1)
+    prov = spark.createDataFrame([
+        ("same", 1, "same", early, "pre_ai", True, "exact", early, "a.com"),
+        ("same", 1, "same", early, "attested", False, "exact", late, "a.com"),
+        ("new", 2, "new", late, "post_ai", True, "none", late, "a.com"),
+        ("again", 3, "again", late, "post_ai", True, "none", late, "a.com"),
+        ("again", 3, "again", late, "post_ai", False, "none", dt.date(2023, 4, 1), "a.com"),
+    ], schema.PROVENANCE)
+    scores = spark.createDataFrame(
+        [("same", early, 0.1), ("same", late, 0.1), ("new", late, 0.9), ("again", late, 0.2),
+         ("again", dt.date(2023, 4, 1), 0.2)], "doc_id string, crawl_date date, p_synthetic double")
+    for canonical_only in (True, False):
+        rows = share.base_documents(prov, scores, 0.5, canonical_only).collect()
+        assert sorted((r.doc_id, r.era) for r in rows) == [
+            ("again", "post_ai"), ("new", "post_ai"), ("same", "pre_ai")]

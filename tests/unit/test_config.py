@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from tailguard.config import Config, default_values, load_config
+from tailguard.config import Config, load_config
 from tailguard.errors import ConfigError
 
 

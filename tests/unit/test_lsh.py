@@ -32,8 +32,10 @@ def test_favouring_recall_moves_the_curve_left():
 
 
 def test_spec_from_config_and_byte_ranges():
-    spec = LshSpec.from_config(load_config([], ["dedup.num_perm=64"]).dedup)
-    assert (spec.bands, spec.rows) == lsh_params(0.8, 64)
+    dedup = load_config([], ["dedup.num_perm=64"]).dedup
+    spec = LshSpec.from_config(dedup)
+    assert (spec.bands, spec.rows) == lsh_params(
+        0.8, 64, dedup.false_positive_weight, dedup.false_negative_weight)
     ranges = spec.byte_ranges()
     assert ranges[0] == (1, spec.rows * 4)
     assert ranges[-1][0] + ranges[-1][1] - 1 <= 64 * 4

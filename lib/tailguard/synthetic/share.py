@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from tailguard.config import ESTIMATORS
@@ -42,13 +42,20 @@ def base_documents(provenance: DataFrame, scores: DataFrame, threshold: float,
     """
     require_columns(provenance, ["doc_id", "domain", "era", "crawl_date", "is_canonical"],
                     "share")
-    require_columns(scores, ["doc_id", "p_synthetic"], "share")
+    require_columns(scores, ["doc_id", "crawl_date", "p_synthetic"], "share")
     docs = provenance.where(F.col("era").isin("pre_ai", "post_ai"))
     if canonical_only:
         docs = docs.where(F.col("is_canonical"))
-    return (docs.select("doc_id", "domain", "era",
+    else:
+        # doc_id hashes url + text, so a page re-crawled unchanged keeps its doc_id: count
+        # such a page once per era, at its earliest crawl.
+        first = F.min("crawl_date").over(Window.partitionBy("doc_id", "era"))
+        docs = (docs.withColumn("first_crawl", first)
+                .where(F.col("crawl_date") == F.col("first_crawl")).drop("first_crawl"))
+    return (docs.select("doc_id", "crawl_date", "domain", "era",
                         F.trunc("crawl_date", "month").alias("month"))
-            .join(scores.select("doc_id", "p_synthetic"), "doc_id", "inner")
+            .join(scores.select("doc_id", "crawl_date", "p_synthetic"), ["doc_id", "crawl_date"],
+                  "inner")
             .withColumn("pred", F.col("p_synthetic") >= F.lit(threshold)))
 
 
@@ -114,8 +121,9 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     s, points = cfg.share, cfg.share.mle_grid_points
     op = meta["operating_point"]
     base = base_documents(provenance, scores, op["threshold"], s.canonical_only)
-    words = mle.with_words(docs.join(base.select("doc_id"), "doc_id", "left_semi"))
-    base_words = base.join(words, "doc_id", "inner").persist()
+    keys = ["doc_id", "crawl_date"]  # one row per crawled record (doc_id repeats across dates)
+    measured = docs.join(base.select(*keys), keys, "left_semi").select("doc_id", "text")
+    base_words = base.drop("crawl_date").join(mle.with_words(measured), "doc_id", "inner").persist()
     word_table, consts = mle.reference_tables(base_words, synthetic_reference_words(spark, cfg),
                                               cfg)
     rows = mle.with_log_ratio(base_words, word_table, consts)

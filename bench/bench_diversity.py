@@ -1,0 +1,86 @@
+"""Diversity benchmarks: the whole job on the bench tables (docs / provenance / signatures
+under cfg.output.root), the same job on a seeded quarter of them (so one size gives the
+1x -> 4x per-document scaling), and references measured in the same run on the same
+documents: Spark's approx_count_distinct over exploded n-grams (what issue 6 measured at
+~2,000 docs/s per core) and the kernel alone in one process."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+from pyspark.sql import functions as F
+
+from bench.common import Result, force, spark_cores, timed
+from tailguard.diversity.job import kernel_params
+from tailguard.diversity.job import run as diversity_run
+from tailguard.diversity.kernel import kernel_fn
+from tailguard.io.tables import read_table, table_exists, write_table
+
+log = logging.getLogger(__name__)
+_WORD_SPLIT = r"[^\p{L}\p{N}']+"
+
+
+def _ctx(cfg, spark) -> SimpleNamespace:
+    return SimpleNamespace(cfg=cfg, spark=spark, dates=None,
+                           options=SimpleNamespace(scope="eras"))
+
+
+def _quarter_tables(spark, cfg):
+    """A seeded 1/4 of docs, provenance and signatures in a sibling root (untimed)."""
+    root = Path(cfg.get("output.root")).with_name(Path(cfg.get("output.root")).name
+                                                  + "-quarter")
+    shutil.rmtree(root, ignore_errors=True)
+    quarter = cfg.with_overrides(f"output.root={root}")
+    keep = F.pmod(F.xxhash64("doc_id", F.lit(11)), F.lit(4)) == 0
+    for name, part in (("docs", "crawl_date"), ("provenance", None),
+                       ("signatures", "crawl_date")):
+        if table_exists(spark, cfg, name):
+            write_table(read_table(spark, cfg, name).where(keep), quarter, name,
+                        partition_by=part)
+    return quarter
+
+
+def _approx_count_distinct(spark, cfg, docs: int, cores: int) -> Result:
+    words = read_table(spark, cfg, "docs").select(
+        "domain", F.split(F.lower("text"), _WORD_SPLIT).alias("w"))
+    grams = words.select("domain", F.explode(F.array(*[
+        F.transform(F.sequence(F.lit(0), F.greatest(F.size("w") - n, F.lit(0))),
+                    lambda i, n=n: F.concat_ws(" ", F.slice("w", i + 1, n)))
+        for n in (1, 2, 3, 4)])).alias("g"))
+    out = grams.select("domain", F.explode("g").alias("gram")).groupBy("domain").agg(
+        F.approx_count_distinct("gram", 0.008).alias("d"))
+    return timed("spark_approx_count_distinct_ngrams", docs, lambda: force(out), cores,
+                 "reference: explode n = 1..4 + approx_count_distinct per domain")
+
+
+def _kernel_stage(spark, cfg, docs: int, cores: int) -> Result:
+    frame = read_table(spark, cfg, "docs").select(
+        F.xxhash64("domain").alias("gid"), F.lit(None).cast("long").alias("concept_gid"),
+        F.xxhash64("doc_id").alias("okey"), "text")
+    out = frame.mapInArrow(kernel_fn(kernel_params(cfg)),
+                           "kind tinyint, gid bigint, n tinyint, key bigint, value bigint")
+    return timed("diversity_kernel_stage", docs, lambda: force(out), cores,
+                 "read + tokenise + HLL n=1..4 + word counts + zstd in mapInArrow")
+
+
+def bench(spark, cfg) -> list[dict]:
+    cores = spark_cores(spark)
+    docs = read_table(spark, cfg, "docs").count()
+    rows = [_kernel_stage(spark, cfg, docs, cores), _approx_count_distinct(spark, cfg, docs, cores)]
+    quarter = _quarter_tables(spark, cfg)
+    quarter_docs = read_table(spark, quarter, "docs").count()
+    small = timed("diversity_job_quarter", quarter_docs,
+                  lambda: diversity_run(_ctx(quarter, spark)), cores,
+                  "whole job on a seeded 1/4 of the docs (the 1x point)")
+    big = timed("diversity_job", docs, lambda: diversity_run(_ctx(cfg, spark)), cores,
+                "whole job: kernel pass, rollups, budgets, tail, homogenization, written")
+    growth = (big.seconds / big.docs) / (small.seconds / small.docs)
+    rows += [small, big, Result("diversity_per_doc_growth_1x_to_4x", docs, float("nan"), cores,
+                                f"per-document time 4x / 1x = {growth:.2f} (target <= 1.3)")]
+    for row in rows:
+        log.info("%s: %.1f s, %.0f docs/s per core %s", row.name, row.seconds,
+                 row.docs_per_s_per_core, row.note)
+    return [r.as_row() for r in rows]

@@ -1,0 +1,166 @@
+"""diversity_tables on tiny frames, checked against exact Python computations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+
+from tailguard.diversity import hll
+from tailguard.diversity.estimators import entropy_from_counts
+from tailguard.diversity.job import run
+from tailguard.io.tables import read_table, write_table
+from tailguard.text.tokenize import words
+
+VOCAB = [f"w{i}" for i in range(400)]
+
+
+def _docs():
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):  # diverse human text, two domains, two months
+        text = " ".join(rng.choice(VOCAB, size=60))
+        rows.append((f"h{i}", "pre_ai", f"d{i % 2}.com", dt.date(2021, 1 + i % 2, 1), text))
+    for i in range(40):  # templated text: few distinct n-grams
+        text = " ".join(["the", "model", "says", VOCAB[i % 3]] * 15)
+        rows.append((f"s{i}", "post_ai", f"d{i % 2}.com", dt.date(2023, 1, 1), text))
+    rows.append(("empty", "post_ai", "d0.com", dt.date(2023, 1, 1), ""))
+    return rows
+
+
+def _flatten_parts(path):
+    """Move Spark's part files to `<path>/part-*.parquet`, the shard set layout."""
+    for i, part in enumerate(sorted(Path(path, "tmp").glob("part-*.parquet"))):
+        part.rename(Path(path, f"part-{i:05d}.parquet"))
+    shutil.rmtree(Path(path, "tmp"))
+
+
+def _signatures(spark, rows):
+    out = []
+    for doc_id, _, _, crawl_date, text in rows:
+        m = MinHash(num_perm=16, seed=1)
+        for w in words(text):
+            m.update(w.encode())
+        out.append((doc_id, crawl_date, np.array(m.hashvalues, dtype="<u4").tobytes()))
+    return spark.createDataFrame(out, "doc_id string, crawl_date date, signature binary")
+
+
+@pytest.fixture(scope="module")
+def tables(spark, tmp_path_factory):
+    """One run of the job on tables written by hand (docs, provenance, signatures)."""
+    from tailguard.config import load_config
+
+    cfg = load_config((), (f"output.root={tmp_path_factory.mktemp('div')}",
+                           "diversity.token_budgets=[500,1000]", "diversity.hll_precision=12",
+                           "tail.min_count=2", "diversity.homogenization_sample=10"))
+    rows = _docs()
+    docs = spark.createDataFrame([(d, dom, c, t) for d, _, dom, c, t in rows],
+                                 "doc_id string, domain string, crawl_date date, text string")
+    prov = spark.createDataFrame([(d, c, e, True) for d, e, _, c, _ in rows],
+                                 "doc_id string, crawl_date date, era string, "
+                                 "is_canonical boolean")
+    write_table(docs, cfg, "docs")
+    write_table(prov, cfg, "provenance")
+    write_table(_signatures(spark, rows), cfg, "signatures", partition_by="crawl_date")
+    for scope in ("eras", "shards:mix"):
+        if scope != "eras":  # a hand-made shard set: the templated docs of d0.com
+            shard = [(t, d, f"https://{dom}/{d}", dom, c, e, 0.9, 1.0)
+                     for d, e, dom, c, t in rows if e == "post_ai" and dom == "d0.com"]
+            spark.createDataFrame(shard, "text string, doc_id string, url string, "
+                                  "domain string, crawl_date date, era string, "
+                                  "p_synthetic double, weight double").coalesce(1) \
+                .write.parquet(f"{cfg.table_path('shards/mix')}/tmp")
+            _flatten_parts(cfg.table_path("shards/mix"))
+        run(SimpleNamespace(cfg=cfg, spark=spark, dates=None,
+                            options=SimpleNamespace(scope=scope)))
+    return rows, *(read_table(spark, cfg, f"metrics/{name}").toPandas()
+                   for name in ("diversity", "tail_coverage", "rarefaction"))
+
+
+def _row(df, **labels):
+    sel = df if "scope" in labels else df[~df.scope.str.startswith("shards:")]
+    for k, v in labels.items():
+        sel = sel[sel[k].isna()] if v is None else sel[sel[k] == v]
+    assert len(sel) == 1, labels
+    return sel.iloc[0]
+
+
+def test_full_group_metrics_match_exact(tables):
+    rows, div, _, _ = tables
+    for era, domain in [("pre_ai", "d0.com"), ("post_ai", "__all__")]:
+        toks = [words(r[4]) for r in rows if r[1] == era and domain in ("__all__", r[2])]
+        got = _row(div, era=era, domain=domain, month="__all__", token_budget=None)
+        assert got.n_docs == len(toks)
+        assert got.n_tokens == sum(map(len, toks))
+        for n in range(1, 5):
+            grams = {tuple(t[i:i + n]) for t in toks for i in range(len(t) - n + 1)}
+            exact = len(grams)
+            assert abs(got[f"distinct_n_{n}"] - exact) <= max(4 * hll.relative_error(12) * exact, 1)
+        counts = Counter(w for t in toks for w in t)
+        assert got.entropy_unigram == pytest.approx(entropy_from_counts(list(counts.values())))
+
+
+def test_templated_text_is_less_diverse(tables):
+    _, div, cov, rare = tables
+    for budget in (500, 1000):
+        human = _row(div, era="pre_ai", domain="d1.com", token_budget=budget)
+        synth = _row(div, era="post_ai", domain="d1.com", token_budget=budget)
+        assert human.n_tokens <= budget and synth.n_tokens <= budget
+        assert synth.distinct_ratio_n_2 < human.distinct_ratio_n_2
+        assert synth.compression_ratio > human.compression_ratio
+        assert synth.homogenization > human.homogenization
+        h_cov = _row(cov, scope="pre_ai", domain="d1.com", token_budget=budget)
+        s_cov = _row(cov, scope="post_ai", domain="d1.com", token_budget=budget)
+        assert s_cov.coverage < h_cov.coverage
+        assert _row(rare, scope="post_ai", domain="d1.com", token_budget=budget) \
+            .distinct_concepts < _row(rare, scope="pre_ai", domain="d1.com",
+                                      token_budget=budget).distinct_concepts
+    # groups with fewer tokens than a budget get no row at that budget
+    assert div[(div.era == "post_ai") & (div.token_budget == 1000)].domain.tolist() != []
+    assert len(div[div.token_budget == 10**9]) == 0
+
+
+def test_homogenization_is_exact_on_small_groups(tables):
+    rows, div, _, _ = tables
+    got = _row(div, era="post_ai", domain="d0.com", month="2023-01", token_budget=None)
+    assert got.homogenization_sample == 10  # 20 documents, sample bounded at 10
+    human = _row(div, era="pre_ai", domain="d0.com", month="2021-01", token_budget=None)
+    assert human.homogenization_sample == 10
+    # templated documents share most shingles; random ones share few
+    assert got.homogenization > 0.5 > human.homogenization >= 0.0
+
+
+def test_rarefaction_counts_are_consistent(tables):
+    _, _, cov, rare = tables
+    assert (rare.f1 <= rare.distinct_concepts).all()
+    assert (rare.chao1 >= rare.distinct_concepts - 1e-9).all()
+    assert ((rare.good_turing_missing_mass >= 0) & (rare.good_turing_missing_mass <= 1)).all()
+    assert (cov.covered <= cov.tail_concepts).all()
+    assert set(cov.columns) >= {"scope", "domain", "token_budget", "coverage"}
+
+
+def test_tables_are_partitioned_by_scope(tables):
+    _, div, cov, rare = tables
+    for df in (div, cov, rare):
+        assert set(df.scope) == {"pre_ai", "post_ai", "shards:mix"}
+    assert (div[div.scope == "pre_ai"].era == "pre_ai").all()
+
+
+def test_shard_scope_is_measured_against_the_crawl_tail(tables):
+    _, div, cov, _ = tables
+    shard = _row(div, scope="shards:mix", domain="d0.com", era="post_ai", month="2023-01",
+                 token_budget=None)
+    crawl = _row(div, scope="post_ai", domain="d0.com", era="post_ai", month="2023-01",
+                 token_budget=None)
+    assert shard.n_docs == crawl.n_docs == 21  # the same documents, the empty one included
+    assert shard.distinct_n_2 == crawl.distinct_n_2
+    same = _row(cov, scope="shards:mix", domain="d0.com", token_budget=500)
+    assert same.tail_concepts == _row(cov, scope="post_ai", domain="d0.com",
+                                      token_budget=500).tail_concepts
+    assert _row(div, scope="shards:mix", domain="d0.com", token_budget=500).era == "__all__"
