@@ -12,14 +12,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from pyspark.sql import functions as F
-
 from bench.common import machine, timed
 from bench.generate import generate
 from tailguard.cli import JobContext
 from tailguard.config import load_config
-from tailguard.io.tables import write_table
-from tailguard.schema import DOCS
+from tailguard.io import ingest
 from tailguard.session import build_session
 
 log = logging.getLogger("bench")
@@ -35,32 +32,11 @@ def _crawl(out: Path, docs: int, seed: int) -> Path:
     return path
 
 
-def _docs_directly(spark, cfg, crawl: Path) -> None:
-    """The docs table without ingest (same doc_id / content_hash definitions)."""
-    raw = spark.read.parquet(str(crawl))
-    host = F.parse_url("url", F.lit("HOST"))
-    docs = raw.select(
-        F.substring(F.sha2(F.concat("url", F.lit("\u0000"), "text"), 256), 1, 32).alias("doc_id"),
-        "url", host.alias("host"), F.regexp_extract(host, r"([^.]+\.[^.]+\.[^.]+)$", 1)
-        .alias("domain"), F.col("crawl_date").cast("date").alias("crawl_date"),
-        F.input_file_name().alias("source_file"), "text",
-        F.length("text").alias("n_chars"), F.size(F.split("text", r"\s+")).alias("n_words"),
-        F.xxhash64("text").alias("content_hash"), F.lit(None).cast("string").alias("lang"))
-    write_table(docs.select(*[F.col(f.name).cast(f.dataType) for f in DOCS.fields]), cfg,
-                "docs", partition_by="crawl_date")
-
-
-def _build_docs(spark, cfg, crawl: Path, docs: int, cores: int) -> dict:
-    try:
-        ingest = importlib.import_module("tailguard.io.ingest")
-        ctx = JobContext(cfg=cfg)
-        ctx.__dict__["spark"] = spark
-        return timed("ingest_job", docs, lambda: ingest.run(ctx), cores,
-                     "tailguard ingest on the Parquet crawl").as_row()
-    except Exception as exc:  # ingest is optional here: fall back to a direct build
-        log.warning("ingest unavailable (%s): writing docs directly", exc)
-        return timed("docs_direct_build", docs, lambda: _docs_directly(spark, cfg, crawl),
-                     cores, "docs written without ingest").as_row()
+def _build_docs(spark, cfg, docs: int, cores: int) -> dict:
+    ctx = JobContext(cfg=cfg)
+    ctx.__dict__["spark"] = spark
+    return timed("ingest_job", docs, lambda: ingest.run(ctx), cores,
+                 "tailguard ingest on the Parquet crawl").as_row()
 
 
 def run_size(out: Path, docs: int, seed: int, sets: list[str]) -> list[dict]:
@@ -69,7 +45,7 @@ def run_size(out: Path, docs: int, seed: int, sets: list[str]) -> list[dict]:
                            "spark.conf.spark.driver.memory=6g", "spark.log_level=ERROR", *sets])
     spark = build_session(cfg)
     cores = int(spark.sparkContext.defaultParallelism)
-    rows = [_build_docs(spark, cfg, crawl, docs, cores)]
+    rows = [_build_docs(spark, cfg, docs, cores)]
     for name in MODULES:
         try:
             module = importlib.import_module(name)
