@@ -62,6 +62,9 @@ daily: setup
 	@test -n "$(DATE)" || { echo "usage: make daily DATE=YYYY-MM-DD [CONF=...]"; exit 2; }
 	$(VENV)/bin/tailguard ingest --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
 	$(VENV)/bin/tailguard provenance --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
+	$(VENV)/bin/tailguard score --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
+	$(VENV)/bin/tailguard share --conf $(CONF) $(RUN_ARGS)
+	$(VENV)/bin/tailguard diversity --conf $(CONF) $(RUN_ARGS)
 
 bench: setup
 	$(PY) -m bench.run

@@ -39,14 +39,15 @@ def _build_docs(spark, cfg, docs: int, cores: int) -> dict:
                  "tailguard ingest on the Parquet crawl").as_row()
 
 
-def run_size(out: Path, docs: int, seed: int, sets: list[str]) -> list[dict]:
+def run_size(out: Path, docs: int, seed: int, sets: list[str],
+             modules: tuple[str, ...] = MODULES) -> list[dict]:
     crawl = _crawl(out, docs, seed)
     cfg = load_config([], [f"input.path={crawl}", f"output.root={out / f'tables-{docs}'}",
                            "spark.conf.spark.driver.memory=6g", "spark.log_level=ERROR", *sets])
     spark = build_session(cfg)
     cores = int(spark.sparkContext.defaultParallelism)
     rows = [_build_docs(spark, cfg, docs, cores)]
-    for name in MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ImportError:
@@ -97,13 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--report", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--only", default="provenance,score,diversity",
+                        help="benchmark modules to run, comma-separated")
     parser.add_argument("--set", action="append", default=[], dest="sets",
                         help="config override key=value (e.g. spark.conf.* tuning)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results: dict[int, list[dict]] = {}
     for size in sorted(int(s) for s in args.docs.split(",")):
-        results[size] = run_size(args.out, size, args.seed, args.sets)
+        modules = tuple(f"bench.bench_{name.strip()}" for name in args.only.split(","))
+        results[size] = run_size(args.out, size, args.seed, args.sets, modules)
         (args.out / f"results-{size}.json").write_text(json.dumps(results[size], indent=1))
         write_report(args.report, results, argv)
     return 0
