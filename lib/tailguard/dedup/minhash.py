@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from tailguard.text.hashing import fmix64
 from tailguard.text.tokenize import words_arrow
 
 SCHEMES = ("affine32", "legacy")
@@ -47,14 +48,6 @@ def _fmix64_int(h: int) -> int:
     h ^= h >> 33
     h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
     return h ^ (h >> 33)
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
 
 
 def _fmix32(h: np.ndarray) -> np.ndarray:
@@ -160,7 +153,7 @@ class MinHasher:
             h[~is_short] = _window_hash(tokens, n)[starts[~is_short]]
         if is_short.any():
             h[is_short] = _short_hash(tokens, doc_start[short], lengths[short])
-        return (_fmix64(h) >> np.uint64(32)).astype(np.uint32), counts
+        return (fmix64(h) >> np.uint64(32)).astype(np.uint32), counts
 
     def signatures(self, words: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
         """(has_signature bool[n_docs], signatures uint32[n_with, num_perm]) for a batch."""

@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from tailguard.text.hashing import fmix64
+
 # Closed-class English function words (articles, pronouns, auxiliaries, prepositions,
 # conjunctions, common adverbial particles), lower-cased as the shared tokeniser emits them.
 # Deliberately short: scikit-learn's ENGLISH_STOP_WORDS also lists content words such as
@@ -41,15 +43,6 @@ STOP_WORDS = frozenset(
 )
 
 _COMBINE = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio odd constant: multiplies the prefix
-
-
-def fmix64(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser: full avalanche, so low bits (HLL index) are uniform."""
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
 
 
 @dataclass(frozen=True)
