@@ -41,3 +41,9 @@ def test_console_entrypoint_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "tailguard.cli", "--help"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "pipeline" in result.stdout
+
+
+def test_unreadable_config_file_exits_2_with_one_line(capsys, tmp_path):
+    assert main(["ingest", "--conf", str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read config file" in err[0]
