@@ -55,7 +55,7 @@ def _type_name(value: Any) -> str:
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Check `value` against the type of `default`; allow the safe widenings only."""
-    if default is None or value is None and default is None:
+    if default is None:  # nullable key: any value
         return value
     if isinstance(default, bool):
         if isinstance(value, bool):

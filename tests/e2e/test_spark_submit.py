@@ -23,7 +23,7 @@ import pytest
 from tailguard.packaging import build_zip
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def _free_port() -> int:
