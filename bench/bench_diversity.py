@@ -11,12 +11,13 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 from pyspark.sql import functions as F
 
 from bench.common import Result, force, spark_cores, timed
 from tailguard.diversity.job import kernel_params
 from tailguard.diversity.job import run as diversity_run
-from tailguard.diversity.kernel import kernel_fn
+from tailguard.diversity.kernel import OUTPUT_DDL, kernel_fn
 from tailguard.io.tables import read_table, table_exists, write_table
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,17 @@ def _approx_count_distinct(spark, cfg, docs: int, cores: int) -> Result:
 
 
 def _kernel_stage(spark, cfg, docs: int, cores: int) -> Result:
+    """The main-pass kernel alone on the docs as they lie on disk (no shuffle, no tail):
+    each input partition sorted by (domain, okey), so its runs are its domains."""
     frame = read_table(spark, cfg, "docs").select(
-        F.xxhash64("domain").alias("gid"), F.lit(None).cast("long").alias("concept_gid"),
-        F.xxhash64("doc_id").alias("okey"), "text")
-    out = frame.mapInArrow(kernel_fn(kernel_params(cfg)),
-                           "kind tinyint, gid bigint, n tinyint, key bigint, value bigint")
+        F.lit("pre_ai").alias("scope"), "domain", F.lit("pre_ai").alias("era"),
+        F.date_format("crawl_date", "yyyy-MM").alias("month"),
+        F.xxhash64("doc_id").alias("okey"), "text", F.lit(None).cast("binary").alias("signature"),
+        F.lit(False).alias("is_sig"), F.lit(False).alias("stop"))
+    out = (frame.sortWithinPartitions("scope", "domain", "okey")
+           .mapInArrow(kernel_fn(kernel_params(cfg), np.zeros(0, np.uint64)), OUTPUT_DDL))
     return timed("diversity_kernel_stage", docs, lambda: force(out), cores,
-                 "read + tokenise + HLL n=1..4 + word counts + zstd in mapInArrow")
+                 "read + sort + tokenise + HLL n=1..4 + word/concept counts + zstd + budgets")
 
 
 def bench(spark, cfg) -> list[dict]:

@@ -164,8 +164,8 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "must be between 4 and 16 (datasketch's HyperLogLog++ bias tables)")
     require(1 <= flat["diversity.compression_level"] <= 22, "diversity.compression_level",
             "must be a zstd level between 1 and 22")
-    require(flat["diversity.max_open_groups"] > 0, "diversity.max_open_groups",
-            "must be positive")
+    require(flat["diversity.partition_mb"] > 0, "diversity.partition_mb",
+            "must be a positive number of MB")
     require(flat["dedup.scheme"] in ("affine32", "legacy"), "dedup.scheme",
             "must be 'affine32' or 'legacy'")
     require(abs(flat["dedup.false_positive_weight"] + flat["dedup.false_negative_weight"] - 1)

@@ -1,4 +1,4 @@
-"""The kernel's merged partials equal exact per-group computations."""
+"""The group-local diversity kernel equals exact per-group computations (no Spark)."""
 
 from __future__ import annotations
 
@@ -8,94 +8,203 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tailguard.diversity import hll
+from tailguard.diversity import hll, tail
 from tailguard.diversity import kernel as K
 from tailguard.diversity import ngrams as ng
-from tailguard.diversity.estimators import ChunkCompressor
+from tailguard.diversity.estimators import (
+    ChunkCompressor,
+    entropy_from_counts,
+    mean_pairwise_jaccard,
+)
 from tailguard.text.tokenize import words
 
-DOCS = [  # gid, concept_gid, okey, text
-    (10, 0, 1, "The quick brown fox jumps over the lazy dog."),
-    (11, None, 2, "A lazy dog sleeps; the fox is quick."),
-    (12, 0, 3, "Rare words: zymurgy, quokka, syzygy, the quokka again."),
-    (10, None, 4, None),
-    (13, None, 5, "Templated text. Templated text. Templated text."),
-    (11, 0, 6, ""),
-]
+RNG = np.random.default_rng(5)
+VOCAB = [f"w{i}" for i in range(300)] + ["the", "of", "and"]
 
 
-def _batch(rows):
-    cols = list(zip(*rows, strict=True))
-    return pa.RecordBatch.from_arrays(
-        [pa.array(cols[0], pa.int64()), pa.array(cols[1], pa.int64()),
-         pa.array(cols[2], pa.int64()), pa.array(cols[3], pa.string())],
-        names=list(K.INPUT_COLUMNS))
+def _doc(okey, era, month, length, domain="a.com", scope="pre_ai"):
+    text = " ".join(RNG.choice(VOCAB, size=length)) if length else ""
+    sig = RNG.integers(0, 50, size=8).astype("<u4").tobytes()
+    return {"scope": scope, "domain": domain, "era": era, "month": month, "okey": okey,
+            "text": text, "signature": sig}
 
 
-def _merged(params, batches):
-    run = K.kernel_fn(params)
-    out = pa.Table.from_batches(list(run(iter(batches))), schema=K.OUTPUT_SCHEMA).to_pandas()
-    return out.groupby(["kind", "gid", "n", "key"]).agg(vsum=("value", "sum")).reset_index(), out
+DOCS = sorted([_doc(int(k), "pre_ai", m, int(n)) for k, m, n in zip(
+    RNG.choice(10**6, size=30, replace=False), ["2021-01", "2021-02"] * 15,
+    RNG.integers(0, 40, size=30), strict=True)], key=lambda d: d["okey"])
+PARAMS = K.KernelParams(precision=8, concept_max_n=2, chunk_bytes=64, level=3,
+                        budgets=(50, 200, 10**6), sample_size=5)
 
 
-def _registers(raw, gid, n, p):
-    reg = np.zeros(1 << p, np.int8)
-    for blob in raw[(raw.kind == K.KIND_HLL) & (raw.gid == gid) & (raw.n == n)].registers:
-        reg = np.maximum(reg, hll.decode(blob, p))
-    return reg
+def _rows(docs, with_sig_rows=True):
+    """Input rows in the job's order: text row, then its signature row."""
+    rows = []
+    for d in docs:
+        rows.append({**d, "signature": None, "is_sig": False, "stop": False})
+        if with_sig_rows:
+            rows.append({**d, "text": None, "is_sig": True, "stop": False})
+    return rows
 
 
-@pytest.mark.parametrize("open_groups", [1, 2, 64])
-def test_partials_equal_exact_values(open_groups):
-    params = K.KernelParams(precision=8, concept_max_n=3, chunk_bytes=32, level=3,
-                            max_open_groups=open_groups)
-    merged, raw = _merged(params, [_batch(DOCS[:3]), _batch(DOCS[3:])])
-    for gid in {d[0] for d in DOCS}:
-        docs = [d for d in DOCS if d[0] == gid]
-        toks = [words(d[3]) for d in docs]
-        mine = merged[merged.gid == gid]
-        doc_rows = mine[mine.kind == K.KIND_DOC]
-        assert dict(zip(doc_rows.key, doc_rows.vsum, strict=True)) == {
-            d[2]: len(t) for d, t in zip(docs, toks, strict=True)}
-        word_rows = mine[mine.kind == K.KIND_WORD]
-        expected_words = Counter(ng.word_hash(w) for t in toks for w in t)
-        got = dict(zip(word_rows.key.to_numpy().view(np.uint64).tolist(), word_rows.vsum,
-                       strict=True))
-        assert got == dict(expected_words)
-        for n in range(1, 5):
-            grams = [ng.ngram_hash_py(t[i:i + n]) for t in toks for i in range(len(t) - n + 1)]
-            np.testing.assert_array_equal(_registers(raw, gid, n, 8),
-                                          hll.registers(np.array(grams, np.uint64), 8))
-        if open_groups == 64:  # one flush per group: chunk sums are exact
-            comp = ChunkCompressor(32, 3)
-            for d in docs:
-                comp.add(((d[3] or "") + "\n").encode())
-            sizes = mine[mine.kind == K.KIND_BYTES].sort_values("n").vsum.tolist()
-            assert sizes == list(comp.finish())
+def _run(params, rows, tail_keys=(), batch=7):
+    schema = pa.schema([("scope", pa.string()), ("domain", pa.string()), ("era", pa.string()),
+                        ("month", pa.string()), ("okey", pa.int64()), ("text", pa.string()),
+                        ("signature", pa.binary()), ("is_sig", pa.bool_()),
+                        ("stop", pa.bool_())])
+    batches = [pa.RecordBatch.from_pylist(rows[i:i + batch], schema=schema)
+               for i in range(0, len(rows), batch)]
+    fn = K.kernel_fn(params, np.sort(np.array(list(tail_keys), np.uint64)))
+    out = pa.Table.from_batches(list(fn(iter(batches))), schema=K.OUTPUT_SCHEMA)
+    return out.to_pandas()
 
 
-def test_reference_concepts_counted_only_for_concept_docs():
-    params = K.KernelParams(precision=6, concept_max_n=2)
-    merged, _ = _merged(params, [_batch(DOCS)])
-    rows = merged[merged.kind == K.KIND_CONCEPT]
-    assert set(rows.gid) == {0}
+def _exact(docs, params):
+    toks = [words(d["text"]) for d in docs]
+    comp = ChunkCompressor(params.chunk_bytes, params.level)
+    for d in docs:
+        comp.add((d["text"] + "\n").encode())
+    out = {"n_docs": len(docs), "n_tokens": sum(map(len, toks)),
+           "entropy_unigram": entropy_from_counts(list(Counter(w for t in toks for w in t)
+                                                       .values())),
+           "sizes": comp.finish()}
+    for n in range(1, 5):
+        grams = [ng.ngram_hash_py(t[i:i + n]) for t in toks for i in range(len(t) - n + 1)]
+        out[f"distinct_n_{n}"] = hll.estimate(hll.registers(np.array(grams, np.uint64),
+                                                            params.precision))
+        out[f"ngrams_{n}"] = len(grams)
+    sigs = [np.frombuffer(d["signature"], "<u4") for d in docs[: params.sample_size]]
+    out["homogenization"] = mean_pairwise_jaccard(np.stack(sigs))
+    return out
+
+
+def _check(row, exact):
+    for key, value in exact.items():
+        if key == "sizes":
+            assert (row.raw_bytes, row.compressed_bytes) == value
+        elif key == "entropy_unigram":
+            assert row[key] == pytest.approx(value)
+        else:
+            assert row[key] == pytest.approx(value), key
+
+
+@pytest.mark.parametrize("batch", [1, 7, 100])
+def test_group_rows_equal_exact_values_across_batch_edges(batch):
+    out = _run(PARAMS, _rows(DOCS), batch=batch)
+    metrics = out[(out.kind == K.KIND_METRICS) & out.token_budget.isna()]
+    for month in ("2021-01", "2021-02", K.ALL):
+        docs = [d for d in DOCS if month in (K.ALL, d["month"])]
+        row = metrics[metrics.month == month]
+        assert len(row) == 1
+        exact = _exact(docs, PARAMS)
+        if month == K.ALL:  # compressed sizes of the union are the sums of its months
+            exact.pop("sizes")
+        _check(row.iloc[0], exact)
+        assert row.iloc[0].homogenization_sample == PARAMS.sample_size
+
+
+def test_budget_samples_are_okey_prefixes_with_exact_concepts():
+    tail_keys = [ng.word_hash(w) for w in VOCAB[:40]]
+    out = _run(PARAMS, _rows(DOCS), tail_keys)
+    budgets = out[(out.kind == K.KIND_METRICS) & out.token_budget.notna()]
+    total = sum(len(words(d["text"])) for d in DOCS)
+    assert sorted(budgets.token_budget) == [b for b in PARAMS.budgets if b <= total]
+    for _, row in budgets.iterrows():
+        lengths = np.cumsum([len(words(d["text"])) for d in DOCS])
+        prefix = [d for d, end in zip(DOCS, lengths, strict=True) if end <= row.token_budget]
+        _check(row, {k: v for k, v in _exact(prefix, PARAMS).items() if k != "sizes"})
+        concepts = Counter()
+        for t in (words(d["text"]) for d in prefix):
+            for n in (1, 2):
+                for i in range(len(t) - n + 1):
+                    if t[i] not in ng.STOP_WORDS and t[i + n - 1] not in ng.STOP_WORDS:
+                        concepts[ng.ngram_hash_py(t[i:i + n])] += 1
+        assert row.distinct_concepts == len(concepts)
+        assert row.concept_occurrences == sum(concepts.values())
+        assert row.f1 == sum(1 for c in concepts.values() if c == 1)
+        assert row.f2 == sum(1 for c in concepts.values() if c == 2)
+        assert row.covered == len(set(concepts) & set(tail_keys))
+
+
+def test_scope_wide_budgets_from_partition_candidates_equal_one_pass():
+    """Two partitions' candidates + stop markers give the same scope-wide samples as
+    walking all documents in okey order; a huge early document stops the walk."""
+    huge = {**_doc(-5, "pre_ai", "2021-03", 0, domain="c.com"), "text": "w1 " * 400}
+    docs = sorted(DOCS + [_doc(int(k), "pre_ai", "2021-01", 30, domain="b.com")
+                          for k in RNG.choice(10**6, size=10, replace=False)] + [huge],
+                  key=lambda d: d["okey"])
+    params = K.KernelParams(**{**PARAMS.__dict__, "budgets": (50, 200, 300)})
+    parts = [[d for d in docs if d["domain"] != "b.com"],
+             [d for d in docs if d["domain"] == "b.com"]]
+    by_domain = [sorted(p, key=lambda d: (d["domain"], d["okey"])) for p in parts]
+    cands = pd_concat([_run(params, _rows(p)) for p in by_domain])
+    cands = cands[cands.kind == K.KIND_CANDIDATE].sort_values("okey")
+    rows = [{"scope": r.scope, "domain": r.domain, "era": r.era, "month": r.month,
+             "okey": int(r.okey), "text": r.text, "signature": r.signature, "is_sig": False,
+             "stop": bool(r.stop)} for r in cands.itertuples()]
+    out = _run(K.KernelParams(**{**params.__dict__, "mode": "budgets"}), rows)
+    # the huge document comes first and holds 400 tokens: every budget sample is empty
+    assert out.empty or (out.n_docs == 0).all()
+    without = [d for d in docs if d is not huge]
+    parts = [[d for d in without if d["domain"] != "b.com"],
+             [d for d in without if d["domain"] == "b.com"]]
+    cands = pd_concat([_run(params, _rows(sorted(p, key=lambda d: (d["domain"], d["okey"]))))
+                       for p in parts])
+    cands = cands[cands.kind == K.KIND_CANDIDATE].sort_values("okey")
+    rows = [{"scope": r.scope, "domain": r.domain, "era": r.era, "month": r.month,
+             "okey": int(r.okey), "text": r.text, "signature": r.signature, "is_sig": False,
+             "stop": bool(r.stop)} for r in cands.itertuples()]
+    out = _run(K.KernelParams(**{**params.__dict__, "mode": "budgets"}), rows)
+    lengths = np.cumsum([len(words(d["text"])) for d in without])
+    assert sorted(out.token_budget) == [50, 200, 300]
+    for _, row in out.iterrows():
+        prefix = [d for d, end in zip(without, lengths, strict=True) if end <= row.token_budget]
+        assert (row.domain, row.era, row.month) == (K.ALL, "pre_ai", K.ALL)
+        _check(row, {k: v for k, v in _exact(prefix, params).items() if k != "sizes"})
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_rollup_partials_merge_to_the_exact_union():
+    docs = sorted(DOCS + [_doc(int(k), "pre_ai", "2021-01", 25, domain="b.com")
+                          for k in RNG.choice(10**6, size=6, replace=False)],
+                  key=lambda d: (d["domain"], d["okey"]))
+    out = _run(PARAMS, _rows(docs))
+    gid = K.group_key("pre_ai", K.ALL, "pre_ai", "2021-01", None)
+    union = sorted([d for d in docs if d["month"] == "2021-01"], key=lambda d: d["okey"])
+    exact = _exact(union, PARAMS)
+    sums = out[(out.kind == K.KIND_SUMS) & (out.gid == gid)].iloc[0]
+    for key in ("n_docs", "n_tokens", "ngrams_1", "ngrams_4"):
+        assert sums[key] == exact[key]
+    regs = out[(out.kind == K.KIND_REGISTERS) & (out.gid == gid)].sort_values("n")
+    got = [hll.estimate(hll.decode(b, PARAMS.precision)) for b in regs.registers]
+    assert got == pytest.approx([exact[f"distinct_n_{n}"] for n in range(1, 5)])
+    word_rows = out[(out.kind == K.KIND_WORDS) & (out.gid == gid)]
+    assert entropy_from_counts(word_rows["count"].to_numpy()) == pytest.approx(
+        exact["entropy_unigram"])
+    sample = out[(out.kind == K.KIND_SAMPLE) & (out.gid == gid)].okey.tolist()
+    assert sample == [d["okey"] for d in union[: PARAMS.sample_size]]
+
+
+def test_reference_concept_counts_and_exact_quantile():
+    texts = ["the quokka and the zymurgy", "quokka quokka of syzygy", None, ""]
+    fn = tail._concept_counts(2)
+    batch = pa.RecordBatch.from_arrays([pa.array(texts, pa.string())], names=["text"])
     got = Counter()
-    for key, count in zip(rows.key.to_numpy().view(np.uint64).tolist(), rows.vsum,
-                          strict=True):
-        got[key] += count
-    expected = Counter()
-    for d in DOCS:
-        if d[1] is None:
-            continue
-        t = words(d[3])
-        for n in (1, 2):
-            for i in range(len(t) - n + 1):
-                if t[i] not in ng.STOP_WORDS and t[i + n - 1] not in ng.STOP_WORDS:
-                    expected[ng.ngram_hash_py(t[i:i + n])] += 1
-    assert got == expected
-    assert expected[ng.word_hash("quokka")] == 2
+    for b in fn(iter([batch])):
+        for k, c in zip(b.column("key").to_numpy().view(np.uint64).tolist(),
+                        b.column("count").to_pylist(), strict=True):
+            got[k] += c
+    assert got[ng.word_hash("quokka")] == 3
+    assert got[ng.ngram_hash_py(["quokka", "quokka"])] == 1
+    assert ng.word_hash("the") not in got
+    assert tail.quantile_bound([(3, 5), (4, 3), (9, 2)], 0.5) == 3
+    assert tail.quantile_bound([(3, 5), (4, 3), (9, 2)], 0.6) == 4
+    assert tail.quantile_bound([], 0.5) is None
 
 
 def test_empty_input_gives_no_rows():
-    params = K.KernelParams(precision=6)
-    assert list(K.kernel_fn(params)(iter([]))) == []
+    assert list(K.kernel_fn(PARAMS, np.zeros(0, np.uint64))(iter([]))) == []

@@ -59,3 +59,14 @@ def test_encode_decode_round_trip(count):
     blob = hll.encode(reg)
     assert blob[:1] == (b"D" if count > 10_000 else b"S")
     np.testing.assert_array_equal(hll.decode(blob, 12), reg)
+
+
+@pytest.mark.parametrize("p", [4, 8, 12, 14])
+def test_estimate_many_equals_datasketch_row_by_row(p):
+    rng = np.random.default_rng(p)
+    sizes = [0, 1, 7, 100, 3000, 40000, 250000]
+    regs = np.stack([hll.registers(rng.integers(0, 2**63, size=s, dtype=np.uint64)
+                                   * np.uint64(2) + np.uint64(1), p) for s in sizes])
+    got = hll.estimate_many(regs)
+    want = [hll.estimate(r) for r in regs]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)

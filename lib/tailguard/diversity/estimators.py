@@ -106,6 +106,13 @@ class ChunkCompressor:
             self.buffer.clear()
         return self.raw, self.compressed
 
+    def peek(self) -> tuple[int, int]:
+        """(raw, compressed) bytes as `finish` would give now, leaving the open chunk open,
+        so a prefix of the stream can be measured and the stream go on."""
+        tail = bytes(self.buffer)
+        extra = len(self._zstd.compress(tail)) if tail else 0
+        return self.raw + len(tail), self.compressed + extra
+
     def _compress(self, chunk: bytes) -> None:
         self.raw += len(chunk)
         self.compressed += len(self._zstd.compress(chunk))

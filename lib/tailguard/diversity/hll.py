@@ -67,6 +67,40 @@ def estimate(reg: np.ndarray) -> float:
     return float(HyperLogLogPlusPlus(reg=reg, hashfunc=int).count())
 
 
+def _alpha(p: int) -> float:
+    return {4: 0.673, 5: 0.697, 6: 0.709}.get(p, 0.7213 / (1.0 + 1.079 / (1 << p)))
+
+
+def estimate_many(regs: np.ndarray) -> np.ndarray:
+    """`estimate` of every row of a (k, m) register array, without k datasketch objects.
+
+    The same HyperLogLog++ rule as datasketch's `count` (linear counting up to its
+    empirical threshold, else the raw estimate minus the k-NN bias below 5m), vectorised
+    over rows: a group's four distinct-n estimates cost microseconds, not four Python
+    objects. The unit tests hold it equal to `estimate` (datasketch) row by row.
+    """
+    from datasketch.hyperloglog_const import _bias, _raw_estimate, _thresholds
+
+    regs = np.ascontiguousarray(np.atleast_2d(regs), dtype=np.int8)
+    k, m = regs.shape
+    p = int(m).bit_length() - 1
+    zeros = m - np.count_nonzero(regs, axis=1)
+    out = np.zeros(k, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        linear = m * np.log(m / np.maximum(zeros, 1).astype(np.float64))
+    use_linear = (zeros > 0) & (linear <= _thresholds[p - 4])
+    out[use_linear] = linear[use_linear]
+    rest = np.flatnonzero(~use_linear & (zeros < m))
+    if len(rest):
+        raw = _alpha(p) * float(m * m) / np.exp2(-regs[rest].astype(np.float64)).sum(axis=1)
+        for row, e in zip(rest, raw, strict=True):
+            if e <= 5 * m:
+                nearest = np.argsort((e - _raw_estimate[p - 4]) ** 2)[:6]
+                e = e - np.mean(_bias[p - 4][nearest])
+            out[row] = e
+    return out
+
+
 def relative_error(p: int) -> float:
     """Standard error of the HLL estimate at precision p (Flajolet et al. 2007)."""
     return 1.04 / np.sqrt(1 << p)

@@ -1,10 +1,15 @@
 """`tailguard diversity [--scope eras|shards:NAME]`: n-gram diversity, tail coverage, rarefaction.
 
-Stages (each a small function): load the scope's documents -> one kernel pass over all
-text (HLL registers, word counts, reference concept counts, compressed sizes, tokens per
-document) merged by one aggregation -> rollups and estimates for the full groups ->
-seeded budget subsamples -> a second kernel pass over the subsamples only -> tail set,
-coverage, rarefaction -> homogenization from the provenance MinHash signatures -> write.
+Three passes over text, each one Arrow-batched kernel (see kernel.py for why groups are
+computed where their documents are):
+1. reference: exact concept counts of the human reference (canonical `pre_ai` and
+   `attested` documents of the crawl) -> the tail band, broadcast as sorted hashes;
+2. main: documents and their MinHash signatures shuffled once by (scope, domain), sorted
+   by the seeded okey -> final metrics of every (domain, era, month) and (domain, era,
+   `__all__`) group and every (scope, domain) budget sample, plus small partials of the
+   cross-domain groups and the scope-wide budget candidates;
+3. budgets: the candidates, one partition per scope -> the (scope, `__all__`) budget
+   samples. Cross-domain partials are merged in `rollup`.
 
 Tables (partitioned by `scope`, so `--scope shards:NAME` replaces only its own rows):
 - metrics/diversity: scope, domain, era, month, token_budget, n_docs, n_tokens,
@@ -22,47 +27,82 @@ Tables (partitioned by `scope`, so `--scope shards:NAME` replaces only its own r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tailguard.config import Config
-from tailguard.diversity import sampling, sketch, tail
-from tailguard.diversity.kernel import INPUT_COLUMNS, KIND_CONCEPT, KIND_DOC, KernelParams
-from tailguard.diversity.sketch import ALL, LABELS
+from tailguard.diversity import rollup, tail
+from tailguard.diversity.accum import DISTINCT_N
+from tailguard.diversity.kernel import (
+    INPUT_COLUMNS,
+    KIND_CANDIDATE,
+    KIND_METRICS,
+    LABELS,
+    OUTPUT_DDL,
+    SUM_FIELDS,
+    KernelParams,
+    kernel_fn,
+)
 from tailguard.errors import InputError
-from tailguard.io.tables import path_exists, read_table, table_exists, write_partitions
-from tailguard.schema import ERAS, require_columns
+from tailguard.io.tables import (
+    path_exists,
+    read_table,
+    table_bytes,
+    table_exists,
+    write_partitions,
+)
+from tailguard.schema import require_columns
 
 log = logging.getLogger(__name__)
 
-UNMEASURED_GID = -1  # reference-only documents (shard scope): concepts counted, no metrics
-MEASURED = ("doc_id", "crawl_date", "scope", "domain", "era", "month", "text", "is_reference")
+MEASURED = ("doc_id", "crawl_date", "scope", "domain", "era", "month", "text")
+GROUP_COLUMNS = (*LABELS, *SUM_FIELDS, *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)],
+                 "entropy_unigram", "homogenization", "homogenization_sample")
 DIVERSITY_COLUMNS = (
-    *LABELS, "n_docs", "n_tokens", *[f"distinct_n_{k}" for k in range(1, 5)],
-    *[f"distinct_ratio_n_{k}" for k in range(1, 5)], "distinct_ratio_sum",
+    *LABELS, "n_docs", "n_tokens", *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)],
+    *[f"distinct_ratio_n_{k}" for k in range(1, DISTINCT_N + 1)], "distinct_ratio_sum",
     "entropy_unigram", "compression_ratio", "homogenization", "homogenization_sample")
 COVERAGE_COLUMNS = ("scope", "domain", "token_budget", "n_tokens", "tail_concepts",
                     "covered", "coverage")
 RAREFACTION_COLUMNS = ("scope", "domain", "token_budget", "n_tokens", "distinct_concepts",
                        "concept_occurrences", "f1", "f2", "good_turing_missing_mass", "chao1")
+_MB = 1 << 20
 
 
 def kernel_params(cfg: Config) -> KernelParams:
     return KernelParams(precision=cfg.diversity.hll_precision, concept_max_n=cfg.tail.max_n,
                         chunk_bytes=cfg.diversity.compression_chunk_bytes,
                         level=cfg.diversity.compression_level,
-                        max_open_groups=cfg.diversity.max_open_groups)
+                        budgets=tuple(sorted(set(cfg.diversity.token_budgets))),
+                        sample_size=cfg.diversity.homogenization_sample)
+
+
+def order_key(seed: int) -> F.Column:
+    """Seeded 64-bit key of one crawled document: (doc_id, crawl_date) is the unique key
+    (a page re-crawled unchanged keeps its doc_id). Its order is the seeded sample order:
+    uniform, and independent of partitioning and file order."""
+    return F.xxhash64("doc_id", F.col("crawl_date").cast("string"), F.lit(seed))
+
+
+def _lookup(spark: SparkSession, cfg: Config, name: str, df: DataFrame) -> DataFrame:
+    """Broadcast a per-document lookup table while it is small on disk, so the text is
+    not shuffled to meet it (the main pass shuffles the text once, by domain)."""
+    small = table_bytes(spark, cfg, name) <= cfg.diversity.broadcast_mb * _MB
+    return F.broadcast(df) if small else df
 
 
 def crawl_documents(spark: SparkSession, cfg: Config) -> DataFrame:
-    """docs joined with their era; reference = canonical pre_ai / attested documents."""
+    """docs with their era; is_reference = canonical pre_ai / attested copies."""
     docs = read_table(spark, cfg, "docs").select("doc_id", "domain", "crawl_date", "text")
     prov = read_table(spark, cfg, "provenance").select("doc_id", "crawl_date", "era",
                                                        "is_canonical")
     return (
-        docs.join(prov, on=["doc_id", "crawl_date"], how="inner")
+        docs.join(_lookup(spark, cfg, "provenance", prov), on=["doc_id", "crawl_date"],
+                  how="inner")
         .select("doc_id", "crawl_date", F.col("era").alias("scope"), "domain", "era",
                 F.date_format("crawl_date", "yyyy-MM").alias("month"), "text",
                 (F.col("era").isin("pre_ai", "attested") & F.col("is_canonical"))
@@ -78,70 +118,56 @@ def shard_documents(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
     require_columns(shards, ("doc_id", "domain", "era", "crawl_date", "text"), f"shards/{name}")
     return shards.select("doc_id", "crawl_date", F.lit(f"shards:{name}").alias("scope"),
                          "domain", "era",
-                         F.date_format("crawl_date", "yyyy-MM").alias("month"), "text",
-                         F.lit(False).alias("is_reference"))
+                         F.date_format("crawl_date", "yyyy-MM").alias("month"), "text")
 
 
-def order_key(seed: int) -> F.Column:
-    """Seeded 64-bit key of one crawled document: (doc_id, crawl_date) is the unique key
-    (a page re-crawled unchanged keeps its doc_id). Orders the seeded samples."""
-    return F.xxhash64("doc_id", F.col("crawl_date").cast("string"), F.lit(seed))
+def main_input(measured: DataFrame, signatures: DataFrame | None, seed: int,
+               partitions: int) -> DataFrame:
+    """Text rows and signature rows of the measured documents in one exchange: each
+    (scope, domain) whole in one partition, sorted by okey, a document's signature row
+    right after its text row."""
+    labels = ("scope", "domain", "era", "month")
+    texts = measured.select(*labels, order_key(seed).alias("okey"), "text",
+                            F.lit(None).cast("binary").alias("signature"),
+                            F.lit(False).alias("is_sig"), F.lit(False).alias("stop"))
+    rows = texts
+    if signatures is not None:
+        keys = measured.select("doc_id", "crawl_date", *labels)
+        sigs = signatures.select("doc_id", "crawl_date", "signature").join(
+            keys, on=["doc_id", "crawl_date"], how="inner")
+        rows = texts.unionByName(sigs.select(
+            *labels, order_key(seed).alias("okey"), F.lit(None).cast("string").alias("text"),
+            "signature", F.lit(True).alias("is_sig"), F.lit(False).alias("stop")))
+    return (rows.repartition(partitions, "scope", "domain")
+            .sortWithinPartitions("scope", "domain", "okey", "is_sig"))
 
 
-def _with_keys(measured: DataFrame, seed: int) -> DataFrame:
-    return (
-        measured.withColumn("token_budget", F.lit(None).cast("long"))
-        .withColumn("gid", sketch.label_gid())
-        .withColumn("okey", order_key(seed))
-        .withColumn("concept_gid", F.when(F.col("is_reference"),
-                                          F.lit(tail.REFERENCE_GID).cast("long")))
-    )
+def _partitions(spark: SparkSession, cfg: Config) -> int:
+    size = table_bytes(spark, cfg, "docs")
+    return max(int(spark.sparkContext.defaultParallelism),
+               math.ceil(size / (cfg.diversity.partition_mb * _MB)))
 
 
-def _full_groups(partials: sketch.Partials, labels: DataFrame, precision: int):
-    """Metrics of every (domain, era, month) group and its rollups; also gid -> parent."""
-    parents = sketch.rollup_parents(labels)
-    measured = F.col("gid") != UNMEASURED_GID
-    counts = sketch.rollup_counts(
-        partials.counts.where(measured & (F.col("kind") != KIND_CONCEPT)), parents)
-    estimates = sketch.merge_registers(partials.registers.where(measured), parents, precision)
-    parent_labels = parents.select(F.col("parent_gid").alias("gid"), *LABELS).distinct()
-    metrics = sketch.group_metrics(counts, estimates).join(parent_labels, "gid", "inner")
-    return metrics, parents
-
-
-def _budget_labels(members: DataFrame) -> DataFrame:
-    """Budget subsample groups: era = scope for eras, `__all__` for a shard set."""
-    era = F.when(F.col("scope").isin(*ERAS), F.col("scope")).otherwise(F.lit(ALL))
-    return (members.withColumn("era", era).withColumn("month", F.lit(ALL))
-            .withColumn("gid", sketch.label_gid()))
-
-
-def _budget_pass(keyed, partials: sketch.Partials, labels, cfg: Config,
-                 params: KernelParams):
-    """Seeded budget subsamples of (scope, domain) and (scope, __all__), then the kernel."""
-    docs = (partials.counts.where(F.col("kind") == KIND_DOC)
-            .select("gid", F.col("key").alias("okey"), F.col("vsum").alias("tokens"))
-            .join(labels.select("gid", "scope", "domain"), "gid", "inner"))
-    doc_rows = docs.select("scope", "domain", "okey", "tokens").unionByName(
-        docs.select("scope", F.lit(ALL).alias("domain"), "okey", "tokens"))
-    members = _budget_labels(sampling.budget_members(doc_rows, cfg.diversity.token_budgets))
-    kernel_input = (keyed.select("okey", "text")
-                    .join(members.select("okey", "gid"), "okey", "inner")
-                    .withColumn("concept_gid", F.col("gid")))
-    budget = sketch.sketch_partials(kernel_input, params)
-    budget_labels = members.select("gid", *LABELS).distinct()
-    estimates = sketch.merge_registers(budget.registers, None, params.precision)
-    metrics = sketch.group_metrics(budget.counts, estimates).join(budget_labels, "gid", "inner")
-    return budget, metrics, members.select("gid", "okey")
-
-
-def _homogenization(signatures: DataFrame | None, members: DataFrame, k: int, seed: int):
-    if signatures is None:
-        log.warning("no signatures table: homogenization is left null")
-        return None
-    keyed = signatures.select(order_key(seed).alias("okey"), "signature")
-    return sampling.homogenization(members, keyed, k)
+def _finish_groups(groups: DataFrame) -> DataFrame:
+    """Ratios from the summed counts: distinct-n over n-gram occurrences, raw over zstd."""
+    ratios = []
+    for k in range(1, DISTINCT_N + 1):
+        d = F.coalesce(F.col(f"distinct_n_{k}"), F.lit(0.0))
+        ratios.append(F.when(F.col(f"ngrams_{k}") > 0,
+                             F.least(d / F.col(f"ngrams_{k}"), F.lit(1.0)))
+                      .alias(f"distinct_ratio_n_{k}"))
+    return groups.select(
+        *LABELS, "n_docs", "n_tokens",
+        *[F.round(F.coalesce(F.col(f"distinct_n_{k}"), F.lit(0.0))).cast("long")
+          .alias(f"distinct_n_{k}") for k in range(1, DISTINCT_N + 1)],
+        *ratios,
+        F.when(F.col("compressed_bytes") > 0,
+               F.col("raw_bytes") / F.col("compressed_bytes")).alias("compression_ratio"),
+        "entropy_unigram", "homogenization",
+        F.coalesce("homogenization_sample", F.lit(0)).cast("long").alias("homogenization_sample"),
+    ).withColumn("distinct_ratio_sum",
+                 sum(F.coalesce(F.col(f"distinct_ratio_n_{k}"), F.lit(0.0))
+                     for k in range(1, DISTINCT_N + 1))).select(*DIVERSITY_COLUMNS)
 
 
 @dataclass
@@ -156,54 +182,40 @@ class DiversityTables:
             df.unpersist()
 
 
-def diversity_tables(measured: DataFrame, reference: DataFrame | None,
-                     signatures: DataFrame | None, cfg: Config) -> DiversityTables:
-    """The three tables from documents (MEASURED columns), an optional extra reference
-    (doc_id, crawl_date, text: human text not itself measured) and MinHash signatures
-    (doc_id, crawl_date, signature)."""
+def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: DataFrame | None,
+                     cfg: Config, partitions: int) -> DiversityTables:
+    """The three tables from documents (MEASURED columns), the human reference text that
+    defines the tail (a `text` column) and MinHash signatures (doc_id, crawl_date,
+    signature; None leaves homogenization null)."""
     require_columns(measured, MEASURED, "diversity_tables")
-    params, seed = kernel_params(cfg), cfg.diversity.seed
-    keyed = _with_keys(measured, seed)
-    kernel_input = keyed.select(*INPUT_COLUMNS)
-    if reference is not None:
-        kernel_input = kernel_input.unionByName(reference.select(
-            F.lit(UNMEASURED_GID).cast("long").alias("gid"),
-            F.lit(tail.REFERENCE_GID).cast("long").alias("concept_gid"),
-            order_key(seed).alias("okey"), "text"))
-    partials = sketch.sketch_partials(kernel_input, params)
-    labels = keyed.select("gid", *LABELS).distinct().persist()
-    full, parents = _full_groups(partials, labels, params.precision)
-    budget, budget_metrics, b_members = _budget_pass(keyed, partials, labels, cfg, params)
-    budget_metrics = budget_metrics.persist()
-    full_members = (partials.counts.where((F.col("kind") == KIND_DOC)
-                                          & (F.col("gid") != UNMEASURED_GID))
-                    .select("gid", F.col("key").alias("okey"))
-                    .join(parents.select("gid", "parent_gid"), "gid", "inner")
-                    .select(F.col("parent_gid").alias("gid"), "okey"))
-    homog = _homogenization(signatures, full_members.unionByName(b_members),
-                            cfg.diversity.homogenization_sample, seed)
-    metrics = full.unionByName(budget_metrics)
-    if homog is None:
-        metrics = (metrics.withColumn("homogenization", F.lit(None).cast("double"))
-                   .withColumn("homogenization_sample", F.lit(0).cast("long")))
-    else:
-        metrics = metrics.join(homog, "gid", "left").withColumn(
-            "homogenization_sample", F.coalesce("homogenization_sample", F.lit(0)))
-    coverage, rarefaction = _tail_tables(partials, budget, budget_metrics, cfg)
-    cached = [*partials.cached, *budget.cached, labels, budget_metrics]
-    return DiversityTables(metrics.select(*DIVERSITY_COLUMNS), coverage, rarefaction, cached)
-
-
-def _tail_tables(partials: sketch.Partials, budget: sketch.Partials, budget_metrics,
-                 cfg: Config):
-    tail_set, size = tail.tail_concepts(tail.reference_counts(partials.counts),
-                                        cfg.tail.min_count, cfg.tail.quantile)
-    concepts = (budget.counts.where(F.col("kind") == KIND_CONCEPT)
-                .groupBy("gid", "key").agg(F.sum("vsum").alias("count")))
-    labelled = budget_metrics.select("gid", "scope", "domain", "token_budget", "n_tokens")
-    coverage = tail.tail_coverage(concepts, tail_set, size).join(labelled, "gid", "inner")
-    rarefaction = tail.richness(concepts).join(labelled, "gid", "inner")
-    return coverage.select(*COVERAGE_COLUMNS), rarefaction.select(*RAREFACTION_COLUMNS)
+    spark = measured.sparkSession
+    params = kernel_params(cfg)
+    tail_keys = tail.tail_concepts(tail.reference_counts(reference, cfg.tail.max_n),
+                                   cfg.tail.min_count, cfg.tail.quantile)
+    tail_set = spark.sparkContext.broadcast(tail_keys)
+    main = (main_input(measured, signatures, cfg.diversity.seed, partitions)
+            .mapInArrow(kernel_fn(params, tail_set), OUTPUT_DDL)
+            .persist(StorageLevel.MEMORY_AND_DISK))
+    budgets = (
+        main.where(F.col("kind") == KIND_CANDIDATE)
+        .withColumn("is_sig", F.lit(False)).select(*INPUT_COLUMNS)
+        .repartition("scope").sortWithinPartitions("scope", "okey")
+        .mapInArrow(kernel_fn(replace(params, mode="budgets"), tail_set), OUTPUT_DDL)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    metrics = (main.where(F.col("kind") == KIND_METRICS).unionByName(budgets)
+               .where(F.col("kind") == KIND_METRICS))
+    groups = metrics.select(*GROUP_COLUMNS).unionByName(
+        rollup.rollup_metrics(main, params.precision, params.sample_size)
+        .select(*GROUP_COLUMNS))
+    budget_rows = metrics.where(F.col("token_budget").isNotNull())
+    if signatures is None:
+        log.warning("no signatures table: homogenization is left null")
+    return DiversityTables(
+        _finish_groups(groups),
+        tail.coverage_table(budget_rows, len(tail_keys)).select(*COVERAGE_COLUMNS),
+        tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
+        [main, budgets])
 
 
 def run(ctx) -> None:
@@ -214,14 +226,14 @@ def run(ctx) -> None:
     crawl = crawl_documents(spark, cfg)
     signatures = read_table(spark, cfg, "signatures") if table_exists(
         spark, cfg, "signatures") else None
+    reference = crawl.where(F.col("is_reference")).select("text")
     if scope == "eras":
-        measured, reference = crawl, None
+        measured = crawl.select(*MEASURED)
     elif scope.startswith("shards:") and scope.split(":", 1)[1]:
         measured = shard_documents(spark, cfg, scope.split(":", 1)[1])
-        reference = crawl.where(F.col("is_reference")).select("doc_id", "crawl_date", "text")
     else:
         raise InputError(f"--scope must be 'eras' or 'shards:NAME', got '{scope}'")
-    out = diversity_tables(measured, reference, signatures, cfg)
+    out = diversity_tables(measured, reference, signatures, cfg, _partitions(spark, cfg))
     try:
         write_partitions(out.diversity, cfg, "metrics/diversity", partition_col="scope",
                          sort_by=("domain", "era", "month", "token_budget"))

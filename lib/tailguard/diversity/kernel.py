@@ -1,222 +1,535 @@
-"""The per-partition diversity kernel run by `mapInArrow`: text in, mergeable partials out.
+"""The diversity kernel run by `mapInArrow`: documents in, final group metrics out.
 
-One pass over a document batch tokenises once and emits every partial the diversity
-tables need, as rows of one narrow schema (kind, gid, n, key, value, registers): count
-rows merge by one Spark `groupBy(kind, gid, n, key).sum(value)`, register rows by an
-elementwise max (`sketch.merge_registers`):
+Why group-local: a crawl has tens of thousands of small (domain, era, month) groups.
+Emitting mergeable partials for every group (per-word counts, register sets) and merging
+them in Spark costs far more than the text math itself. So the job shuffles documents
+once so that each (scope, domain) is whole inside one partition, sorted by the seeded
+`okey`, and the kernel walks each such *run* once:
 
-| kind    | n       | key                  | value            | merged by       |
-|---------|---------|----------------------|------------------|-----------------|
-| HLL     | 1..4    | 0                    | 0 (+ registers)  | elementwise max |
-| WORD    | 1       | word hash            | occurrences      | sum             |
-| CONCEPT | 1..max  | concept n-gram hash  | occurrences      | sum             |
-| BYTES   | 0 / 1   | 0                    | raw / zstd bytes | sum             |
-| DOC     | 0       | document order key   | tokens           | sum             |
+- every (era, month) group of the run and its (era, `__all__`) union are final when the
+  run ends: exact word counts (entropy), HLL++ registers (distinct-n, p = 14), zstd chunk
+  sizes, n-gram totals and the first `sample_size` okeys (homogenization sample) become
+  one METRICS row each;
+- the nested budget samples of the run (its first documents in okey order up to each
+  token budget) are snapshotted on the way (`accum.Prefix`), tail coverage included;
+- only the cross-domain rollups (`__all__` domain) leave as mergeable partials, summed
+  per partition first: SUMS rows, REGISTERS rows (max-merge), WORDS rows (sum), SAMPLE
+  rows (first k okeys);
+- per scope, the partition's documents with the smallest okeys up to the largest budget
+  leave as CANDIDATE rows, plus a stop marker at the first document past it: together
+  they contain the scope-wide budget samples, which a second, small pass of this kernel
+  (`mode="budgets"`) computes from them.
 
-HLL registers are dense per open group (`max_open_groups` x 4 x 2^p int8, 4 MiB at the
-defaults) and live across batches, so a partition emits one register set per group and n
-(`hll.encode`d bytes; the caller sorts partitions by gid so each group opens once);
-when more groups are open than fit, the least recently used one
-is flushed early (registers merge by max, so an early flush is only extra rows, never a
-wrong answer). WORD and CONCEPT rows are summed by Arrow's hash aggregation (`CountBuffer`).
-Memory is bounded by the batch size and `max_open_groups`, not by the data.
+Memory per task: one run's word counts and registers (groups x 4 x 2^p bytes), the
+rollups of one partition, and max(budget) tokens of candidates per scope.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import xxhash
 
-from tailguard.diversity.estimators import ChunkCompressor
-from tailguard.diversity.hll import encode, index_rank
-from tailguard.diversity.ngrams import TokenBatch, concept_ngrams, hash_words, ngrams
+from tailguard.diversity.accum import (
+    DISTINCT_N,
+    DocSlice,
+    Prefix,
+    Stream,
+    count_keys,
+    estimates_row,
+    update_registers,
+)
+from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
+from tailguard.diversity.hll import encode
+from tailguard.diversity.ngrams import hash_words, ngrams
 from tailguard.text.tokenize import words_arrow
 
-KIND_HLL, KIND_WORD, KIND_CONCEPT, KIND_BYTES, KIND_DOC = 0, 1, 2, 3, 4
-DISTINCT_N = 4  # distinct-n is reported for n = 1..4
-OUTPUT_SCHEMA = pa.schema([("kind", pa.int8()), ("gid", pa.int64()), ("n", pa.int8()),
-                           ("key", pa.int64()), ("value", pa.int64()),
-                           ("registers", pa.binary())])
-OUTPUT_DDL = "kind tinyint, gid bigint, n tinyint, key bigint, value bigint, registers binary"
-INPUT_COLUMNS = ("gid", "concept_gid", "okey", "text")
+KIND_METRICS, KIND_SUMS, KIND_REGISTERS, KIND_WORDS, KIND_SAMPLE, KIND_CANDIDATE = range(6)
+ALL = "__all__"
+ERAS = ("pre_ai", "attested", "post_ai")
+LABELS = ("scope", "domain", "era", "month", "token_budget")
+SUM_FIELDS = ("n_docs", "n_tokens", *[f"ngrams_{n}" for n in range(1, DISTINCT_N + 1)],
+              "raw_bytes", "compressed_bytes")
+ESTIMATE_FIELDS = (*[f"distinct_n_{n}" for n in range(1, DISTINCT_N + 1)], "entropy_unigram")
+CONCEPT_FIELDS = ("distinct_concepts", "concept_occurrences", "f1", "f2", "covered")
+INPUT_COLUMNS = ("scope", "domain", "era", "month", "okey", "text", "signature", "is_sig",
+                 "stop")
+OUTPUT_SCHEMA = pa.schema(
+    [("kind", pa.int8()), ("gid", pa.int64()), ("scope", pa.string()), ("domain", pa.string()),
+     ("era", pa.string()), ("month", pa.string()), ("token_budget", pa.int64())]
+    + [(f, pa.int64()) for f in SUM_FIELDS] + [(f, pa.float64()) for f in ESTIMATE_FIELDS]
+    + [(f, pa.int64()) for f in CONCEPT_FIELDS]
+    + [("homogenization", pa.float64()), ("homogenization_sample", pa.int64())]
+    + [("n", pa.int8()), ("key", pa.int64()), ("count", pa.int64()), ("registers", pa.binary()),
+       ("okey", pa.int64()), ("text", pa.string()), ("signature", pa.binary()),
+       ("stop", pa.bool_())])
+_SPARK_TYPES = {pa.int8(): "tinyint", pa.int64(): "bigint", pa.string(): "string",
+                pa.float64(): "double", pa.binary(): "binary", pa.bool_(): "boolean"}
+OUTPUT_DDL = ", ".join(f"{f.name} {_SPARK_TYPES[f.type]}" for f in OUTPUT_SCHEMA)
 
 
 @dataclass(frozen=True)
 class KernelParams:
-    precision: int = 14          # HLL precision p
-    concept_max_n: int = 3       # concepts are n-grams with n = 1..concept_max_n
-    chunk_bytes: int = 65536     # compression chunk size
-    level: int = 3               # zstd level
-    max_open_groups: int = 64    # dense register sets kept per partition
+    precision: int = 14              # HLL precision p
+    concept_max_n: int = 3           # concepts are n-grams with n = 1..concept_max_n
+    chunk_bytes: int = 65536         # compression chunk size
+    level: int = 3                   # zstd level
+    budgets: tuple[int, ...] = (20000, 50000, 100000)  # sorted token budgets
+    sample_size: int = 200           # homogenization sample per group
+    mode: str = "groups"             # "groups" (main pass) or "budgets" (scope-wide samples)
+
+    def stream(self) -> Stream:
+        return Stream(self.chunk_bytes, self.level, self.sample_size)
 
 
-def _rows(kind: int, gid, n, key, value, registers=None) -> pa.RecordBatch:
-    size = len(key)
-    cols = [np.full(size, kind, np.int8), np.broadcast_to(np.asarray(gid, np.int64), size),
-            np.full(size, n, np.int8) if np.isscalar(n) else np.asarray(n, np.int8),
-            np.asarray(key).view(np.int64) if np.asarray(key).dtype == np.uint64
-            else np.asarray(key, np.int64), np.asarray(value, np.int64)]
-    arrays = [pa.array(np.ascontiguousarray(c)) for c in cols]
-    arrays.append(pa.array(registers, pa.binary()) if registers is not None
-                  else pa.nulls(size, pa.binary()))
+def group_key(scope, domain, era, month, token_budget) -> int:
+    """Stable signed 64-bit id of a group's labels (None kept distinct from any text)."""
+    parts = ["\x00" if v is None else str(v) for v in (scope, domain, era, month, token_budget)]
+    value = xxhash.xxh64_intdigest("\x1f".join(parts).encode("utf-8"))
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def budget_era(scope: str) -> str:
+    """Budget samples cover a whole scope: its era in scope `eras`, every era in a shard set."""
+    return scope if scope in ERAS else ALL
+
+
+def _bulk(kind: int, size: int, **cols) -> pa.RecordBatch:
+    arrays = []
+    for f in OUTPUT_SCHEMA:
+        if f.name == "kind":
+            arrays.append(pa.array(np.full(size, kind, np.int8)))
+        elif f.name in cols:
+            arrays.append(pa.array(cols[f.name], type=f.type))
+        else:
+            arrays.append(pa.nulls(size, f.type))
     return pa.RecordBatch.from_arrays(arrays, schema=OUTPUT_SCHEMA)
 
 
-def _count_table(gids: np.ndarray, n: int, hashes: np.ndarray) -> pa.Table:
-    return pa.table({"g": gids.astype(np.int64), "n": np.full(len(hashes), n, np.int8),
-                     "k": hashes.view(np.int64), "c": np.ones(len(hashes), np.int64)})
-
-
-class CountBuffer:
-    """Occurrences per (gid, n, hash), summed across batches by Arrow's hash aggregation.
-
-    Zipf's law makes the distinct keys of a partition far fewer than its tokens, so
-    summing before emitting shrinks the rows Spark has to shuffle several-fold. Bounded:
-    once the summed rows still exceed `max_rows`, they are emitted and the buffer restarts.
-    """
-
-    def __init__(self, kind: int, max_rows: int = 1 << 19):
-        self.kind, self.max_rows = kind, max_rows
-        self.parts: list[pa.Table] = []
-        self.rows = 0
-
-    def add(self, table: pa.Table) -> list[pa.RecordBatch]:
-        self.parts.append(table)
-        self.rows += table.num_rows
-        if self.rows <= self.max_rows:
-            return []
-        summed = self._sum()
-        if summed.num_rows > self.max_rows // 2:
-            return self._emit(summed)
-        self.parts, self.rows = [summed], summed.num_rows
+def _rows(kind: int, rows: list[dict]) -> list[pa.RecordBatch]:
+    if not rows:
         return []
+    table = pa.Table.from_pylist([{**r, "kind": kind} for r in rows], schema=OUTPUT_SCHEMA)
+    return table.to_batches()
+
+
+class TextRows:
+    """The per-row label lists of a batch's text rows."""
+
+    def __init__(self, batch: pa.RecordBatch):
+        self.eras = batch.column("era").to_pylist()
+        self.months = batch.column("month").to_pylist()
+        self.stops = batch.column("stop").to_pylist()
+        self.okeys = batch.column("okey").to_pylist()
+        self.signatures = batch.column("signature").to_pylist()
+
+
+class Tokens:
+    """One batch tokenised once: word hashes, n-grams n = 1..4 and concepts, each sliceable
+    by a document range (arrays are in document order)."""
+
+    def __init__(self, batch: pa.RecordBatch, concept_max_n: int):
+        self.tok = hash_words(words_arrow(batch.column("text")))
+        self.texts = batch.column("text").to_pylist()
+        self.okeys = batch.column("okey").to_numpy()
+        self.grams, self.gram_doc, self.concept, self.concept_doc = [], [], [], []
+        for n in range(1, DISTINCT_N + 1):
+            hashes, doc, start = ngrams(self.tok, n)
+            self.grams.append(hashes)
+            self.gram_doc.append(doc)
+            if n <= concept_max_n:
+                edge = ~self.tok.is_stop[start] & ~self.tok.is_stop[start + n - 1]
+                self.concept.append(hashes[edge])
+                self.concept_doc.append(doc[edge])
+
+    def doc_slice(self, lo: int, hi: int) -> DocSlice:
+        def cut(values, docs):
+            a, b = np.searchsorted(docs, [lo, hi])
+            return values[a:b]
+
+        return DocSlice(self.tok.lengths[lo:hi], self.texts[lo:hi], self.okeys[lo:hi],
+                        [cut(g, d) for g, d in zip(self.grams, self.gram_doc, strict=True)],
+                        np.concatenate([cut(c, d) for c, d in
+                                        zip(self.concept, self.concept_doc, strict=True)]))
+
+    def gram_docs(self, lo: int, hi: int) -> list[np.ndarray]:
+        out = []
+        for docs in self.gram_doc:
+            a, b = np.searchsorted(docs, [lo, hi])
+            out.append(docs[a:b])
+        return out
+
+
+
+
+class Signatures:
+    """MinHash signatures of the documents some sample or candidate list holds.
+
+    Signature rows sort right after their document's text row, so by the end of a run
+    every wanted signature has arrived; only wanted ones are kept (bounded by the
+    samples, not by the run)."""
+
+    def __init__(self) -> None:
+        self.wanted: set[int] = set()
+        self.values: dict[int, bytes] = {}
+
+    def want(self, okeys) -> None:
+        self.wanted.update(int(k) for k in okeys)
+
+    def offer(self, okeys: list, blobs: list) -> None:
+        for okey, blob in zip(okeys, blobs, strict=True):
+            if blob is not None and okey in self.wanted:
+                self.values[okey] = blob
+
+    def homogenization(self, sample: list[int]) -> dict:
+        """Mean pairwise MinHash Jaccard of the sample's documents that have a signature
+        (a document without a word has none), and how many those are."""
+        blobs = [self.values[k] for k in sample if k in self.values]
+        if len(blobs) < 2:
+            return {"homogenization": None, "homogenization_sample": len(blobs)}
+        sig = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), -1)
+        return {"homogenization": mean_pairwise_jaccard(sig),
+                "homogenization_sample": len(blobs)}
+
+    def clear(self) -> None:
+        self.wanted.clear()
+        self.values.clear()
+
+
+class Run:
+    """One (scope, domain) of the main pass: its (era, month) groups and budget prefix."""
+
+    def __init__(self, scope: str, domain: str, params: KernelParams, tail: np.ndarray):
+        self.scope, self.domain, self.p = scope, domain, params
+        self.slots: dict[tuple[str, str], int] = {}
+        self.streams: list[Stream] = []
+        self.regs = np.zeros((0, DISTINCT_N, 1 << params.precision), np.int8)
+        self.word_slots: list[np.ndarray] = []
+        self.word_keys: list[np.ndarray] = []
+        self.prefix = Prefix(params.budgets, params.precision, params.stream(), tail)
+
+    def _slot(self, era: str, month: str) -> int:
+        slot = self.slots.get((era, month))
+        if slot is None:
+            slot = self.slots[(era, month)] = len(self.streams)
+            self.streams.append(self.p.stream())
+            if slot >= len(self.regs):
+                grown = np.zeros((max(4, 2 * len(self.regs)),) + self.regs.shape[1:], np.int8)
+                grown[: len(self.regs)] = self.regs
+                self.regs = grown
+        return slot
+
+    def add(self, tokens: Tokens, lo: int, hi: int, eras: list, months: list,
+            sigs: Signatures) -> None:
+        slot = np.array([self._slot(e, m) for e, m in zip(eras, months, strict=True)], np.int64)
+        docs = tokens.doc_slice(lo, hi)
+        gram_docs = tokens.gram_docs(lo, hi)
+        update_registers(self.regs, docs.grams, [slot[d - lo] for d in gram_docs],
+                         self.p.precision)
+        self.word_slots.append(slot[gram_docs[0] - lo])
+        self.word_keys.append(docs.grams[0])
+        for s in np.unique(slot):
+            rows = np.flatnonzero(slot == s)
+            sigs.want(self.streams[s].add(docs.lengths[rows], [docs.texts[i] for i in rows],
+                                          docs.okeys[rows]))
+        if not self.prefix.done:
+            self.prefix.feed(docs, lambda a, b: tokens.doc_slice(lo + a, lo + b))
+            sigs.want(self.prefix.stream.sample)
+
+    def word_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(slot, word, count) of the whole run."""
+        if not self.word_keys:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return count_keys(np.concatenate(self.word_keys),
+                          groups=np.concatenate(self.word_slots))
+
+
+class PartitionKernel:
+    """Stateful over one partition's batches (sorted by scope, domain, okey, is_sig)."""
+
+    def __init__(self, params: KernelParams, tail: np.ndarray):
+        self.p, self.tail = params, tail
+        self.run: Run | None = None
+        self.budget_run: tuple[tuple[str, str], Prefix] | None = None
+        self.sigs = Signatures()
+        self.rollups = Rollups(params)
+        self.candidates = Candidates(max(params.budgets))
+
+    def process(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+        """Walk the batch's runs in row order: a run's text rows, then its signature rows,
+        so every signature of a run is in before the next run closes it."""
+        if batch.num_rows == 0:
+            return []
+        is_sig = batch.column("is_sig").to_numpy(zero_copy_only=False)
+        text_pos, sig_pos = np.flatnonzero(~is_sig), np.flatnonzero(is_sig)
+        texts = batch.take(pa.array(text_pos)) if len(text_pos) else None
+        sigs = batch.take(pa.array(sig_pos)) if len(sig_pos) else None
+        lists = TextRows(texts) if texts is not None else None
+        tokens = Tokens(texts, self.p.concept_max_n) if texts is not None else None
+        sig_okeys = sigs.column("okey").to_pylist() if sigs is not None else []
+        sig_blobs = sigs.column("signature").to_pylist() if sigs is not None else []
+        scopes = batch.column("scope").to_pylist()
+        domains = batch.column("domain").to_pylist()
+        starts = [0] + [i for i in range(1, len(scopes))
+                        if scopes[i] != scopes[i - 1] or domains[i] != domains[i - 1]]
+        out: list[pa.RecordBatch] = []
+        for lo, hi in zip(starts, starts[1:] + [len(scopes)], strict=True):
+            ta, tb = np.searchsorted(text_pos, [lo, hi])
+            if tb > ta:
+                out += self._texts((scopes[lo], domains[lo]), tokens, lists, int(ta), int(tb))
+                self.sigs.offer(lists.okeys[ta:tb], lists.signatures[ta:tb])
+            sa, sb = np.searchsorted(sig_pos, [lo, hi])
+            self.sigs.offer(sig_okeys[sa:sb], sig_blobs[sa:sb])
+        return out
+
+    def _texts(self, key: tuple[str, str], tokens: Tokens, rows: TextRows, lo: int,
+               hi: int) -> list[pa.RecordBatch]:
+        if self.p.mode == "budgets":
+            return self._budget_segment(key, tokens, lo, hi, rows.stops)
+        out: list[pa.RecordBatch] = []
+        if self.run is None or (self.run.scope, self.run.domain) != key:
+            out += self._close_run()
+            self.run = Run(*key, self.p, self.tail)
+        self.run.add(tokens, lo, hi, rows.eras[lo:hi], rows.months[lo:hi], self.sigs)
+        self.sigs.want(self.candidates.add(
+            key[0], tokens.okeys[lo:hi], tokens.tok.lengths[lo:hi], rows.eras[lo:hi],
+            rows.months[lo:hi], tokens.texts[lo:hi]))
+        return out
 
     def finish(self) -> list[pa.RecordBatch]:
-        return self._emit(self._sum()) if self.parts else []
+        if self.p.mode == "budgets":
+            return self._close_budget_run()
+        return (self._close_run() + self.rollups.batches()
+                + _rows(KIND_CANDIDATE, self.candidates.rows()))
 
-    def _sum(self) -> pa.Table:
-        table = pa.concat_tables(self.parts)
-        agg = table.group_by(["g", "n", "k"], use_threads=False).aggregate([("c", "sum")])
-        return agg.rename_columns(["g", "n", "k", "c"])
+    def _budget_segment(self, key, tokens: Tokens, lo: int, hi: int, stops) -> list:
+        out = []
+        if self.budget_run is None or self.budget_run[0] != key:
+            out = self._close_budget_run()
+            self.budget_run = (key, Prefix(self.p.budgets, self.p.precision, self.p.stream(),
+                                           self.tail))
+        prefix = self.budget_run[1]
+        stop_at = next((i for i in range(lo, hi) if stops[i]), hi)
+        if stop_at > lo and not prefix.done:
+            prefix.feed(tokens.doc_slice(lo, stop_at),
+                        lambda a, b: tokens.doc_slice(lo + a, lo + b))
+            self.sigs.want(prefix.stream.sample)
+        if stop_at < hi:
+            prefix.stop()
+        return out
 
-    def _emit(self, table: pa.Table) -> list[pa.RecordBatch]:
-        self.parts, self.rows = [], 0
-        if table.num_rows == 0:
+    def _close_budget_run(self) -> list[pa.RecordBatch]:
+        if self.budget_run is None:
             return []
-        return [_rows(self.kind, table["g"].to_numpy(), table["n"].to_numpy(),
-                      table["k"].to_numpy(), table["c"].to_numpy())]
+        (scope, domain), prefix = self.budget_run
+        self.budget_run = None
+        prefix.finish()
+        out = self._budget_rows(scope, domain, prefix)
+        self.sigs.clear()
+        return out
+
+    def _budget_rows(self, scope: str, domain: str, prefix: Prefix) -> list[pa.RecordBatch]:
+        era = budget_era(scope)
+        rows = [{**snap, "scope": scope, "domain": domain, "era": era, "month": ALL,
+                 "gid": group_key(scope, domain, era, ALL, snap["token_budget"]),
+                 **self.sigs.homogenization(snap["sample"])}
+                for snap in prefix.snapshots]
+        return _rows(KIND_METRICS, rows)
+
+    def _close_run(self) -> list[pa.RecordBatch]:
+        run, self.run = self.run, None
+        if run is None:
+            return []
+        run.prefix.finish()
+        slots, words, counts = run.word_counts()
+        rows = [{**row, **self.sigs.homogenization(row["sample"])}
+                for row in _group_rows(run, slots, words, counts)]
+        self.rollups.add(run, slots, words, counts, self.sigs)
+        self.candidates.sign(self.sigs)
+        out = _rows(KIND_METRICS, rows) + self._budget_rows(run.scope, run.domain, run.prefix)
+        self.sigs.clear()
+        return out
 
 
-class SketchKernel:
-    """Stateful over one partition's batches; `process` each, then `finish` once."""
+def _entropies(groups: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
+    c = counts.astype(np.float64)
+    n = np.bincount(groups, weights=c, minlength=size)
+    s = np.bincount(groups, weights=c * np.log2(np.maximum(c, 1.0)), minlength=size)
+    return entropy_bits(n, s)
+
+
+def _group_rows(run: Run, slots: np.ndarray, words: np.ndarray,
+                counts: np.ndarray) -> list[dict]:
+    """METRICS rows of a finished run: every (era, month) group and every (era, __all__)."""
+    labels = list(run.slots)
+    month_entropy = _entropies(slots, counts, len(labels))
+    rows = []
+    for (era, month), slot in run.slots.items():
+        stream = run.streams[slot]
+        rows.append({"scope": run.scope, "domain": run.domain, "era": era, "month": month,
+                     "gid": group_key(run.scope, run.domain, era, month, None),
+                     **stream.sums(), **estimates_row(run.regs[slot]),
+                     "entropy_unigram": float(month_entropy[slot]), "sample": stream.sample})
+    eras = sorted({e for e, _ in labels})
+    era_of_slot = np.array([eras.index(e) for e, _ in labels], np.int64)
+    era_groups, era_counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(slots):
+        era_groups, _, era_counts = count_keys(words, counts, groups=era_of_slot[slots])
+    era_entropy = _entropies(era_groups, era_counts, len(eras))
+    for index, era in enumerate(eras):
+        members = [s for (e, _), s in run.slots.items() if e == era]
+        sums = {f: sum(run.streams[s].sums()[f] for s in members) for f in SUM_FIELDS}
+        sample = sorted(k for s in members for k in run.streams[s].sample)[: run.p.sample_size]
+        rows.append({"scope": run.scope, "domain": run.domain, "era": era, "month": ALL,
+                     "gid": group_key(run.scope, run.domain, era, ALL, None), **sums,
+                     **estimates_row(run.regs[members].max(axis=0)),
+                     "entropy_unigram": float(era_entropy[index]), "sample": sample})
+    return rows
+
+
+class Rollups:
+    """The partition's partials of the cross-domain groups (scope, __all__, era, month) and
+    (scope, __all__, era, __all__): sums, registers, word counts, first-k samples."""
 
     def __init__(self, params: KernelParams):
         self.p = params
-        self.regs = np.zeros((params.max_open_groups, DISTINCT_N, 1 << params.precision),
-                             dtype=np.int8)
-        self.slots: OrderedDict[int, int] = OrderedDict()
-        self.free = list(range(params.max_open_groups - 1, -1, -1))
-        self.compressors: dict[int, ChunkCompressor] = {}
-        self.word_counts = CountBuffer(KIND_WORD)
-        self.concept_counts = CountBuffer(KIND_CONCEPT)
+        self.sums: dict[int, dict] = {}
+        self.regs: dict[int, np.ndarray] = {}
+        self.samples: dict[int, list[tuple[int, bytes | None]]] = {}
+        self.word_gids: list[np.ndarray] = []
+        self.word_keys: list[np.ndarray] = []
+        self.word_counts: list[np.ndarray] = []
+        self.pending = 0
 
-    def process(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
-        if batch.num_rows == 0:
-            return []
-        groups = np.unique(batch.column("gid").to_numpy())
-        if len(groups) <= self.p.max_open_groups:
-            return self._process(batch, groups)
-        out: list[pa.RecordBatch] = []
-        for part in np.array_split(groups, -(-len(groups) // self.p.max_open_groups)):
-            sub = batch.filter(pc.is_in(batch.column("gid"), pa.array(part)))
-            out += self._process(sub, part)
+    def add(self, run: Run, slots: np.ndarray, words: np.ndarray, counts: np.ndarray,
+            sigs: Signatures) -> None:
+        slot_gids = np.zeros((len(run.slots), 2), np.int64)
+        for (era, month), slot in run.slots.items():
+            stream = run.streams[slot]
+            signed = [(k, sigs.values.get(k)) for k in stream.sample]
+            for level, m in enumerate((month, ALL)):
+                gid = group_key(run.scope, ALL, era, m, None)
+                slot_gids[slot, level] = gid
+                self._merge(gid, (run.scope, era, m), stream.sums(), run.regs[slot], signed)
+        for level in range(2):
+            self.word_gids.append(slot_gids[slots, level])
+            self.word_keys.append(words)
+            self.word_counts.append(counts)
+        self.pending += 2 * len(words)
+        if self.pending > 1 << 22:
+            self._reduce_words()
+
+    def _merge(self, gid: int, labels: tuple, sums: dict, regs: np.ndarray,
+               signed: list) -> None:
+        scope, era, month = labels
+        if gid not in self.sums:
+            self.sums[gid] = {"gid": gid, "scope": scope, "domain": ALL, "era": era,
+                              "month": month, **{f: 0 for f in SUM_FIELDS}}
+            self.regs[gid] = np.zeros_like(regs)
+            self.samples[gid] = []
+        for f in SUM_FIELDS:
+            self.sums[gid][f] += sums[f]
+        np.maximum(self.regs[gid], regs, out=self.regs[gid])
+        merged = self.samples[gid] + signed
+        if len(merged) > 4 * self.p.sample_size:
+            merged = sorted(merged, key=lambda item: item[0])[: self.p.sample_size]
+        self.samples[gid] = merged
+
+    def _reduce_words(self) -> None:
+        if self.word_keys:
+            g, k, c = count_keys(np.concatenate(self.word_keys),
+                                 np.concatenate(self.word_counts),
+                                 groups=np.concatenate(self.word_gids))
+            self.word_gids, self.word_keys, self.word_counts = [g], [k], [c]
+            self.pending = len(k)
+
+    def batches(self) -> list[pa.RecordBatch]:
+        out = _rows(KIND_SUMS, list(self.sums.values()))
+        gids, ns, blobs = [], [], []
+        for gid, regs in self.regs.items():
+            for n in range(1, DISTINCT_N + 1):
+                gids.append(gid)
+                ns.append(n)
+                blobs.append(encode(regs[n - 1]))
+        if gids:
+            out.append(_bulk(KIND_REGISTERS, len(gids), gid=gids, n=ns, registers=blobs))
+        self._reduce_words()
+        if self.word_keys:
+            g, k, c = self.word_gids[0], self.word_keys[0], self.word_counts[0]
+            out.append(_bulk(KIND_WORDS, len(k), gid=g, key=k.view(np.int64), count=c))
+        rows = [(gid, okey, blob) for gid, sample in self.samples.items()
+                for okey, blob in sorted(sample, key=lambda item: item[0])[: self.p.sample_size]]
+        if rows:
+            gid, okey, blob = zip(*rows, strict=True)
+            out.append(_bulk(KIND_SAMPLE, len(rows), gid=gid, okey=okey, signature=blob))
         return out
 
-    def finish(self) -> list[pa.RecordBatch]:
-        out: list[pa.RecordBatch] = []
-        for gid in list(self.slots):
-            out += self._flush(gid)
-        return out + self.word_counts.finish() + self.concept_counts.finish()
 
-    def _process(self, batch: pa.RecordBatch, groups: np.ndarray) -> list[pa.RecordBatch]:
-        gid = batch.column("gid").to_numpy()
-        tokens = hash_words(words_arrow(batch.column("text")))
-        out = [_rows(KIND_DOC, gid, 0, batch.column("okey").to_numpy(), tokens.lengths)]
-        out += self.word_counts.add(_count_table(gid[tokens.doc], 1, tokens.hashes))
-        out += self._open(groups)
-        slot_of_doc = np.array([self.slots[g] for g in groups], np.int64)[
-            np.searchsorted(groups, gid)]
-        self._update_registers(tokens, slot_of_doc)
-        out += self._concepts(batch, tokens)
-        self._compress(batch, gid, groups)
-        return [b for b in out if b.num_rows]
+class Candidates:
+    """Per scope, this partition's documents with the smallest okeys holding at most
+    `limit` tokens, and the okey of the first document past them (the stop marker): the
+    scope-wide budget samples are prefixes of the union of all partitions' candidates."""
 
-    def _update_registers(self, tokens: TokenBatch, slot_of_doc: np.ndarray) -> None:
-        flat_regs = self.regs.reshape(-1)
-        for n in range(1, DISTINCT_N + 1):
-            hashes, doc, _ = ngrams(tokens, n)
-            index, rank = index_rank(hashes, self.p.precision)
-            where = ((slot_of_doc[doc] * DISTINCT_N + (n - 1)) << self.p.precision) + index
-            np.maximum.at(flat_regs, where, rank)
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.items: dict[str, list[list]] = {}
+        self.stop: dict[str, int] = {}
+        self.pending: dict[str, int] = {}
 
-    def _concepts(self, batch: pa.RecordBatch, tokens: TokenBatch) -> list[pa.RecordBatch]:
-        cgid = batch.column("concept_gid")
-        if cgid.null_count == len(cgid):
-            return []
-        has = pc.is_valid(cgid).to_numpy(zero_copy_only=False)
-        cg = pc.fill_null(cgid, 0).to_numpy()
+    def add(self, scope, okeys, lengths, eras, months, texts) -> list[int]:
+        """Offer documents; returns the okeys taken (their signatures are wanted)."""
+        stop = self.stop.get(scope)
+        keep = np.flatnonzero(okeys < stop) if stop is not None else range(len(okeys))
+        items = self.items.setdefault(scope, [])
+        taken = []
+        for i in keep:
+            items.append([int(okeys[i]), int(lengths[i]), eras[i], months[i], texts[i], None])
+            taken.append(int(okeys[i]))
+            self.pending[scope] = self.pending.get(scope, 0) + int(lengths[i])
+        if self.pending.get(scope, 0) > 4 * self.limit:
+            self._trim(scope)
+        return taken
+
+    def sign(self, sigs: Signatures) -> None:
+        for items in self.items.values():
+            for item in items:
+                if item[5] is None:
+                    item[5] = sigs.values.get(item[0])
+
+    def _trim(self, scope: str) -> None:
+        items = sorted(self.items[scope], key=lambda item: item[0])
+        cum = np.cumsum([item[1] for item in items])
+        cut = int(np.searchsorted(cum, self.limit, side="right"))
+        if cut < len(items):
+            stop = items[cut][0]
+            self.stop[scope] = min(stop, self.stop.get(scope, stop))
+        self.items[scope] = items[:cut]
+        self.pending[scope] = int(cum[cut - 1]) if cut else 0
+
+    def rows(self) -> list[dict]:
         out = []
-        for n in range(1, self.p.concept_max_n + 1):
-            hashes, doc = concept_ngrams(tokens, n)
-            keep = has[doc]
-            out += self.concept_counts.add(_count_table(cg[doc][keep], n, hashes[keep]))
+        for scope in sorted(self.items):
+            self._trim(scope)
+            out += [{"scope": scope, "domain": ALL, "era": era, "month": month, "okey": okey,
+                     "text": text, "signature": sig, "stop": False}
+                    for okey, _, era, month, text, sig in self.items[scope]]
+            if scope in self.stop:
+                out.append({"scope": scope, "domain": ALL, "okey": self.stop[scope],
+                            "stop": True})
         return out
 
-    def _compress(self, batch: pa.RecordBatch, gid: np.ndarray, groups: np.ndarray) -> None:
-        texts = batch.column("text").to_pylist()
-        for g in groups:
-            rows = np.flatnonzero(gid == g) if len(groups) > 1 else range(len(texts))
-            joined = "\n".join(texts[i] or "" for i in rows) + "\n"
-            self.compressors[int(g)].add(joined.encode("utf-8"))
 
-    def _open(self, groups: np.ndarray) -> list[pa.RecordBatch]:
-        """Give every group of the batch a register slot, flushing the LRU ones if needed."""
-        out: list[pa.RecordBatch] = []
-        for g in groups:
-            if int(g) in self.slots:
-                self.slots.move_to_end(int(g))
-        for g in map(int, groups):
-            if g in self.slots:
-                continue
-            if not self.free:
-                out += self._flush(next(iter(self.slots)))
-            self.slots[g] = self.free.pop()
-            self.compressors[g] = ChunkCompressor(self.p.chunk_bytes, self.p.level)
-        return out
-
-    def _flush(self, gid: int) -> list[pa.RecordBatch]:
-        slot = self.slots.pop(gid)
-        blobs = [encode(self.regs[slot, n]) for n in range(DISTINCT_N)]
-        out = [_rows(KIND_HLL, gid, np.arange(1, DISTINCT_N + 1), np.zeros(DISTINCT_N),
-                     np.zeros(DISTINCT_N), blobs)]
-        self.regs[slot] = 0
-        self.free.append(slot)
-        raw, compressed = self.compressors.pop(gid).finish()
-        out.append(_rows(KIND_BYTES, gid, np.array([0, 1]), np.zeros(2), [raw, compressed]))
-        return [b for b in out if b.num_rows]
-
-
-def kernel_fn(params: KernelParams) -> Callable[[Iterator[pa.RecordBatch]],
-                                                Iterator[pa.RecordBatch]]:
-    """The function to hand `DataFrame.mapInArrow` (picklable closure over `params`)."""
+def kernel_fn(params: KernelParams, tail) -> Callable[[Iterator[pa.RecordBatch]],
+                                                     Iterator[pa.RecordBatch]]:
+    """The function to hand `DataFrame.mapInArrow`. `tail`: the sorted uint64 tail concept
+    hashes, or a Spark broadcast of them (read on the executor)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        kernel = SketchKernel(params)
+        keys = tail.value if hasattr(tail, "value") else tail
+        kernel = PartitionKernel(params, np.asarray(keys, np.uint64))
         for batch in batches:
             yield from kernel.process(batch)
         yield from kernel.finish()

@@ -1,4 +1,4 @@
-"""Tail concepts of the pre-AI reference, and their coverage at matched token budgets.
+"""Tail concepts of the pre-AI reference, and the coverage / rarefaction tables.
 
 Model collapse loses the tails of the distribution first (Shumailov et al. 2024, "AI
 models collapse when trained on recursively generated data"): rare-but-real concepts stop
@@ -10,66 +10,98 @@ still contains when given the same number of tokens.
 Tail = concepts seen at least `tail.min_count` times in the reference (fewer is
 indistinguishable from noise and typos) and at most the `tail.quantile` quantile of the
 counts of such concepts ("at most", not "below": counts are small integers, and a strict
-bound would make the tail empty whenever the quantile falls on `min_count`).
+bound would make the tail empty whenever the quantile falls on `min_count`). The quantile
+is exact: it is read off the histogram of counts, which has one row per distinct count.
+
+The tail goes to the kernels as a sorted array of 64-bit concept hashes (a Spark
+broadcast, 8 bytes per tail concept on each executor), so coverage is counted where the
+budget samples are, instead of shuffling every sampled concept.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from tailguard.diversity.accum import Counts
 from tailguard.diversity.estimators import chao1, good_turing_missing_mass
-from tailguard.diversity.kernel import KIND_CONCEPT
+from tailguard.diversity.ngrams import concept_ngrams, hash_words
 from tailguard.schema import require_columns
+from tailguard.text.tokenize import words_arrow
 
 log = logging.getLogger(__name__)
+FLUSH_KEYS = 1 << 22  # distinct concepts a task keeps before emitting its partial counts
 
-REFERENCE_GID = 0  # concept_gid of reference documents in the main kernel pass
+
+def _concept_counts(max_n: int):
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        counts = Counts()
+        for batch in batches:
+            tokens = hash_words(words_arrow(batch.column("text")))
+            for n in range(1, max_n + 1):
+                counts.add(concept_ngrams(tokens, n)[0])
+            if len(counts.keys) + counts.pending_size > FLUSH_KEYS:
+                yield _count_batch(counts.reduce())
+                counts = Counts()
+        yield _count_batch(counts.reduce())
+
+    return run
 
 
-def reference_counts(partials: DataFrame) -> DataFrame:
-    """Exact concept counts of the reference: key (concept hash), count."""
+def _count_batch(counts: Counts) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array(counts.keys.view(np.int64)), pa.array(counts.counts)], names=["key", "count"])
+
+
+def reference_counts(reference: DataFrame, max_n: int) -> DataFrame:
+    """Exact concept counts of the reference text: key (concept hash), count.
+    Each task sums its own documents first (Zipf: far fewer keys than occurrences)."""
+    require_columns(reference, ("text",), "reference_counts")
     return (
-        partials.where((F.col("kind") == KIND_CONCEPT) & (F.col("gid") == REFERENCE_GID))
-        .groupBy("key").agg(F.sum("vsum").alias("count"))
+        reference.select("text")
+        .mapInArrow(_concept_counts(max_n), "key bigint, count bigint")
+        .groupBy("key").agg(F.sum("count").alias("count"))
     )
 
 
-def tail_concepts(counts: DataFrame, min_count: int, quantile: float) -> tuple[DataFrame, int]:
-    """The tail band of concepts: (DataFrame[key], size). One scalar goes to the driver."""
+def quantile_bound(histogram: list[tuple[int, int]], quantile: float) -> int | None:
+    """Smallest count c with P(count <= c) >= quantile, from (count, concepts) pairs."""
+    if not histogram:
+        return None
+    values = sorted(histogram)
+    total = sum(n for _, n in values)
+    running = 0
+    for count, n in values:
+        running += n
+        if running >= quantile * total - 1e-9:
+            return count
+    return values[-1][0]
+
+
+def tail_concepts(counts: DataFrame, min_count: int, quantile: float) -> np.ndarray:
+    """The tail band as sorted uint64 concept hashes (empty when nothing is frequent
+    enough). Only the tail itself and one histogram row per distinct count reach the
+    driver, never per-document data."""
     require_columns(counts, ("key", "count"), "tail_concepts")
     eligible = counts.where(F.col("count") >= min_count)
-    bound = eligible.agg(F.percentile_approx("count", quantile, 100000).alias("q")).first()
-    if bound is None or bound["q"] is None:
+    histogram = [(r["count"], r["n"]) for r in
+                 eligible.groupBy("count").agg(F.count(F.lit(1)).alias("n")).collect()]
+    bound = quantile_bound(histogram, quantile)
+    if bound is None:
         log.warning("no concept is seen %d times in the reference: the tail is empty",
                     min_count)
-        return counts.select("key").limit(0), 0
-    tail = eligible.where(F.col("count") <= bound["q"]).select("key")
-    size = tail.count()
-    log.info("tail: %d concepts with %d <= count <= %d", size, min_count, bound["q"])
-    return tail, size
-
-
-def tail_coverage(concepts: DataFrame, tail: DataFrame, tail_size: int) -> DataFrame:
-    """Per gid: tail concepts present in the group's sample / tail size.
-
-    concepts: gid, key (one row per distinct concept of the gid's sample).
-    """
-    require_columns(concepts, ("gid", "key"), "tail_coverage")
-    covered = (concepts.join(tail, on="key", how="left_semi")
-               .groupBy("gid").agg(F.count(F.lit(1)).alias("covered")))
-    return (
-        concepts.select("gid").distinct()
-        .join(covered, on="gid", how="left")
-        .select("gid", F.lit(tail_size).cast("long").alias("tail_concepts"),
-                F.coalesce(F.col("covered"), F.lit(0)).cast("long").alias("covered"))
-        .withColumn("coverage", F.when(F.col("tail_concepts") > 0,
-                                       F.col("covered") / F.col("tail_concepts")))
-    )
+        return np.zeros(0, np.uint64)
+    keys = eligible.where(F.col("count") <= bound).select("key").toArrow().column("key")
+    tail = np.sort(keys.to_numpy().view(np.uint64))
+    log.info("tail: %d concepts with %d <= count <= %d", len(tail), min_count, bound)
+    return tail
 
 
 @F.pandas_udf(T.DoubleType())
@@ -82,23 +114,26 @@ def _good_turing_udf(f1: pd.Series, n: pd.Series) -> pd.Series:
     return pd.Series(good_turing_missing_mass(f1.to_numpy(), n.to_numpy()))
 
 
-def richness(concepts: DataFrame) -> DataFrame:
-    """Per gid: distinct concepts, occurrences n, f1, f2, Good–Turing f1/n and Chao1.
+def coverage_table(budget_rows: DataFrame, tail_size: int) -> DataFrame:
+    """scope, domain, token_budget, n_tokens, tail_concepts, covered, coverage."""
+    require_columns(budget_rows, ("scope", "domain", "token_budget", "n_tokens", "covered"),
+                    "coverage_table")
+    size = F.lit(tail_size).cast("long")
+    return budget_rows.select(
+        "scope", "domain", "token_budget", "n_tokens", size.alias("tail_concepts"),
+        F.col("covered").cast("long").alias("covered"),
+        F.when(size > 0, F.col("covered") / size).alias("coverage"))
 
-    concepts: gid, key, count (the concept's occurrences in the gid's sample).
-    """
-    require_columns(concepts, ("gid", "key", "count"), "richness")
-    stats = concepts.groupBy("gid").agg(
-        F.count(F.lit(1)).alias("distinct_concepts"),
-        F.sum("count").alias("concept_occurrences"),
-        F.sum(F.when(F.col("count") == 1, 1).otherwise(0)).alias("f1"),
-        F.sum(F.when(F.col("count") == 2, 1).otherwise(0)).alias("f2"),
-    )
-    return stats.select(
-        "gid", "distinct_concepts", "concept_occurrences",
-        F.col("f1").cast("long").alias("f1"), F.col("f2").cast("long").alias("f2"),
-        _good_turing_udf(F.col("f1").cast("double"), F.col("concept_occurrences").cast(
-            "double")).alias("good_turing_missing_mass"),
-        _chao1_udf(*[F.col(c).cast("double") for c in (
-            "distinct_concepts", "f1", "f2", "concept_occurrences")]).alias("chao1"),
-    )
+
+def rarefaction_table(budget_rows: DataFrame) -> DataFrame:
+    """scope, domain, token_budget, n_tokens, distinct concepts, occurrences n, f1, f2,
+    Good–Turing missing mass f1/n and bias-corrected Chao1."""
+    require_columns(budget_rows, ("distinct_concepts", "concept_occurrences", "f1", "f2"),
+                    "rarefaction_table")
+    as_double = [F.col(c).cast("double") for c in
+                 ("distinct_concepts", "f1", "f2", "concept_occurrences")]
+    return budget_rows.select(
+        "scope", "domain", "token_budget", "n_tokens", "distinct_concepts",
+        "concept_occurrences", "f1", "f2",
+        _good_turing_udf(as_double[1], as_double[3]).alias("good_turing_missing_mass"),
+        _chao1_udf(*as_double).alias("chao1"))

@@ -39,6 +39,15 @@ def table_exists(spark: SparkSession, cfg: Config, name: str) -> bool:
     return path_exists(spark, cfg.table_path(name))
 
 
+def table_bytes(spark: SparkSession, cfg: Config, name: str) -> int:
+    """Bytes a table takes on its file system (0 when absent): sizes partitioning and
+    broadcast decisions without reading a row."""
+    fs, hadoop_path, _ = _fs_and_path(spark, cfg.table_path(name))
+    if not fs.exists(hadoop_path):
+        return 0
+    return int(fs.getContentSummary(hadoop_path).getLength())
+
+
 def read_table(
     spark: SparkSession, cfg: Config, name: str, dates: Iterable[dt.date] | None = None
 ) -> DataFrame:

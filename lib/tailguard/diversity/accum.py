@@ -1,0 +1,214 @@
+"""Accumulators of one document group, fed whole token batches (no Spark import).
+
+The diversity kernel sees a group's documents in a fixed order (seeded `okey` order) and
+keeps, per group, only mergeable or bounded state:
+
+- `Stream`: document / token / n-gram totals, zstd sizes of fixed chunks of the group's
+  text, and the `okey`s of its first `sample_size` documents (the homogenization sample).
+- HyperLogLog registers (owned by the caller, one (4, 2^p) block per group).
+- `Counts`: exact occurrences per 64-bit key (words for the unigram entropy, concepts for
+  tail coverage and rarefaction), summed by Arrow's hash aggregation, which is several
+  times faster than a sort-based `np.unique` on the tens of millions of tokens a job sees.
+- `Prefix`: the nested seeded budget samples of a group. Documents in `okey` order up to
+  B tokens form the budget-B sample, so the samples for B1 < B2 < B3 are prefixes of one
+  another and one walk through the group snapshots all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
+from tailguard.diversity.hll import estimate_many, index_rank
+
+DISTINCT_N = 4  # distinct-n is reported for n = 1..4
+
+
+def count_keys(keys: np.ndarray, counts: np.ndarray | None = None,
+               groups: np.ndarray | None = None):
+    """Sum `counts` (default 1) per key, or per (group, key): Arrow hash aggregation.
+    Returns (keys, counts) or (groups, keys, counts) as numpy arrays."""
+    cols = {"k": np.asarray(keys).view(np.int64),
+            "c": np.ones(len(keys), np.int64) if counts is None else np.asarray(counts, np.int64)}
+    by = ["k"]
+    if groups is not None:
+        cols["g"] = np.asarray(groups, np.int64)
+        by = ["g", "k"]
+    agg = pa.table(cols).group_by(by, use_threads=False).aggregate([("c", "sum")])
+    out = [agg.column(b).to_numpy() for b in by] + [agg.column("c_sum").to_numpy()]
+    out[len(by) - 1] = out[len(by) - 1].view(np.uint64)
+    return tuple(out)
+
+
+def entropy_of(counts: np.ndarray) -> float:
+    """Unigram entropy (bits) of exact word counts (nan for no words)."""
+    c = counts.astype(np.float64)
+    return float(entropy_bits(c.sum(), (c * np.log2(np.maximum(c, 1.0))).sum()))
+
+
+def update_registers(regs: np.ndarray, grams: list[np.ndarray], group_of: list[np.ndarray],
+                     precision: int) -> None:
+    """Fold n-gram hashes into registers `regs` (groups, 4, 2^p) in place.
+
+    grams[n-1]: hashes of the n-grams; group_of[n-1]: the register group of each."""
+    flat = regs.reshape(-1)
+    for n in range(1, DISTINCT_N + 1):
+        index, rank = index_rank(grams[n - 1], precision)
+        where = ((group_of[n - 1] * DISTINCT_N + (n - 1)) << precision) + index
+        np.maximum.at(flat, where, rank)
+
+
+class Counts:
+    """Exact occurrences per key, kept reduced: raw key arrays are folded into the reduced
+    (key, count) arrays whenever they outgrow them, so memory follows distinct keys."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.uint64)
+        self.counts = np.zeros(0, np.int64)
+        self.pending: list[np.ndarray] = []
+        self.pending_size = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        if len(keys):
+            self.pending.append(keys)
+            self.pending_size += len(keys)
+            if self.pending_size > max(len(self.keys), 1 << 16):
+                self.reduce()
+
+    def reduce(self) -> Counts:
+        if self.pending:
+            raw = np.concatenate(self.pending)
+            keys = np.concatenate([self.keys, raw])
+            counts = np.concatenate([self.counts, np.ones(len(raw), np.int64)])
+            self.keys, self.counts = count_keys(keys, counts)
+            self.pending, self.pending_size = [], 0
+        return self
+
+
+@dataclass
+class Stream:
+    """Totals, compressed sizes and first-k sample of one group's documents in order."""
+
+    chunk_bytes: int
+    level: int
+    sample_size: int
+    n_docs: int = 0
+    n_tokens: int = 0
+    ngrams: np.ndarray = field(default_factory=lambda: np.zeros(DISTINCT_N, np.int64))
+    sample: list[int] = field(default_factory=list)
+    compressor: ChunkCompressor | None = None
+
+    def add(self, lengths: np.ndarray, texts: list[str | None], okeys: np.ndarray) -> list[int]:
+        """Add documents in order; returns the okeys that entered the sample."""
+        if len(lengths) == 0:
+            return []
+        self.n_docs += len(lengths)
+        self.n_tokens += int(lengths.sum())
+        for n in range(1, DISTINCT_N + 1):
+            self.ngrams[n - 1] += int(np.maximum(lengths - (n - 1), 0).sum())
+        taken = [int(k) for k in okeys[: max(self.sample_size - len(self.sample), 0)]]
+        self.sample.extend(taken)
+        if self.compressor is None:
+            self.compressor = ChunkCompressor(self.chunk_bytes, self.level)
+        self.compressor.add(("\n".join(t or "" for t in texts) + "\n").encode("utf-8"))
+        return taken
+
+    def sizes(self) -> tuple[int, int]:
+        """(raw, compressed) bytes so far, the open chunk included, without closing it."""
+        return self.compressor.peek() if self.compressor is not None else (0, 0)
+
+    def sums(self) -> dict:
+        raw, compressed = self.sizes()
+        row = {"n_docs": self.n_docs, "n_tokens": self.n_tokens,
+               "raw_bytes": raw, "compressed_bytes": compressed}
+        row.update({f"ngrams_{n}": int(self.ngrams[n - 1]) for n in range(1, DISTINCT_N + 1)})
+        return row
+
+
+def estimates_row(regs: np.ndarray) -> dict:
+    """distinct_n_k of one group from its (4, 2^p) registers."""
+    est = estimate_many(regs)
+    return {f"distinct_n_{n}": float(est[n - 1]) for n in range(1, DISTINCT_N + 1)}
+
+
+def concept_stats(counts: Counts, tail: np.ndarray) -> dict:
+    """Rarefaction and tail-coverage numbers of one sample's exact concept counts."""
+    counts.reduce()
+    keys, c = counts.keys, counts.counts
+    pos = np.searchsorted(tail, keys)
+    covered = int((tail[np.minimum(pos, len(tail) - 1)] == keys).sum()) if len(tail) else 0
+    return {"distinct_concepts": len(keys), "concept_occurrences": int(c.sum()),
+            "f1": int((c == 1).sum()), "f2": int((c == 2).sum()), "covered": covered}
+
+
+@dataclass
+class DocSlice:
+    """What a group needs of a run of consecutive documents: token lengths, texts, okeys,
+    and the n-gram / word / concept hashes of exactly those documents."""
+
+    lengths: np.ndarray
+    texts: list
+    okeys: np.ndarray
+    grams: list[np.ndarray]      # n-gram hashes, n = 1..4
+    concepts: np.ndarray         # concept hashes (n = 1..max_n, stop-word edges removed)
+
+
+class Prefix:
+    """The nested budget samples of one group: fed its documents in okey order, it
+    snapshots every budget B at the last document whose running token total is <= B."""
+
+    def __init__(self, budgets: tuple[int, ...], precision: int, stream: Stream,
+                 tail: np.ndarray):
+        self.budgets, self.precision, self.tail = budgets, precision, tail
+        self.stream = stream
+        self.regs = np.zeros((1, DISTINCT_N, 1 << precision), np.int8)
+        self.words, self.concepts = Counts(), Counts()
+        self.next = 0          # index of the first budget not yet snapshotted
+        self.snapshots: list[dict] = []
+
+    @property
+    def done(self) -> bool:
+        return self.next >= len(self.budgets)
+
+    def feed(self, docs: DocSlice, slice_of) -> None:
+        """Consume documents in order; `slice_of(i, j)` gives the DocSlice of docs[i:j]."""
+        cum = self.stream.n_tokens + np.cumsum(docs.lengths)
+        start = 0
+        while not self.done:
+            end = int(np.searchsorted(cum, self.budgets[self.next], side="right"))
+            if end > start:
+                self._consume(slice_of(start, end))
+                start = end
+            if end == len(cum):
+                return  # every document fits: the budget may still fill later
+            self._snapshot()  # the next document would pass the budget
+
+    def stop(self) -> None:
+        """Documents beyond this point are past every budget: close them all."""
+        while not self.done:
+            self._snapshot()
+
+    def finish(self) -> None:
+        """End of the group: a budget exactly filled is a sample; a larger one is not."""
+        while not self.done and self.stream.n_tokens == self.budgets[self.next]:
+            self._snapshot()
+        self.next = len(self.budgets)
+
+    def _consume(self, docs: DocSlice) -> None:
+        self.stream.add(docs.lengths, docs.texts, docs.okeys)
+        update_registers(self.regs, docs.grams,
+                         [np.zeros(len(g), np.int64) for g in docs.grams], self.precision)
+        self.words.add(docs.grams[0])
+        self.concepts.add(docs.concepts)
+
+    def _snapshot(self) -> None:
+        row = {"token_budget": self.budgets[self.next], **self.stream.sums(),
+               **estimates_row(self.regs[0]),
+               "entropy_unigram": entropy_of(self.words.reduce().counts),
+               **concept_stats(self.concepts, self.tail),
+               "sample": list(self.stream.sample)}
+        self.snapshots.append(row)
+        self.next += 1
