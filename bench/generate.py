@@ -52,6 +52,7 @@ _BOILER = ("Home About Contact Privacy Policy Terms of Service Subscribe to our 
            "Share this article on social media Copyright all rights reserved Cookie settings "
            "Accept all cookies Skip to main content Search Menu Login Register").split()
 START = dt.date(2021, 12, 1)
+SUFFIXES = ("com", "org", "net", "co.uk", "de")  # public suffixes of the 500 sites
 
 
 def vocabulary(seed: int, tail_words: int = 30000) -> list[str]:
@@ -124,7 +125,8 @@ def generate(out: Path, docs: int, seed: int = 1, months: int = 24) -> Path:
         day = dt.date(START.year + (START.month - 1 + month) // 12,
                       (START.month - 1 + month) % 12 + 1, 1)
         hosts = rng.integers(0, 500, len(members))
-        urls = [f"https://www.site{h}.example.com/page/{i}"
+        # 500 registrable domains (not subdomains of one: the domain is a grouping key)
+        urls = [f"https://www.site{h}.{SUFFIXES[h % len(SUFFIXES)]}/page/{i}"
                 for h, i in zip(hosts, members, strict=True)]
         table = pa.table({"url": pa.array(urls), "text": _texts(vocab, tokens)})
         part = out / f"crawl_date={day.isoformat()}"
@@ -132,6 +134,7 @@ def generate(out: Path, docs: int, seed: int = 1, months: int = 24) -> Path:
         pq.write_table(table.cast(pa.schema([("url", pa.string()), ("text", pa.large_string())])),
                        part / "part-00000.parquet", compression="zstd")
     return out
+
 
 
 def main() -> None:

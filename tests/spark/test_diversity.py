@@ -13,7 +13,7 @@ import pytest
 from datasketch import MinHash
 
 from tailguard.diversity import hll
-from tailguard.diversity.estimators import entropy_from_counts
+from tailguard.diversity.estimators import chao1, entropy_from_counts, good_turing_missing_mass
 from tailguard.diversity.job import run
 from tailguard.io.tables import read_table, write_table
 from tailguard.text.tokenize import words
@@ -141,6 +141,11 @@ def test_rarefaction_counts_are_consistent(tables):
     assert (rare.f1 <= rare.distinct_concepts).all()
     assert (rare.chao1 >= rare.distinct_concepts - 1e-9).all()
     assert ((rare.good_turing_missing_mass >= 0) & (rare.good_turing_missing_mass <= 1)).all()
+    # the Spark columns are the numpy estimators of record
+    np.testing.assert_allclose(rare.chao1, chao1(rare.distinct_concepts, rare.f1, rare.f2,
+                                                 rare.concept_occurrences))
+    np.testing.assert_allclose(rare.good_turing_missing_mass,
+                               good_turing_missing_mass(rare.f1, rare.concept_occurrences))
     assert (cov.covered <= cov.tail_concepts).all()
     assert set(cov.columns) >= {"scope", "domain", "token_budget", "coverage"}
 

@@ -208,3 +208,13 @@ def test_reference_concept_counts_and_exact_quantile():
 
 def test_empty_input_gives_no_rows():
     assert list(K.kernel_fn(PARAMS, np.zeros(0, np.uint64))(iter([]))) == []
+
+
+def test_partial_counts_sum_exactly_and_rare_keys_drop():
+    keys = np.array([5, 7, 5, 9, 7, 5], np.int64)
+    counts = np.array([1, 2, 1, 1, 1, 1], np.int64)
+    batches = [pa.RecordBatch.from_arrays([pa.array(keys[i:i + 2]), pa.array(counts[i:i + 2])],
+                                          names=["key", "count"]) for i in range(0, 6, 2)]
+    out = pa.Table.from_batches(list(tail._sum_frequent(3)(iter(batches))))
+    assert dict(zip(out.column("key").to_pylist(), out.column("count").to_pylist(),
+                    strict=True)) == {5: 3, 7: 3}

@@ -69,6 +69,7 @@ class Counts:
         self.keys = np.zeros(0, np.uint64)
         self.counts = np.zeros(0, np.int64)
         self.pending: list[np.ndarray] = []
+        self.pending_counts: list[tuple[np.ndarray, np.ndarray]] = []
         self.pending_size = 0
 
     def add(self, keys: np.ndarray) -> None:
@@ -78,13 +79,22 @@ class Counts:
             if self.pending_size > max(len(self.keys), 1 << 16):
                 self.reduce()
 
+    def add_counts(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        """Add keys that already carry counts (partial sums from elsewhere)."""
+        if len(keys):
+            self.pending_counts.append((keys, counts))
+            self.pending_size += len(keys)
+            if self.pending_size > max(len(self.keys), 1 << 16):
+                self.reduce()
+
     def reduce(self) -> Counts:
-        if self.pending:
-            raw = np.concatenate(self.pending)
-            keys = np.concatenate([self.keys, raw])
-            counts = np.concatenate([self.counts, np.ones(len(raw), np.int64)])
+        if self.pending or self.pending_counts:
+            raw = np.concatenate(self.pending) if self.pending else np.zeros(0, np.uint64)
+            keys = np.concatenate([self.keys, raw, *[k for k, _ in self.pending_counts]])
+            counts = np.concatenate([self.counts, np.ones(len(raw), np.int64),
+                                     *[c for _, c in self.pending_counts]])
             self.keys, self.counts = count_keys(keys, counts)
-            self.pending, self.pending_size = [], 0
+            self.pending, self.pending_counts, self.pending_size = [], [], 0
         return self
 
 
@@ -121,6 +131,8 @@ class Stream:
         return self.compressor.peek() if self.compressor is not None else (0, 0)
 
     def sums(self) -> dict:
+        """Totals so far; compressing the open chunk costs, so callers that read a closed
+        group's totals several times take them once (`_group_rows` does)."""
         raw, compressed = self.sizes()
         row = {"n_docs": self.n_docs, "n_tokens": self.n_tokens,
                "raw_bytes": raw, "compressed_bytes": compressed}

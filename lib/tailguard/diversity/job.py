@@ -38,6 +38,7 @@ from tailguard.config import Config
 from tailguard.diversity import rollup, tail
 from tailguard.diversity.accum import DISTINCT_N
 from tailguard.diversity.kernel import (
+    ERAS,
     INPUT_COLUMNS,
     KIND_CANDIDATE,
     KIND_METRICS,
@@ -190,23 +191,29 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
     require_columns(measured, MEASURED, "diversity_tables")
     spark = measured.sparkSession
     params = kernel_params(cfg)
-    tail_keys = tail.tail_concepts(tail.reference_counts(reference, cfg.tail.max_n),
-                                   cfg.tail.min_count, cfg.tail.quantile)
+    frequent = tail.frequent_concepts(reference, cfg.tail.max_n, cfg.tail.min_count,
+                                      partitions)
+    tail_keys = tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile)
     tail_set = spark.sparkContext.broadcast(tail_keys)
     main = (main_input(measured, signatures, cfg.diversity.seed, partitions)
             .mapInArrow(kernel_fn(params, tail_set), OUTPUT_DDL)
             .persist(StorageLevel.MEMORY_AND_DISK))
+    # Materialised once here: otherwise adaptive execution starts the branches that read
+    # it concurrently and each recomputes the kernel pass before the cache is filled.
+    main.count()
     budgets = (
         main.where(F.col("kind") == KIND_CANDIDATE)
         .withColumn("is_sig", F.lit(False)).select(*INPUT_COLUMNS)
-        .repartition("scope").sortWithinPartitions("scope", "okey")
+        .repartition(len(ERAS), "scope").sortWithinPartitions("scope", "okey")
         .mapInArrow(kernel_fn(replace(params, mode="budgets"), tail_set), OUTPUT_DDL)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    budgets.count()
     metrics = (main.where(F.col("kind") == KIND_METRICS).unionByName(budgets)
                .where(F.col("kind") == KIND_METRICS))
     groups = metrics.select(*GROUP_COLUMNS).unionByName(
-        rollup.rollup_metrics(main, params.precision, params.sample_size)
+        rollup.rollup_metrics(main, params.precision, params.sample_size,
+                              int(spark.sparkContext.defaultParallelism))
         .select(*GROUP_COLUMNS))
     budget_rows = metrics.where(F.col("token_budget").isNotNull())
     if signatures is None:

@@ -239,12 +239,64 @@ class Run:
             self.prefix.feed(docs, lambda a, b: tokens.doc_slice(lo + a, lo + b))
             sigs.want(self.prefix.stream.sample)
 
-    def word_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(slot, word, count) of the whole run."""
+    def words(self) -> tuple[np.ndarray, np.ndarray]:
+        """(slot, word hash) of every token of the run."""
         if not self.word_keys:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        return count_keys(np.concatenate(self.word_keys),
-                          groups=np.concatenate(self.word_slots))
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        return np.concatenate(self.word_slots), np.concatenate(self.word_keys)
+
+
+class WordGroups:
+    """Exact unigram counts of the groups of many closed runs, counted together.
+
+    One Arrow hash aggregation per few hundred groups instead of two per run (a run of
+    a small domain holds a few thousand tokens; the aggregation's fixed cost would
+    dominate). Gives each group's entropy and the word partials of its rollups."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.keys: list[np.ndarray] = []
+        self.era_of: list[int] = []          # month group id -> its (era, __all__) id
+        self.rollup_of: list[tuple[int, int]] = []  # month group id -> rollup gids
+        self.n_ids = 0
+        self.size = 0
+
+    def add_run(self, run: Run) -> tuple[list[int], dict[str, int]]:
+        """Register a closed run; returns the ids of its (era, month) slots and eras."""
+        eras = sorted({e for e, _ in run.slots})
+        era_ids = {e: self.n_ids + i for i, e in enumerate(eras)}
+        self.n_ids += len(eras)
+        slot_ids = list(range(self.n_ids, self.n_ids + len(run.slots)))
+        self.n_ids += len(run.slots)
+        self.era_of.extend([-1] * len(eras))
+        self.rollup_of.extend([(0, 0)] * len(eras))
+        for (era, month), _ in sorted(run.slots.items(), key=lambda item: item[1]):
+            self.era_of.append(era_ids[era])
+            self.rollup_of.append((group_key(run.scope, ALL, era, month, None),
+                                   group_key(run.scope, ALL, era, ALL, None)))
+        slots, words = run.words()
+        self.ids.append(np.asarray(slot_ids, np.int64)[slots] if len(slots) else slots)
+        self.keys.append(words)
+        self.size += len(words)
+        return slot_ids, era_ids
+
+    def flush(self, rollups: Rollups) -> np.ndarray:
+        """Entropy of every registered group (indexed by id); rollup words to `rollups`.
+        Then start over."""
+        entropy = np.full(self.n_ids, np.nan)
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
+        if len(ids):
+            g, k, c = count_keys(np.concatenate(self.keys), groups=ids)
+            month = _entropies(g, c, self.n_ids)
+            era_ids = np.asarray(self.era_of, np.int64)[g]
+            eg, _, ec = count_keys(k, c, groups=era_ids)
+            era = _entropies(eg, ec, self.n_ids)
+            entropy = np.where(np.asarray(self.era_of) >= 0, month, era)
+            gids = np.asarray(self.rollup_of, np.int64)[g]
+            rollups.add_words(gids[:, 0], k, c)
+            rollups.add_words(gids[:, 1], k, c)
+        self.__init__()
+        return entropy
 
 
 class PartitionKernel:
@@ -255,6 +307,8 @@ class PartitionKernel:
         self.run: Run | None = None
         self.budget_run: tuple[tuple[str, str], Prefix] | None = None
         self.sigs = Signatures()
+        self.metrics: list[dict] = []
+        self.words = WordGroups()
         self.rollups = Rollups(params)
         self.candidates = Candidates(max(params.budgets))
 
@@ -301,8 +355,8 @@ class PartitionKernel:
 
     def finish(self) -> list[pa.RecordBatch]:
         if self.p.mode == "budgets":
-            return self._close_budget_run()
-        return (self._close_run() + self.rollups.batches()
+            return self._close_budget_run() + self._flush_metrics(0)
+        return (self._close_run() + self._flush_metrics(0) + self.rollups.batches()
                 + _rows(KIND_CANDIDATE, self.candidates.rows()))
 
     def _budget_segment(self, key, tokens: Tokens, lo: int, hi: int, stops) -> list:
@@ -327,30 +381,42 @@ class PartitionKernel:
         (scope, domain), prefix = self.budget_run
         self.budget_run = None
         prefix.finish()
-        out = self._budget_rows(scope, domain, prefix)
+        self.metrics += self._budget_rows(scope, domain, prefix)
         self.sigs.clear()
-        return out
+        return self._flush_metrics(512)
 
-    def _budget_rows(self, scope: str, domain: str, prefix: Prefix) -> list[pa.RecordBatch]:
+    def _budget_rows(self, scope: str, domain: str, prefix: Prefix) -> list[dict]:
         era = budget_era(scope)
-        rows = [{**snap, "scope": scope, "domain": domain, "era": era, "month": ALL,
+        return [{**snap, "scope": scope, "domain": domain, "era": era, "month": ALL,
                  "gid": group_key(scope, domain, era, ALL, snap["token_budget"]),
                  **self.sigs.homogenization(snap["sample"])}
                 for snap in prefix.snapshots]
-        return _rows(KIND_METRICS, rows)
 
     def _close_run(self) -> list[pa.RecordBatch]:
         run, self.run = self.run, None
         if run is None:
             return []
         run.prefix.finish()
-        slots, words, counts = run.word_counts()
+        slot_ids, era_ids = self.words.add_run(run)
         rows = [{**row, **self.sigs.homogenization(row["sample"])}
-                for row in _group_rows(run, slots, words, counts)]
-        self.rollups.add(run, slots, words, counts, self.sigs)
+                for row in _group_rows(run, slot_ids, era_ids)]
+        self.rollups.add(run, rows[: len(run.slots)], self.sigs)
         self.candidates.sign(self.sigs)
-        out = _rows(KIND_METRICS, rows) + self._budget_rows(run.scope, run.domain, run.prefix)
+        self.metrics += rows + self._budget_rows(run.scope, run.domain, run.prefix)
         self.sigs.clear()
+        return self._flush_metrics(512)
+
+    def _flush_metrics(self, at_least: int) -> list[pa.RecordBatch]:
+        """METRICS rows leave in batches of a few hundred groups, not one per run; their
+        entropies are counted together just before (`WordGroups`)."""
+        if len(self.metrics) < max(at_least, 1) and self.words.size < (1 << 22):
+            return []
+        entropy = self.words.flush(self.rollups)
+        for row in self.metrics:
+            if "_wid" in row:
+                value = float(entropy[row.pop("_wid")])
+                row["entropy_unigram"] = None if np.isnan(value) else value
+        out, self.metrics = _rows(KIND_METRICS, self.metrics), []
         return out
 
 
@@ -361,32 +427,24 @@ def _entropies(groups: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
     return entropy_bits(n, s)
 
 
-def _group_rows(run: Run, slots: np.ndarray, words: np.ndarray,
-                counts: np.ndarray) -> list[dict]:
-    """METRICS rows of a finished run: every (era, month) group and every (era, __all__)."""
-    labels = list(run.slots)
-    month_entropy = _entropies(slots, counts, len(labels))
+def _group_rows(run: Run, slot_ids: list[int], era_ids: dict[str, int]) -> list[dict]:
+    """METRICS rows of a finished run: its (era, month) groups in slot order, then every
+    (era, __all__). `_wid`: the group's id in `WordGroups` (entropy is filled later)."""
+    sums = [stream.sums() for stream in run.streams]
     rows = []
-    for (era, month), slot in run.slots.items():
-        stream = run.streams[slot]
+    for (era, month), slot in sorted(run.slots.items(), key=lambda item: item[1]):
         rows.append({"scope": run.scope, "domain": run.domain, "era": era, "month": month,
                      "gid": group_key(run.scope, run.domain, era, month, None),
-                     **stream.sums(), **estimates_row(run.regs[slot]),
-                     "entropy_unigram": float(month_entropy[slot]), "sample": stream.sample})
-    eras = sorted({e for e, _ in labels})
-    era_of_slot = np.array([eras.index(e) for e, _ in labels], np.int64)
-    era_groups, era_counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if len(slots):
-        era_groups, _, era_counts = count_keys(words, counts, groups=era_of_slot[slots])
-    era_entropy = _entropies(era_groups, era_counts, len(eras))
-    for index, era in enumerate(eras):
+                     **sums[slot], **estimates_row(run.regs[slot]), "_wid": slot_ids[slot],
+                     "sample": run.streams[slot].sample})
+    for era in sorted(era_ids):
         members = [s for (e, _), s in run.slots.items() if e == era]
-        sums = {f: sum(run.streams[s].sums()[f] for s in members) for f in SUM_FIELDS}
         sample = sorted(k for s in members for k in run.streams[s].sample)[: run.p.sample_size]
         rows.append({"scope": run.scope, "domain": run.domain, "era": era, "month": ALL,
-                     "gid": group_key(run.scope, run.domain, era, ALL, None), **sums,
-                     **estimates_row(run.regs[members].max(axis=0)),
-                     "entropy_unigram": float(era_entropy[index]), "sample": sample})
+                     "gid": group_key(run.scope, run.domain, era, ALL, None),
+                     **{f: sum(sums[s][f] for s in members) for f in SUM_FIELDS},
+                     **estimates_row(run.regs[members].max(axis=0)), "_wid": era_ids[era],
+                     "sample": sample})
     return rows
 
 
@@ -404,21 +462,20 @@ class Rollups:
         self.word_counts: list[np.ndarray] = []
         self.pending = 0
 
-    def add(self, run: Run, slots: np.ndarray, words: np.ndarray, counts: np.ndarray,
-            sigs: Signatures) -> None:
-        slot_gids = np.zeros((len(run.slots), 2), np.int64)
+    def add(self, run: Run, month_rows: list[dict], sigs: Signatures) -> None:
+        """Fold a closed run's (era, month) groups (rows in slot order) into the rollups."""
         for (era, month), slot in run.slots.items():
             stream = run.streams[slot]
             signed = [(k, sigs.values.get(k)) for k in stream.sample]
-            for level, m in enumerate((month, ALL)):
-                gid = group_key(run.scope, ALL, era, m, None)
-                slot_gids[slot, level] = gid
-                self._merge(gid, (run.scope, era, m), stream.sums(), run.regs[slot], signed)
-        for level in range(2):
-            self.word_gids.append(slot_gids[slots, level])
-            self.word_keys.append(words)
-            self.word_counts.append(counts)
-        self.pending += 2 * len(words)
+            for m in (month, ALL):
+                self._merge(group_key(run.scope, ALL, era, m, None), (run.scope, era, m),
+                            month_rows[slot], run.regs[slot], signed)
+
+    def add_words(self, gids: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> None:
+        self.word_gids.append(gids)
+        self.word_keys.append(keys)
+        self.word_counts.append(counts)
+        self.pending += len(keys)
         if self.pending > 1 << 22:
             self._reduce_words()
 
@@ -478,6 +535,7 @@ class Candidates:
         self.items: dict[str, list[list]] = {}
         self.stop: dict[str, int] = {}
         self.pending: dict[str, int] = {}
+        self.unsigned: list[list] = []
 
     def add(self, scope, okeys, lengths, eras, months, texts) -> list[int]:
         """Offer documents; returns the okeys taken (their signatures are wanted)."""
@@ -487,6 +545,7 @@ class Candidates:
         taken = []
         for i in keep:
             items.append([int(okeys[i]), int(lengths[i]), eras[i], months[i], texts[i], None])
+            self.unsigned.append(items[-1])
             taken.append(int(okeys[i]))
             self.pending[scope] = self.pending.get(scope, 0) + int(lengths[i])
         if self.pending.get(scope, 0) > 4 * self.limit:
@@ -494,10 +553,10 @@ class Candidates:
         return taken
 
     def sign(self, sigs: Signatures) -> None:
-        for items in self.items.values():
-            for item in items:
-                if item[5] is None:
-                    item[5] = sigs.values.get(item[0])
+        """Attach the signatures of the documents taken since the last call."""
+        for item in self.unsigned:
+            item[5] = sigs.values.get(item[0])
+        self.unsigned = []
 
     def _trim(self, scope: str) -> None:
         items = sorted(self.items[scope], key=lambda item: item[0])

@@ -83,10 +83,12 @@ def _homogenize(sample_size: int):
     return run
 
 
-def rollup_metrics(partials: DataFrame, precision: int, sample_size: int) -> DataFrame:
+def rollup_metrics(partials: DataFrame, precision: int, sample_size: int,
+                   partitions: int) -> DataFrame:
     """One row per cross-domain group: labels, sums, distinct_n_k, entropy_unigram,
     homogenization(_sample). partials: the kernel's output (kinds SUMS, REGISTERS,
-    WORDS, SAMPLE are read)."""
+    WORDS, SAMPLE are read). The groups are few (eras x months), so their merges run
+    in `partitions` tasks, not one Python worker per shuffle partition."""
     def kind(k: int) -> DataFrame:
         return partials.where(F.col("kind") == k)
 
@@ -94,7 +96,7 @@ def rollup_metrics(partials: DataFrame, precision: int, sample_size: int) -> Dat
         *[F.sum(f).alias(f) for f in SUM_FIELDS])
     distinct = (
         kind(KIND_REGISTERS).select("gid", "n", "registers")
-        .repartition("gid").sortWithinPartitions("gid", "n")
+        .repartition(partitions, "gid").sortWithinPartitions("gid", "n")
         .mapInArrow(_estimate_registers(precision),
                     "gid bigint, " + ", ".join(f"{c} double" for c in DISTINCT_COLUMNS))
     )
@@ -105,7 +107,7 @@ def rollup_metrics(partials: DataFrame, precision: int, sample_size: int) -> Dat
         F.log2("total") - F.col("s") / F.col("total"), F.lit(0.0))).alias("entropy_unigram"))
     homog = (
         kind(KIND_SAMPLE).select("gid", "okey", "signature")
-        .repartition("gid").sortWithinPartitions("gid", "okey")
+        .repartition(partitions, "gid").sortWithinPartitions("gid", "okey")
         .mapInArrow(_homogenize(sample_size),
                     "gid bigint, homogenization double, homogenization_sample bigint")
     )

@@ -24,14 +24,11 @@ import logging
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from tailguard.diversity.accum import Counts
-from tailguard.diversity.estimators import chao1, good_turing_missing_mass
 from tailguard.diversity.ngrams import concept_ngrams, hash_words
 from tailguard.schema import require_columns
 from tailguard.text.tokenize import words_arrow
@@ -60,14 +57,36 @@ def _count_batch(counts: Counts) -> pa.RecordBatch:
         [pa.array(counts.keys.view(np.int64)), pa.array(counts.counts)], names=["key", "count"])
 
 
-def reference_counts(reference: DataFrame, max_n: int) -> DataFrame:
-    """Exact concept counts of the reference text: key (concept hash), count.
-    Each task sums its own documents first (Zipf: far fewer keys than occurrences)."""
-    require_columns(reference, ("text",), "reference_counts")
+def _sum_frequent(min_count: int):
+    """Sum one key range's partial counts (Arrow hash aggregation) and keep the keys seen
+    at least `min_count` times: most concepts are seen once, and drop out here."""
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        counts = Counts()
+        for batch in batches:
+            counts.add_counts(batch.column("key").to_numpy().view(np.uint64),
+                              batch.column("count").to_numpy())
+        counts.reduce()
+        keep = counts.counts >= min_count
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(counts.keys[keep].view(np.int64)), pa.array(counts.counts[keep])],
+            names=["key", "count"])
+
+    return run
+
+
+def frequent_concepts(reference: DataFrame, max_n: int, min_count: int,
+                      partitions: int) -> DataFrame:
+    """Exact counts of the reference concepts seen at least `min_count` times: key, count.
+
+    Each task sums its own documents first (Zipf: far fewer keys than occurrences); the
+    partial counts meet by key in one exchange and are summed by Arrow there, not by a
+    Spark partial + final aggregation over millions of mostly unique keys."""
+    require_columns(reference, ("text",), "frequent_concepts")
     return (
         reference.select("text")
         .mapInArrow(_concept_counts(max_n), "key bigint, count bigint")
-        .groupBy("key").agg(F.sum("count").alias("count"))
+        .repartition(partitions, "key")
+        .mapInArrow(_sum_frequent(min_count), "key bigint, count bigint")
     )
 
 
@@ -85,12 +104,19 @@ def quantile_bound(histogram: list[tuple[int, int]], quantile: float) -> int | N
     return values[-1][0]
 
 
-def tail_concepts(counts: DataFrame, min_count: int, quantile: float) -> np.ndarray:
+def tail_concepts(frequent: DataFrame, min_count: int, quantile: float) -> np.ndarray:
     """The tail band as sorted uint64 concept hashes (empty when nothing is frequent
-    enough). Only the tail itself and one histogram row per distinct count reach the
-    driver, never per-document data."""
-    require_columns(counts, ("key", "count"), "tail_concepts")
-    eligible = counts.where(F.col("count") >= min_count)
+    enough), from `frequent_concepts`. Only the tail itself and one histogram row per
+    distinct count reach the driver, never per-document data."""
+    require_columns(frequent, ("key", "count"), "tail_concepts")
+    eligible = frequent.where(F.col("count") >= min_count).persist()
+    try:
+        return _tail_band(eligible, min_count, quantile)
+    finally:
+        eligible.unpersist()
+
+
+def _tail_band(eligible: DataFrame, min_count: int, quantile: float) -> np.ndarray:
     histogram = [(r["count"], r["n"]) for r in
                  eligible.groupBy("count").agg(F.count(F.lit(1)).alias("n")).collect()]
     bound = quantile_bound(histogram, quantile)
@@ -104,14 +130,14 @@ def tail_concepts(counts: DataFrame, min_count: int, quantile: float) -> np.ndar
     return tail
 
 
-@F.pandas_udf(T.DoubleType())
-def _chao1_udf(s_obs: pd.Series, f1: pd.Series, f2: pd.Series, n: pd.Series) -> pd.Series:
-    return pd.Series(chao1(s_obs.to_numpy(), f1.to_numpy(), f2.to_numpy(), n.to_numpy()))
+def good_turing_column(f1: Column, n: Column) -> Column:
+    """Spark form of `estimators.good_turing_missing_mass` (tests hold them equal)."""
+    return F.when(n > 0, f1 / n)
 
 
-@F.pandas_udf(T.DoubleType())
-def _good_turing_udf(f1: pd.Series, n: pd.Series) -> pd.Series:
-    return pd.Series(good_turing_missing_mass(f1.to_numpy(), n.to_numpy()))
+def chao1_column(s_obs: Column, f1: Column, f2: Column, n: Column) -> Column:
+    """Spark form of `estimators.chao1` (bias-corrected; tests hold them equal)."""
+    return F.when(n > 0, s_obs + ((n - 1.0) / n) * f1 * (f1 - 1.0) / (2.0 * (f2 + 1.0)))
 
 
 def coverage_table(budget_rows: DataFrame, tail_size: int) -> DataFrame:
@@ -135,5 +161,5 @@ def rarefaction_table(budget_rows: DataFrame) -> DataFrame:
     return budget_rows.select(
         "scope", "domain", "token_budget", "n_tokens", "distinct_concepts",
         "concept_occurrences", "f1", "f2",
-        _good_turing_udf(as_double[1], as_double[3]).alias("good_turing_missing_mass"),
-        _chao1_udf(*as_double).alias("chao1"))
+        good_turing_column(as_double[1], as_double[3]).alias("good_turing_missing_mass"),
+        chao1_column(*as_double).alias("chao1"))
