@@ -18,8 +18,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.diversity import hll
-from tailguard.diversity.accum import DISTINCT_N
-from tailguard.diversity.estimators import mean_pairwise_jaccard
+from tailguard.diversity.accum import DISTINCT_N, count_keys
+from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
 from tailguard.diversity.kernel import (
     KIND_REGISTERS,
     KIND_SAMPLE,
@@ -83,6 +83,24 @@ def _homogenize(sample_size: int):
     return run
 
 
+def _entropy_of_partials(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Unigram entropy per gid from partial word counts: summed per (gid, word) by one
+    Arrow aggregation over the task's rows (whole gids: rows arrive partitioned by gid)."""
+    parts = list(batches)
+    if not parts or not sum(b.num_rows for b in parts):
+        return
+    table = pa.Table.from_batches(parts)
+    gid, _, counts = count_keys(table.column("key").to_numpy().view(np.uint64),
+                                table.column("count").to_numpy(),
+                                groups=table.column("gid").to_numpy())
+    ids, index = np.unique(gid, return_inverse=True)
+    c = counts.astype(np.float64)
+    total = np.bincount(index, weights=c)
+    s = np.bincount(index, weights=c * np.log2(np.maximum(c, 1.0)))
+    yield pa.RecordBatch.from_arrays([pa.array(ids), pa.array(entropy_bits(total, s))],
+                                     names=["gid", "entropy_unigram"])
+
+
 def rollup_metrics(partials: DataFrame, precision: int, sample_size: int,
                    partitions: int) -> DataFrame:
     """One row per cross-domain group: labels, sums, distinct_n_k, entropy_unigram,
@@ -100,11 +118,11 @@ def rollup_metrics(partials: DataFrame, precision: int, sample_size: int,
         .mapInArrow(_estimate_registers(precision),
                     "gid bigint, " + ", ".join(f"{c} double" for c in DISTINCT_COLUMNS))
     )
-    words = (kind(KIND_WORDS).groupBy("gid", "key").agg(F.sum("count").alias("c"))
-             .groupBy("gid").agg(F.sum("c").cast("double").alias("total"),
-                                 F.sum(F.col("c") * F.log2("c")).alias("s")))
-    entropy = words.select("gid", F.when(F.col("total") > 0, F.greatest(
-        F.log2("total") - F.col("s") / F.col("total"), F.lit(0.0))).alias("entropy_unigram"))
+    entropy = (
+        kind(KIND_WORDS).select("gid", "key", "count")
+        .repartition(partitions, "gid")
+        .mapInArrow(_entropy_of_partials, "gid bigint, entropy_unigram double")
+    )
     homog = (
         kind(KIND_SAMPLE).select("gid", "okey", "signature")
         .repartition(partitions, "gid").sortWithinPartitions("gid", "okey")
