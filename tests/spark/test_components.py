@@ -40,12 +40,14 @@ def test_not_converging_raises_a_clear_error(spark):
 
 def test_big_bucket_becomes_a_star_and_small_bucket_all_pairs(spark):
     rows = [(f"d{i}", 0, 7) for i in range(6)] + [("x", 1, 9), ("y", 1, 9), ("z", 1, 9)]
-    rows += [("lonely", 2, 5), (None, 3, 3)]
+    rows += [("lonely", 2, 5), (None, 3, 3), ("again", 4, 1), ("again", 4, 1)]  # a re-crawl
+    rows += [(f"p{i}", 5, 2) for i in range(4)]  # exactly max_bucket_size: still all pairs
     bands = spark.createDataFrame(rows, "doc_id string, band int, band_hash long")
     got = explode_bucket_pairs(bands, max_bucket_size=4)
     expected = spark.createDataFrame(
         [(0, 7, "d0", f"d{i}") for i in range(1, 6)]
-        + [(1, 9, "x", "y"), (1, 9, "x", "z"), (1, 9, "y", "z")],
+        + [(1, 9, "x", "y"), (1, 9, "x", "z"), (1, 9, "y", "z")]
+        + [(5, 2, f"p{i}", f"p{j}") for i in range(4) for j in range(i + 1, 4)],
         "band int, band_hash long, src string, dst string")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     components = connected_components(got.select("src", "dst"), max_iterations=10)

@@ -4,7 +4,8 @@ small-star algorithm of Kiveris et al., "Connected Components in MapReduce and B
 included), where plain min-label propagation needs as many rounds as the graph's diameter.
 
 Each round's edges are `localCheckpoint`-ed so the lineage (and the plan) stays one round
-deep. The result is a star forest whose centres are the component minima.
+deep; the checkpoint is filled by the round's convergence check, which is the first job
+to read it. The result is a star forest whose centres are the component minima.
 """
 
 from __future__ import annotations
@@ -53,12 +54,19 @@ def _small_star(edges: DataFrame) -> DataFrame:
 
 
 def _is_star_forest(edges: DataFrame) -> bool:
-    """Every node has at most one (smaller) parent and no parent has a parent itself."""
-    children = edges.groupBy("hi").agg(F.count_distinct("lo").alias("parents"))
-    parents = edges.select(F.col("lo").alias("hi"), F.lit(True).alias("is_parent")).distinct()
+    """Every node has at most one (smaller) parent and no parent has a parent itself.
+
+    One aggregation over the nodes' roles (the edges are distinct, so counting parents
+    needs no count_distinct) and a job that stops at the first offending node.
+    """
+    roles = edges.select(F.col("hi").alias("node"), F.lit(1).alias("parents"),
+                         F.lit(False).alias("is_parent")).unionByName(
+        edges.select(F.col("lo").alias("node"), F.lit(0).alias("parents"),
+                     F.lit(True).alias("is_parent")))
     bad = (
-        children.join(parents, on="hi", how="left")
-        .where((F.col("parents") > 1) | F.col("is_parent").isNotNull())
+        roles.groupBy("node")
+        .agg(F.sum("parents").alias("parents"), F.max("is_parent").alias("is_parent"))
+        .where((F.col("parents") > 1) | ((F.col("parents") == 1) & F.col("is_parent")))
     )
     return bad.limit(1).count() == 0
 
@@ -77,13 +85,15 @@ def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
     Raises ComponentsNotConverged when `max_iterations` rounds do not reach a star forest.
     """
     require_columns(edges, ["src", "dst"], "connected_components")
-    current = _normalise(edges).localCheckpoint(eager=True)
+    # Lazy checkpoints: each round's edges are computed (and kept) by the job that checks
+    # them, one job per round instead of a checkpoint job plus a check job.
+    current = _normalise(edges).localCheckpoint(eager=False)
     for rounds in range(max_iterations + 1):
         if _is_star_forest(current):
             log.info("connected components converged after %d rounds", rounds)
             return _roots(current)
         if rounds < max_iterations:
-            current = _small_star(_large_star(current)).localCheckpoint(eager=True)
+            current = _small_star(_large_star(current)).localCheckpoint(eager=False)
     raise ComponentsNotConverged(
         f"connected components did not converge in {max_iterations} rounds "
         "(dedup.max_iterations); raise it or inspect the lsh_edges table for a hub")

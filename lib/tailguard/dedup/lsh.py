@@ -16,6 +16,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from tailguard.text.hashing import fmix64
+
+# Band-hash chain: h = fmix64((h ^ value) * _BAND_MUL) over the rows of a band.
+_BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
+_BAND_MUL = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime
+
 
 @lru_cache(maxsize=32)
 def lsh_params(threshold: float, num_perm: int, false_positive_weight: float = 0.5,
@@ -60,7 +66,19 @@ class LshSpec:
                                  dedup.false_positive_weight, dedup.false_negative_weight)
         return cls(dedup.num_perm, bands, rows)
 
-    def byte_ranges(self) -> list[tuple[int, int]]:
-        """(1-based start, length) of each band inside the little-endian uint32 bytes."""
-        width = self.rows * 4
-        return [(band * width + 1, width) for band in range(self.bands)]
+    def band_hashes(self, sig: np.ndarray) -> np.ndarray:
+        """int64 [n, bands]: a 64-bit hash of each band's `rows` values, for a uint32
+        signature matrix [n, num_perm]; equal bands give equal hashes.
+
+        Vectorised over every document and band of a batch at once (one fmix64 per row of
+        a band), in one Arrow pass over the stored signatures instead of `bands` Spark
+        substring + xxhash64 expressions and an explode. A collision of two
+        different bands only adds a candidate pair, which verification then rejects.
+        """
+        if sig.ndim != 2 or sig.shape[1] != self.num_perm:
+            raise ValueError(f"expected a [n, {self.num_perm}] signature matrix, got {sig.shape}")
+        values = sig[:, : self.bands * self.rows].reshape(len(sig), self.bands, self.rows)
+        h = np.full((len(sig), self.bands), _BAND_SEED, dtype=np.uint64)
+        for j in range(self.rows):
+            h = fmix64((h ^ values[:, :, j].astype(np.uint64)) * _BAND_MUL)
+        return h.view(np.int64)

