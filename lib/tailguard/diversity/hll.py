@@ -12,7 +12,9 @@ batch of hashes is turned into (index, rank) pairs by numpy and folded into regi
 with `np.maximum.at`. The estimate itself is datasketch's (linear counting below the
 empirical threshold, bias-corrected raw estimate above): `estimate(registers)` loads the
 merged registers into `HyperLogLogPlusPlus(reg=...)`, so datasketch is the estimator of
-record. Standard error ~ 1.04 / sqrt(m): 0.81% at p = 14.
+record; `estimate_many` applies the same rule (and datasketch's bias tables) to many
+register sets at once, and the tests hold the two equal. Standard error ~ 1.04 / sqrt(m):
+0.81% at p = 14.
 """
 
 from __future__ import annotations
