@@ -34,8 +34,11 @@ def _ensure_detector(spark, cfg) -> str:
     texts = [r.text for r in read_table(spark, cfg, "docs").select("text")
              .orderBy("doc_id").limit(TRAIN_SAMPLE).collect()]
     labels = np.array([xxhash.xxh64_intdigest(t.encode("utf-8")) & 1 for t in texts], np.int8)
+    # Random labels carry no signal: a low learning rate keeps fastText from diverging
+    # to NaN on them (this model exists only to time scoring).
     with tempfile.TemporaryDirectory() as workdir:
-        model, calibration, metrics, train = train_detector(texts, labels, cfg, workdir)
+        model, calibration, metrics, train = train_detector(
+            texts, labels, cfg.with_overrides("detector.lr=0.05"), workdir)
     write_detector(cfg.detector_dir, model, calibration, metrics, [], cfg)
     return f"detector trained on {len(texts)} bench docs with hash labels"
 
