@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
 from tailguard.diversity import hll, tail
@@ -46,7 +47,7 @@ def _rows(docs, with_sig_rows=True):
     return rows
 
 
-def _run(params, rows, tail_keys=(), batch=7):
+def _run(params, rows, tail_keys=(), batch=7, arrow=False):
     schema = pa.schema([("scope", pa.string()), ("domain", pa.string()), ("era", pa.string()),
                         ("month", pa.string()), ("okey", pa.int64()), ("text", pa.string()),
                         ("signature", pa.binary()), ("is_sig", pa.bool_()),
@@ -55,7 +56,7 @@ def _run(params, rows, tail_keys=(), batch=7):
                for i in range(0, len(rows), batch)]
     fn = K.kernel_fn(params, np.sort(np.array(list(tail_keys), np.uint64)))
     out = pa.Table.from_batches(list(fn(iter(batches))), schema=K.OUTPUT_SCHEMA)
-    return out.to_pandas()
+    return out if arrow else out.to_pandas()
 
 
 def _exact(docs, params):
@@ -218,3 +219,46 @@ def test_partial_counts_sum_exactly_and_rare_keys_drop():
     out = pa.Table.from_batches(list(tail._sum_frequent(3)(iter(batches))))
     assert dict(zip(out.column("key").to_pylist(), out.column("count").to_pylist(),
                     strict=True)) == {5: 3, 7: 3}
+
+
+def test_compacted_word_counts_give_the_same_entropy(monkeypatch):
+    """A large domain's words are summed as they come (bounded memory), same results."""
+    plain = _run(PARAMS, _rows(DOCS))
+    monkeypatch.setattr(K, "COMPACT_ROWS", 10)
+    compact = _run(PARAMS, _rows(DOCS))
+    cols = ["gid", "entropy_unigram", "n_tokens"]
+    a = plain[plain.kind == K.KIND_METRICS][cols].sort_values("gid").reset_index(drop=True)
+    b = compact[compact.kind == K.KIND_METRICS][cols].sort_values("gid").reset_index(drop=True)
+    assert len(a) > 3
+    np.testing.assert_allclose(a.entropy_unigram, b.entropy_unigram)
+    assert a.n_tokens.tolist() == b.n_tokens.tolist()
+
+
+def test_streaming_rollup_merge_equals_one_partition(monkeypatch):
+    """Partials of two partitions, merged by the streaming rollup pass in tiny batches
+    (words split across batch edges), equal the kernel's own merge of one partition."""
+    from tailguard.diversity import rollup
+
+    docs = sorted(DOCS + [_doc(int(k), "pre_ai", "2021-01", 25, domain="b.com")
+                          for k in RNG.choice(10**6, size=6, replace=False)],
+                  key=lambda d: (d["domain"], d["okey"]))
+    halves = pa.concat_tables([
+        _run(PARAMS, _rows([d for d in docs if d["domain"] == dom]), arrow=True)
+        for dom in ("a.com", "b.com")])
+    kinds = pa.array([K.KIND_SUMS, K.KIND_REGISTERS, K.KIND_WORDS, K.KIND_SAMPLE], pa.int8())
+    parts = halves.filter(pa.compute.is_in(halves.column("kind"), value_set=kinds))
+    parts = parts.sort_by([("gid", "ascending"), ("kind", "ascending"), ("key", "ascending"),
+                           ("okey", "ascending")]).select(list(rollup._PARTIAL_COLUMNS))
+    batches = parts.to_batches(max_chunksize=3)
+    merged = pa.Table.from_batches(list(rollup._merge_partials(PARAMS.precision, 5)(
+        iter(batches)))).to_pandas()
+    gid = K.group_key("pre_ai", K.ALL, "pre_ai", "2021-01", None)
+    got = merged[merged.gid == gid].iloc[0]
+    union = sorted([d for d in docs if d["month"] == "2021-01"], key=lambda d: d["okey"])
+    exact = _exact(union, PARAMS)
+    for key in ("n_docs", "n_tokens", "ngrams_2"):
+        assert got[key] == exact[key]
+    for n in range(1, 5):
+        assert got[f"distinct_n_{n}"] == pytest.approx(exact[f"distinct_n_{n}"])
+    assert got.entropy_unigram == pytest.approx(exact["entropy_unigram"])
+    assert got.homogenization == pytest.approx(exact["homogenization"])

@@ -49,6 +49,7 @@ from tailguard.text.tokenize import words_arrow
 
 KIND_METRICS, KIND_SUMS, KIND_REGISTERS, KIND_WORDS, KIND_SAMPLE, KIND_CANDIDATE = range(6)
 ALL = "__all__"
+COMPACT_ROWS = 1 << 22  # a run's raw (slot, word) rows summed beyond this many
 ERAS = ("pre_ai", "attested", "post_ai")
 LABELS = ("scope", "domain", "era", "month", "token_budget")
 SUM_FIELDS = ("n_docs", "n_tokens", *[f"ngrams_{n}" for n in range(1, DISTINCT_N + 1)],
@@ -209,6 +210,8 @@ class Run:
         self.regs = np.zeros((0, DISTINCT_N, 1 << params.precision), np.int8)
         self.word_slots: list[np.ndarray] = []
         self.word_keys: list[np.ndarray] = []
+        self.word_counts: list[np.ndarray] = []
+        self.word_rows = 0
         self.prefix = Prefix(params.budgets, params.precision, params.stream(), tail)
 
     def _slot(self, era: str, month: str) -> int:
@@ -231,6 +234,10 @@ class Run:
                          self.p.precision)
         self.word_slots.append(slot[gram_docs[0] - lo])
         self.word_keys.append(docs.grams[0])
+        self.word_counts.append(np.ones(len(docs.grams[0]), np.int64))
+        self.word_rows += len(docs.grams[0])
+        if self.word_rows > COMPACT_ROWS:
+            self._compact_words()
         for s in np.unique(slot):
             rows = np.flatnonzero(slot == s)
             sigs.want(self.streams[s].add(docs.lengths[rows], [docs.texts[i] for i in rows],
@@ -239,11 +246,22 @@ class Run:
             self.prefix.feed(docs, lambda a, b: tokens.doc_slice(lo + a, lo + b))
             sigs.want(self.prefix.stream.sample)
 
-    def words(self) -> tuple[np.ndarray, np.ndarray]:
-        """(slot, word hash) of every token of the run."""
+    def _compact_words(self) -> None:
+        """Sum the run's (slot, word) occurrences so far: a large domain's memory follows
+        its distinct words per month (Heaps' law), not its token count."""
+        slots, words, counts = self.words()
+        self.word_slots, self.word_keys, self.word_counts = [], [], []
+        if len(words):
+            slots, words, counts = count_keys(words, counts, groups=slots)
+            self.word_slots, self.word_keys, self.word_counts = [slots], [words], [counts]
+        self.word_rows = len(words)
+
+    def words(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(slot, word hash, occurrences) of the run's tokens, partly summed."""
         if not self.word_keys:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-        return np.concatenate(self.word_slots), np.concatenate(self.word_keys)
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return (np.concatenate(self.word_slots), np.concatenate(self.word_keys),
+                np.concatenate(self.word_counts))
 
 
 class WordGroups:
@@ -256,6 +274,7 @@ class WordGroups:
     def __init__(self) -> None:
         self.ids: list[np.ndarray] = []
         self.keys: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []
         self.era_of: list[int] = []          # month group id -> its (era, __all__) id
         self.rollup_of: list[tuple[int, int]] = []  # month group id -> rollup gids
         self.n_ids = 0
@@ -274,9 +293,10 @@ class WordGroups:
             self.era_of.append(era_ids[era])
             self.rollup_of.append((group_key(run.scope, ALL, era, month, None),
                                    group_key(run.scope, ALL, era, ALL, None)))
-        slots, words = run.words()
+        slots, words, counts = run.words()
         self.ids.append(np.asarray(slot_ids, np.int64)[slots] if len(slots) else slots)
         self.keys.append(words)
+        self.counts.append(counts)
         self.size += len(words)
         return slot_ids, era_ids
 
@@ -286,7 +306,8 @@ class WordGroups:
         entropy = np.full(self.n_ids, np.nan)
         ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
         if len(ids):
-            g, k, c = count_keys(np.concatenate(self.keys), groups=ids)
+            g, k, c = count_keys(np.concatenate(self.keys), np.concatenate(self.counts),
+                                 groups=ids)
             month = _entropies(g, c, self.n_ids)
             era_ids = np.asarray(self.era_of, np.int64)[g]
             eg, _, ec = count_keys(k, c, groups=era_ids)

@@ -2,15 +2,20 @@
 
 The (scope, `__all__`, era, month) and (scope, `__all__`, era, `__all__`) groups span
 partitions, so the kernel emits them as partials that merge exactly: sums add, HLL
-registers take the elementwise max, word counts add (then entropy from N = sum c and
-S = sum c log2 c, both Spark sums), and the homogenization sample is the first k okeys
-of the union of each partition's first k. There are few such groups (eras x months), so
-each merge is small.
+registers take the elementwise max, word counts add (entropy needs N = sum c and
+S = sum c log2 c over the merged counts), and the homogenization sample is the first k
+okeys of the union of each partition's first k.
+
+All four kinds of partial meet in one exchange by gid, sorted by (gid, kind, key, okey),
+and one streaming pass merges them: a word's partial counts arrive next to each other, so
+its merged count is folded into N and S as soon as the next word starts. Memory per
+task: one register set and one sample per group, never a group's vocabulary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.diversity import hll
-from tailguard.diversity.accum import DISTINCT_N, count_keys
+from tailguard.diversity.accum import DISTINCT_N
 from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
 from tailguard.diversity.kernel import (
     KIND_REGISTERS,
@@ -29,106 +34,113 @@ from tailguard.diversity.kernel import (
 )
 
 DISTINCT_COLUMNS = [f"distinct_n_{n}" for n in range(1, DISTINCT_N + 1)]
+LABELS = ("scope", "domain", "era", "month")
+OUTPUT_SCHEMA = pa.schema(
+    [("gid", pa.int64()), *[(c, pa.string()) for c in LABELS],
+     *[(f, pa.int64()) for f in SUM_FIELDS], *[(c, pa.float64()) for c in DISTINCT_COLUMNS],
+     ("entropy_unigram", pa.float64()), ("homogenization", pa.float64()),
+     ("homogenization_sample", pa.int64())])
+_DDL_TYPES = {pa.int64(): "bigint", pa.string(): "string", pa.float64(): "double"}
+OUTPUT_DDL = ", ".join(f"{f.name} {_DDL_TYPES[f.type]}" for f in OUTPUT_SCHEMA)
+_PARTIAL_COLUMNS = ("kind", "gid", *LABELS, *SUM_FIELDS, "n", "key", "count", "registers",
+                    "okey", "signature")
 
 
-def _runs(batches: Iterator[pa.RecordBatch], columns: list[str]) -> Iterator[tuple]:
-    """(gid, {column: list}) for each gid of rows sorted by gid, across batch edges."""
-    current, acc = None, None
-    for batch in batches:
-        data = {c: batch.column(c).to_pylist() for c in ["gid", *columns]}
-        for i, gid in enumerate(data["gid"]):
-            if gid != current:
-                if current is not None:
-                    yield current, acc
-                current, acc = gid, {c: [] for c in columns}
-            for c in columns:
-                acc[c].append(data[c][i])
-    if current is not None:
-        yield current, acc
+@dataclass
+class _Group:
+    precision: int
+    labels: dict = field(default_factory=dict)
+    sums: dict = field(default_factory=lambda: {f: 0 for f in SUM_FIELDS})
+    regs: np.ndarray | None = None
+    total: float = 0.0        # N = sum of word counts
+    clogc: float = 0.0        # S = sum of c log2 c
+    sample: list = field(default_factory=list)
+
+    def add_words(self, counts: np.ndarray) -> None:
+        c = counts.astype(np.float64)
+        self.total += float(c.sum())
+        self.clogc += float((c * np.log2(np.maximum(c, 1.0))).sum())
+
+    def row(self, gid: int, sample_size: int) -> dict:
+        regs = self.regs if self.regs is not None else np.zeros(
+            (DISTINCT_N, 1 << self.precision), np.int8)
+        blobs = [b for b in self.sample if b is not None]
+        homog = (mean_pairwise_jaccard(np.frombuffer(b"".join(blobs), "<u4")
+                                       .reshape(len(blobs), -1)) if len(blobs) > 1 else None)
+        entropy = float(entropy_bits(self.total, self.clogc)) if self.total > 0 else None
+        return {"gid": gid, **self.labels, **self.sums,
+                **dict(zip(DISTINCT_COLUMNS, hll.estimate_many(regs).tolist(), strict=True)),
+                "entropy_unigram": entropy, "homogenization": homog,
+                "homogenization_sample": len(blobs)}
 
 
-def _estimate_registers(precision: int):
+def _merge_partials(precision: int, sample_size: int):
+    """mapInArrow body over rows sorted by (gid, kind, key, okey)."""
+
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        rows = []
-        for gid, acc in _runs(batches, ["n", "registers"]):
-            regs = np.zeros((DISTINCT_N, 1 << precision), np.int8)
-            for n, blob in zip(acc["n"], acc["registers"], strict=True):
-                np.maximum(regs[n - 1], hll.decode(blob, precision), out=regs[n - 1])
-            rows.append([gid, *hll.estimate_many(regs)])
+        groups: dict[int, _Group] = {}
+        carry: tuple[int, int, int] | None = None  # a word whose partials may go on
+        for batch in batches:
+            kind = batch.column("kind").to_numpy(zero_copy_only=False)
+            words = kind == KIND_WORDS
+            carry = _fold_words(groups, batch.filter(pa.array(words)), carry, precision)
+            rest = batch.filter(pa.array(~words)).to_pylist()
+            for row in rest:
+                group = groups.setdefault(row["gid"], _Group(precision))
+                _fold_row(group, row, precision, sample_size)
+        if carry is not None:
+            groups.setdefault(carry[0], _Group(precision)).add_words(np.array([carry[2]]))
+        rows = [g.row(gid, sample_size) for gid, g in groups.items() if g.labels]
         if rows:
-            cols = list(zip(*rows, strict=True))
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(cols[0], pa.int64())] + [pa.array(c, pa.float64()) for c in cols[1:]],
-                names=["gid", *DISTINCT_COLUMNS])
+            yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
 
     return run
 
 
-def _homogenize(sample_size: int):
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        gids, values, sizes = [], [], []
-        for gid, acc in _runs(batches, ["signature"]):
-            blobs = [b for b in acc["signature"][:sample_size] if b is not None]
-            gids.append(gid)
-            sizes.append(len(blobs))
-            values.append(mean_pairwise_jaccard(
-                np.frombuffer(b"".join(blobs), "<u4").reshape(len(blobs), -1))
-                if len(blobs) > 1 else None)
-        if gids:
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(gids, pa.int64()), pa.array(values, pa.float64()),
-                 pa.array(sizes, pa.int64())],
-                names=["gid", "homogenization", "homogenization_sample"])
-
-    return run
+def _fold_row(group: _Group, row: dict, precision: int, sample_size: int) -> None:
+    if row["kind"] == KIND_SUMS:
+        group.labels = {c: row[c] for c in LABELS}
+        for f in SUM_FIELDS:
+            group.sums[f] += row[f]
+    elif row["kind"] == KIND_REGISTERS:
+        if group.regs is None:
+            group.regs = np.zeros((DISTINCT_N, 1 << precision), np.int8)
+        n = row["n"] - 1
+        np.maximum(group.regs[n], hll.decode(row["registers"], precision), out=group.regs[n])
+    elif row["kind"] == KIND_SAMPLE and len(group.sample) < sample_size:
+        group.sample.append(row["signature"])  # rows come in okey order: the first k
 
 
-def _entropy_of_partials(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Unigram entropy per gid from partial word counts: summed per (gid, word) by one
-    Arrow aggregation over the task's rows (whole gids: rows arrive partitioned by gid)."""
-    parts = list(batches)
-    if not parts or not sum(b.num_rows for b in parts):
-        return
-    table = pa.Table.from_batches(parts)
-    gid, _, counts = count_keys(table.column("key").to_numpy().view(np.uint64),
-                                table.column("count").to_numpy(),
-                                groups=table.column("gid").to_numpy())
-    ids, index = np.unique(gid, return_inverse=True)
-    c = counts.astype(np.float64)
-    total = np.bincount(index, weights=c)
-    s = np.bincount(index, weights=c * np.log2(np.maximum(c, 1.0)))
-    yield pa.RecordBatch.from_arrays([pa.array(ids), pa.array(entropy_bits(total, s))],
-                                     names=["gid", "entropy_unigram"])
+def _fold_words(groups: dict, rows: pa.RecordBatch, carry, precision: int):
+    """Fold sorted (gid, key, count) partial rows into N and S per gid; returns the last
+    word, which the next batch may continue."""
+    if rows.num_rows == 0:
+        return carry
+    gid = rows.column("gid").to_numpy()
+    key = rows.column("key").to_numpy()
+    count = rows.column("count").to_numpy()
+    if carry is not None:
+        gid, key = np.concatenate([[carry[0]], gid]), np.concatenate([[carry[1]], key])
+        count = np.concatenate([[carry[2]], count])
+    starts = np.flatnonzero(np.r_[True, (gid[1:] != gid[:-1]) | (key[1:] != key[:-1])])
+    merged = np.add.reduceat(count, starts)
+    run_gid = gid[starts]
+    for g in np.unique(run_gid[:-1]):
+        groups.setdefault(int(g), _Group(precision)).add_words(merged[:-1][run_gid[:-1] == g])
+    return int(run_gid[-1]), int(key[starts[-1]]), int(merged[-1])
 
 
 def rollup_metrics(partials: DataFrame, precision: int, sample_size: int,
                    partitions: int) -> DataFrame:
-    """One row per cross-domain group: labels, sums, distinct_n_k, entropy_unigram,
+    """One row per cross-domain group: gid, labels, sums, distinct_n_k, entropy_unigram,
     homogenization(_sample). partials: the kernel's output (kinds SUMS, REGISTERS,
-    WORDS, SAMPLE are read). The groups are few (eras x months), so their merges run
-    in `partitions` tasks, not one Python worker per shuffle partition."""
-    def kind(k: int) -> DataFrame:
-        return partials.where(F.col("kind") == k)
-
-    sums = kind(KIND_SUMS).groupBy("gid", "scope", "domain", "era", "month").agg(
-        *[F.sum(f).alias(f) for f in SUM_FIELDS])
-    distinct = (
-        kind(KIND_REGISTERS).select("gid", "n", "registers")
-        .repartition(partitions, "gid").sortWithinPartitions("gid", "n")
-        .mapInArrow(_estimate_registers(precision),
-                    "gid bigint, " + ", ".join(f"{c} double" for c in DISTINCT_COLUMNS))
-    )
-    entropy = (
-        kind(KIND_WORDS).select("gid", "key", "count")
+    WORDS, SAMPLE are read). The groups are few (eras x months), so they merge in
+    `partitions` tasks, not one Python worker per shuffle partition."""
+    kinds = [KIND_SUMS, KIND_REGISTERS, KIND_WORDS, KIND_SAMPLE]
+    return (
+        partials.where(F.col("kind").isin(kinds)).select(*_PARTIAL_COLUMNS)
         .repartition(partitions, "gid")
-        .mapInArrow(_entropy_of_partials, "gid bigint, entropy_unigram double")
+        .sortWithinPartitions("gid", "kind", "key", "okey")
+        .mapInArrow(_merge_partials(precision, sample_size), OUTPUT_DDL)
+        .withColumn("token_budget", F.lit(None).cast("long"))
     )
-    homog = (
-        kind(KIND_SAMPLE).select("gid", "okey", "signature")
-        .repartition(partitions, "gid").sortWithinPartitions("gid", "okey")
-        .mapInArrow(_homogenize(sample_size),
-                    "gid bigint, homogenization double, homogenization_sample bigint")
-    )
-    return (sums.join(distinct, "gid", "left").join(entropy, "gid", "left")
-            .join(homog, "gid", "left")
-            .withColumn("token_budget", F.lit(None).cast("long")))
