@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from tailguard.diversity import hll
 from tailguard.diversity.accum import DISTINCT_N
 from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
-from tailguard.diversity.kernel import (
+from tailguard.diversity.rows import (
     KIND_REGISTERS,
     KIND_SAMPLE,
     KIND_SUMS,

@@ -1,0 +1,255 @@
+"""Partition-level state of the main diversity pass (no Spark import): the signatures the
+samples want, word counts of many closed runs, the cross-domain partials, and the
+scope-wide budget candidates. Each is bounded by samples, groups or budgets, not by the
+crawl.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from tailguard.diversity.accum import DISTINCT_N, count_keys
+from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
+from tailguard.diversity.hll import encode
+from tailguard.diversity.rows import (
+    ALL,
+    KIND_REGISTERS,
+    KIND_SAMPLE,
+    KIND_SUMS,
+    KIND_WORDS,
+    SUM_FIELDS,
+    bulk_rows,
+    dict_rows,
+    group_key,
+)
+
+
+class Signatures:
+    """MinHash signatures of the documents some sample or candidate list holds.
+
+    Signature rows sort right after their document's text row, so by the end of a run
+    every wanted signature has arrived; only wanted ones are kept (bounded by the
+    samples, not by the run)."""
+
+    def __init__(self) -> None:
+        self.wanted: set[int] = set()
+        self.values: dict[int, bytes] = {}
+
+    def want(self, okeys) -> None:
+        self.wanted.update(int(k) for k in okeys)
+
+    def offer(self, okeys: list, blobs: list) -> None:
+        for okey, blob in zip(okeys, blobs, strict=True):
+            if blob is not None and okey in self.wanted:
+                self.values[okey] = blob
+
+    def homogenization(self, sample: list[int]) -> dict:
+        """Mean pairwise MinHash Jaccard of the sample's documents that have a signature
+        (a document without a word has none), and how many those are."""
+        blobs = [self.values[k] for k in sample if k in self.values]
+        if len(blobs) < 2:
+            return {"homogenization": None, "homogenization_sample": len(blobs)}
+        sig = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), -1)
+        return {"homogenization": mean_pairwise_jaccard(sig),
+                "homogenization_sample": len(blobs)}
+
+    def clear(self) -> None:
+        self.wanted.clear()
+        self.values.clear()
+
+
+class WordGroups:
+    """Exact unigram counts of the groups of many closed runs, counted together.
+
+    One Arrow hash aggregation per few hundred groups instead of two per run (a run of
+    a small domain holds a few thousand tokens; the aggregation's fixed cost would
+    dominate). Gives each group's entropy and the word partials of its rollups."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.keys: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []
+        self.era_of: list[int] = []          # month group id -> its (era, __all__) id
+        self.rollup_of: list[tuple[int, int]] = []  # month group id -> rollup gids
+        self.n_ids = 0
+        self.size = 0
+
+    def add_run(self, run) -> tuple[list[int], dict[str, int]]:
+        """Register a closed run; returns the ids of its (era, month) slots and eras."""
+        eras = sorted({e for e, _ in run.slots})
+        era_ids = {e: self.n_ids + i for i, e in enumerate(eras)}
+        self.n_ids += len(eras)
+        slot_ids = list(range(self.n_ids, self.n_ids + len(run.slots)))
+        self.n_ids += len(run.slots)
+        self.era_of.extend([-1] * len(eras))
+        self.rollup_of.extend([(0, 0)] * len(eras))
+        for (era, month), _ in sorted(run.slots.items(), key=lambda item: item[1]):
+            self.era_of.append(era_ids[era])
+            self.rollup_of.append((group_key(run.scope, ALL, era, month, None),
+                                   group_key(run.scope, ALL, era, ALL, None)))
+        slots, words, counts = run.words()
+        self.ids.append(np.asarray(slot_ids, np.int64)[slots] if len(slots) else slots)
+        self.keys.append(words)
+        self.counts.append(counts)
+        self.size += len(words)
+        return slot_ids, era_ids
+
+    def flush(self, rollups: Rollups) -> np.ndarray:
+        """Entropy of every registered group (indexed by id); rollup words to `rollups`.
+        Then start over."""
+        entropy = np.full(self.n_ids, np.nan)
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
+        if len(ids):
+            g, k, c = count_keys(np.concatenate(self.keys), np.concatenate(self.counts),
+                                 groups=ids)
+            month = _entropies(g, c, self.n_ids)
+            era_ids = np.asarray(self.era_of, np.int64)[g]
+            eg, _, ec = count_keys(k, c, groups=era_ids)
+            era = _entropies(eg, ec, self.n_ids)
+            entropy = np.where(np.asarray(self.era_of) >= 0, month, era)
+            gids = np.asarray(self.rollup_of, np.int64)[g]
+            rollups.add_words(gids[:, 0], k, c)
+            rollups.add_words(gids[:, 1], k, c)
+        self.__init__()
+        return entropy
+
+
+def _entropies(groups: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
+    c = counts.astype(np.float64)
+    n = np.bincount(groups, weights=c, minlength=size)
+    s = np.bincount(groups, weights=c * np.log2(np.maximum(c, 1.0)), minlength=size)
+    return entropy_bits(n, s)
+
+
+class Rollups:
+    """The partition's partials of the cross-domain groups (scope, __all__, era, month) and
+    (scope, __all__, era, __all__): sums, registers, word counts, first-k samples."""
+
+    def __init__(self, sample_size: int):
+        self.sample_size = sample_size
+        self.sums: dict[int, dict] = {}
+        self.regs: dict[int, np.ndarray] = {}
+        self.samples: dict[int, list[tuple[int, bytes | None]]] = {}
+        self.word_gids: list[np.ndarray] = []
+        self.word_keys: list[np.ndarray] = []
+        self.word_counts: list[np.ndarray] = []
+        self.pending = 0
+
+    def add(self, run, month_rows: list[dict], sigs: Signatures) -> None:
+        """Fold a closed run's (era, month) groups (rows in slot order) into the rollups."""
+        for (era, month), slot in run.slots.items():
+            stream = run.streams[slot]
+            signed = [(k, sigs.values.get(k)) for k in stream.sample]
+            for m in (month, ALL):
+                self._merge(group_key(run.scope, ALL, era, m, None), (run.scope, era, m),
+                            month_rows[slot], run.regs[slot], signed)
+
+    def add_words(self, gids: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> None:
+        self.word_gids.append(gids)
+        self.word_keys.append(keys)
+        self.word_counts.append(counts)
+        self.pending += len(keys)
+        if self.pending > 1 << 22:
+            self._reduce_words()
+
+    def _merge(self, gid: int, labels: tuple, sums: dict, regs: np.ndarray,
+               signed: list) -> None:
+        scope, era, month = labels
+        if gid not in self.sums:
+            self.sums[gid] = {"gid": gid, "scope": scope, "domain": ALL, "era": era,
+                              "month": month, **{f: 0 for f in SUM_FIELDS}}
+            self.regs[gid] = np.zeros_like(regs)
+            self.samples[gid] = []
+        for f in SUM_FIELDS:
+            self.sums[gid][f] += sums[f]
+        np.maximum(self.regs[gid], regs, out=self.regs[gid])
+        merged = self.samples[gid] + signed
+        if len(merged) > 4 * self.sample_size:
+            merged = sorted(merged, key=lambda item: item[0])[: self.sample_size]
+        self.samples[gid] = merged
+
+    def _reduce_words(self) -> None:
+        if self.word_keys:
+            g, k, c = count_keys(np.concatenate(self.word_keys),
+                                 np.concatenate(self.word_counts),
+                                 groups=np.concatenate(self.word_gids))
+            self.word_gids, self.word_keys, self.word_counts = [g], [k], [c]
+            self.pending = len(k)
+
+    def batches(self) -> list[pa.RecordBatch]:
+        out = dict_rows(KIND_SUMS, list(self.sums.values()))
+        gids, ns, blobs = [], [], []
+        for gid, regs in self.regs.items():
+            for n in range(1, DISTINCT_N + 1):
+                gids.append(gid)
+                ns.append(n)
+                blobs.append(encode(regs[n - 1]))
+        if gids:
+            out.append(bulk_rows(KIND_REGISTERS, len(gids), gid=gids, n=ns, registers=blobs))
+        self._reduce_words()
+        if self.word_keys:
+            g, k, c = self.word_gids[0], self.word_keys[0], self.word_counts[0]
+            out.append(bulk_rows(KIND_WORDS, len(k), gid=g, key=k.view(np.int64), count=c))
+        rows = [(gid, okey, blob) for gid, sample in self.samples.items()
+                for okey, blob in sorted(sample, key=lambda item: item[0])[: self.sample_size]]
+        if rows:
+            gid, okey, blob = zip(*rows, strict=True)
+            out.append(bulk_rows(KIND_SAMPLE, len(rows), gid=gid, okey=okey, signature=blob))
+        return out
+
+
+class Candidates:
+    """Per scope, this partition's documents with the smallest okeys holding at most
+    `limit` tokens, and the okey of the first document past them (the stop marker): the
+    scope-wide budget samples are prefixes of the union of all partitions' candidates."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.items: dict[str, list[list]] = {}
+        self.stop: dict[str, int] = {}
+        self.pending: dict[str, int] = {}
+        self.unsigned: list[list] = []
+
+    def add(self, scope, okeys, lengths, eras, months, texts) -> list[int]:
+        """Offer documents; returns the okeys taken (their signatures are wanted)."""
+        stop = self.stop.get(scope)
+        keep = np.flatnonzero(okeys < stop) if stop is not None else range(len(okeys))
+        items = self.items.setdefault(scope, [])
+        taken = []
+        for i in keep:
+            items.append([int(okeys[i]), int(lengths[i]), eras[i], months[i], texts[i], None])
+            self.unsigned.append(items[-1])
+            taken.append(int(okeys[i]))
+            self.pending[scope] = self.pending.get(scope, 0) + int(lengths[i])
+        if self.pending.get(scope, 0) > 4 * self.limit:
+            self._trim(scope)
+        return taken
+
+    def sign(self, sigs: Signatures) -> None:
+        """Attach the signatures of the documents taken since the last call."""
+        for item in self.unsigned:
+            item[5] = sigs.values.get(item[0])
+        self.unsigned = []
+
+    def _trim(self, scope: str) -> None:
+        items = sorted(self.items[scope], key=lambda item: item[0])
+        cum = np.cumsum([item[1] for item in items])
+        cut = int(np.searchsorted(cum, self.limit, side="right"))
+        if cut < len(items):
+            stop = items[cut][0]
+            self.stop[scope] = min(stop, self.stop.get(scope, stop))
+        self.items[scope] = items[:cut]
+        self.pending[scope] = int(cum[cut - 1]) if cut else 0
+
+    def rows(self) -> list[dict]:
+        out = []
+        for scope in sorted(self.items):
+            self._trim(scope)
+            out += [{"scope": scope, "domain": ALL, "era": era, "month": month, "okey": okey,
+                     "text": text, "signature": sig, "stop": False}
+                    for okey, _, era, month, text, sig in self.items[scope]]
+            if scope in self.stop:
+                out.append({"scope": scope, "domain": ALL, "okey": self.stop[scope],
+                            "stop": True})
+        return out
