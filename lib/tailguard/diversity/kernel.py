@@ -280,11 +280,13 @@ class PartitionKernel:
         return self._flush_metrics(512)
 
     def _budget_rows(self, scope: str, domain: str, prefix: Prefix) -> list[dict]:
+        """Rows of the budget samples taken; a budget whose first document alone passes
+        it has no sample (an empty set of documents measures nothing)."""
         era = budget_era(scope)
         return [{**snap, "scope": scope, "domain": domain, "era": era, "month": ALL,
                  "gid": group_key(scope, domain, era, ALL, snap["token_budget"]),
                  **self.sigs.homogenization(snap["sample"])}
-                for snap in prefix.snapshots]
+                for snap in prefix.snapshots if snap["n_docs"] > 0]
 
     def _close_run(self) -> list[pa.RecordBatch]:
         run, self.run = self.run, None
