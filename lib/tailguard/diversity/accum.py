@@ -217,6 +217,11 @@ class Prefix:
         self.concepts.add(docs.concepts)
 
     def _snapshot(self) -> None:
+        """Record the budget's sample; a budget whose first document alone passes it has
+        none (an empty set of documents measures nothing)."""
+        if self.stream.n_docs == 0:
+            self.next += 1
+            return
         row = {"token_budget": self.budgets[self.next], **self.stream.sums(),
                **estimates_row(self.regs[0]),
                "entropy_unigram": entropy_of(self.words.reduce().counts),

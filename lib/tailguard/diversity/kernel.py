@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tailguard.diversity.accum import (
     DISTINCT_N,
@@ -41,7 +42,7 @@ from tailguard.diversity.accum import (
     estimates_row,
     update_registers,
 )
-from tailguard.diversity.ngrams import hash_words, ngrams
+from tailguard.diversity.ngrams import concept_edges, hash_words, ngrams
 from tailguard.diversity.partials import Candidates, Rollups, Signatures, WordGroups
 from tailguard.diversity.rows import (  # noqa: F401  (re-exported: the kernel's contract)
     ALL,
@@ -105,7 +106,7 @@ class Tokens:
             self.grams.append(hashes)
             self.gram_doc.append(doc)
             if n <= concept_max_n:
-                edge = ~self.tok.is_stop[start] & ~self.tok.is_stop[start + n - 1]
+                edge = concept_edges(self.tok, start, n)
                 self.concept.append(hashes[edge])
                 self.concept_doc.append(doc[edge])
 
@@ -221,10 +222,9 @@ class PartitionKernel:
         sig_blobs = sigs.column("signature").to_pylist() if sigs is not None else []
         scopes = batch.column("scope").to_pylist()
         domains = batch.column("domain").to_pylist()
-        starts = [0] + [i for i in range(1, len(scopes))
-                        if scopes[i] != scopes[i - 1] or domains[i] != domains[i - 1]]
+        starts = _run_starts(batch)
         out: list[pa.RecordBatch] = []
-        for lo, hi in zip(starts, starts[1:] + [len(scopes)], strict=True):
+        for lo, hi in zip(starts, [*starts[1:], batch.num_rows], strict=True):
             ta, tb = np.searchsorted(text_pos, [lo, hi])
             if tb > ta:
                 out += self._texts((scopes[lo], domains[lo]), tokens, lists, int(ta), int(tb))
@@ -280,13 +280,11 @@ class PartitionKernel:
         return self._flush_metrics(512)
 
     def _budget_rows(self, scope: str, domain: str, prefix: Prefix) -> list[dict]:
-        """Rows of the budget samples taken; a budget whose first document alone passes
-        it has no sample (an empty set of documents measures nothing)."""
         era = budget_era(scope)
         return [{**snap, "scope": scope, "domain": domain, "era": era, "month": ALL,
                  "gid": group_key(scope, domain, era, ALL, snap["token_budget"]),
                  **self.sigs.homogenization(snap["sample"])}
-                for snap in prefix.snapshots if snap["n_docs"] > 0]
+                for snap in prefix.snapshots]
 
     def _close_run(self) -> list[pa.RecordBatch]:
         run, self.run = self.run, None
@@ -314,6 +312,15 @@ class PartitionKernel:
                 row["entropy_unigram"] = None if np.isnan(value) else value
         out, self.metrics = dict_rows(KIND_METRICS, self.metrics), []
         return out
+
+
+def _run_starts(batch: pa.RecordBatch) -> list[int]:
+    """Row indices where a new (scope, domain) run starts (rows are sorted by them)."""
+    key = pc.binary_join_element_wise(batch.column("scope"), batch.column("domain"), "\x00")
+    if len(key) < 2:
+        return [0]
+    changed = pc.not_equal(key.slice(1), key.slice(0, len(key) - 1))
+    return [0, *(np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist()]
 
 
 def _group_rows(run: Run, slot_ids: list[int], era_ids: dict[str, int]) -> list[dict]:

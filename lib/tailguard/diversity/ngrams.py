@@ -113,8 +113,13 @@ def ngrams(tokens: TokenBatch, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return h[keep], tokens.doc[: total - n + 1][keep], start[keep]
 
 
+def concept_edges(tokens: TokenBatch, start: np.ndarray, n: int) -> np.ndarray:
+    """True for the n-grams starting at `start` with no stop-word at either edge."""
+    return ~tokens.is_stop[start] & ~tokens.is_stop[start + n - 1]
+
+
 def concept_ngrams(tokens: TokenBatch, n: int) -> tuple[np.ndarray, np.ndarray]:
     """n-grams with no stop-word at either edge: (hash, doc row)."""
     hashes, doc, start = ngrams(tokens, n)
-    edge_ok = ~tokens.is_stop[start] & ~tokens.is_stop[start + n - 1]
+    edge_ok = concept_edges(tokens, start, n)
     return hashes[edge_ok], doc[edge_ok]
