@@ -62,9 +62,9 @@ def tables(spark, tmp_path_factory):
     rows = _docs()
     docs = spark.createDataFrame([(d, dom, c, t) for d, _, dom, c, t in rows],
                                  "doc_id string, domain string, crawl_date date, text string")
-    prov = spark.createDataFrame([(d, c, e, True) for d, e, _, c, _ in rows],
+    prov = spark.createDataFrame([(d, c, e, True, dom) for d, e, dom, c, _ in rows],
                                  "doc_id string, crawl_date date, era string, "
-                                 "is_canonical boolean")
+                                 "is_canonical boolean, domain string")
     write_table(docs, cfg, "docs")
     write_table(prov, cfg, "provenance")
     write_table(_signatures(spark, rows), cfg, "signatures", partition_by="crawl_date")

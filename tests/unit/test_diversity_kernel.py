@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
-from tailguard.diversity import hll, tail
+from tailguard.diversity import hll
 from tailguard.diversity import kernel as K
 from tailguard.diversity import ngrams as ng
 from tailguard.diversity.estimators import (
@@ -190,35 +190,8 @@ def test_rollup_partials_merge_to_the_exact_union():
     assert sample == [d["okey"] for d in union[: PARAMS.sample_size]]
 
 
-def test_reference_concept_counts_and_exact_quantile():
-    texts = ["the quokka and the zymurgy", "quokka quokka of syzygy", None, ""]
-    fn = tail._concept_counts(2)
-    batch = pa.RecordBatch.from_arrays([pa.array(texts, pa.string())], names=["text"])
-    got = Counter()
-    for b in fn(iter([batch])):
-        for k, c in zip(b.column("key").to_numpy().view(np.uint64).tolist(),
-                        b.column("count").to_pylist(), strict=True):
-            got[k] += c
-    assert got[ng.word_hash("quokka")] == 3
-    assert got[ng.ngram_hash_py(["quokka", "quokka"])] == 1
-    assert ng.word_hash("the") not in got
-    assert tail.quantile_bound([(3, 5), (4, 3), (9, 2)], 0.5) == 3
-    assert tail.quantile_bound([(3, 5), (4, 3), (9, 2)], 0.6) == 4
-    assert tail.quantile_bound([], 0.5) is None
-
-
 def test_empty_input_gives_no_rows():
     assert list(K.kernel_fn(PARAMS, np.zeros(0, np.uint64))(iter([]))) == []
-
-
-def test_partial_counts_sum_exactly_and_rare_keys_drop():
-    keys = np.array([5, 7, 5, 9, 7, 5], np.int64)
-    counts = np.array([1, 2, 1, 1, 1, 1], np.int64)
-    batches = [pa.RecordBatch.from_arrays([pa.array(keys[i:i + 2]), pa.array(counts[i:i + 2])],
-                                          names=["key", "count"]) for i in range(0, 6, 2)]
-    out = pa.Table.from_batches(list(tail._sum_frequent(3)(iter(batches))))
-    assert dict(zip(out.column("key").to_pylist(), out.column("count").to_pylist(),
-                    strict=True)) == {5: 3, 7: 3}
 
 
 def test_compacted_word_counts_give_the_same_entropy(monkeypatch):
@@ -262,3 +235,29 @@ def test_streaming_rollup_merge_equals_one_partition(monkeypatch):
         assert got[f"distinct_n_{n}"] == pytest.approx(exact[f"distinct_n_{n}"])
     assert got.entropy_unigram == pytest.approx(exact["entropy_unigram"])
     assert got.homogenization == pytest.approx(exact["homogenization"])
+
+
+def test_a_null_domain_is_its_own_run():
+    """Spark sorts null domains first; they must not merge into the next domain's run."""
+    nameless = [{**d, "domain": None} for d in DOCS[:4]]
+    out = _run(PARAMS, _rows(nameless + DOCS[4:]))
+    rows = out[(out.kind == K.KIND_METRICS) & out.token_budget.isna() & (out.month == K.ALL)]
+    got = {d: int(n) for d, n in zip(rows.domain.fillna("<null>"), rows.n_docs, strict=True)}
+    assert got == {"<null>": 4, "a.com": len(DOCS) - 4}
+
+
+def test_tail_set_counts_exact_members_despite_low_bit_collisions():
+    from tailguard.diversity.accum import TailSet
+
+    rng = np.random.default_rng(11)
+    tail_keys = np.unique(rng.integers(0, 2**63, 3000).astype(np.uint64) * np.uint64(2))
+    members = rng.choice(tail_keys, 400, replace=False)
+    # same low bits as tail keys (they pass the byte map) but not in the tail
+    impostors = tail_keys[:300] ^ np.uint64(1 << 40)
+    others = rng.integers(0, 2**63, 5000).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    queries = np.unique(np.concatenate([members, impostors, others]))
+    tail_set = TailSet(tail_keys)
+    assert tail_set.count_in(queries) == len(set(queries.tolist()) & set(tail_keys.tolist()))
+    assert tail_set.count_in(queries) == 400
+    assert TailSet(np.zeros(0, np.uint64)).count_in(queries) == 0
+    assert tail_set.count_in(queries[:0]) == 0

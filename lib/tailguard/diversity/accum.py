@@ -146,14 +146,40 @@ def estimates_row(regs: np.ndarray) -> dict:
     return {f"distinct_n_{n}": float(est[n - 1]) for n in range(1, DISTINCT_N + 1)}
 
 
-def concept_stats(counts: Counts, tail: np.ndarray) -> dict:
+class TailSet:
+    """Membership in the tail (sorted uint64 concept hashes), for many keys at once.
+
+    A binary search per key into a tail of hundreds of thousands of hashes misses the
+    cache at every step; so a byte map indexed by the low bits of the hash (the hashes
+    are uniform) first rules out most keys, and only the few that pass are searched.
+    The map has >= 8 slots per tail key (false positives <= 1/8), at most 16 MiB."""
+
+    def __init__(self, sorted_keys: np.ndarray):
+        self.keys = np.asarray(sorted_keys, np.uint64)
+        bits = int(np.clip(np.ceil(np.log2(max(len(self.keys), 1) * 8)), 10, 24))
+        self.mask = np.uint64((1 << bits) - 1)
+        self.present = np.zeros(1 << bits, bool)
+        self.present[(self.keys & self.mask).astype(np.int64)] = True
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def count_in(self, keys: np.ndarray) -> int:
+        """How many of `keys` (distinct uint64 hashes) are tail concepts."""
+        if not len(self.keys) or not len(keys):
+            return 0
+        candidates = keys[self.present[(keys & self.mask).astype(np.int64)]]
+        pos = np.minimum(np.searchsorted(self.keys, candidates), len(self.keys) - 1)
+        return int((self.keys[pos] == candidates).sum())
+
+
+def concept_stats(counts: Counts, tail: TailSet) -> dict:
     """Rarefaction and tail-coverage numbers of one sample's exact concept counts."""
     counts.reduce()
     keys, c = counts.keys, counts.counts
-    pos = np.searchsorted(tail, keys)
-    covered = int((tail[np.minimum(pos, len(tail) - 1)] == keys).sum()) if len(tail) else 0
     return {"distinct_concepts": len(keys), "concept_occurrences": int(c.sum()),
-            "f1": int((c == 1).sum()), "f2": int((c == 2).sum()), "covered": covered}
+            "f1": int((c == 1).sum()), "f2": int((c == 2).sum()),
+            "covered": tail.count_in(keys)}
 
 
 @dataclass
@@ -170,16 +196,24 @@ class DocSlice:
 
 class Prefix:
     """The nested budget samples of one group: fed its documents in okey order, it
-    snapshots every budget B at the last document whose running token total is <= B."""
+    snapshots every budget B at the last document whose running token total is <= B.
+
+    Lazy: documents wait (as slices, bounded by the largest budget) until a budget is
+    known to be filled, and only then are they counted. A group that ends before its
+    next budget fills has no sample for it, so the work on its last documents would be
+    thrown away; for the many small groups of a crawl that is most of the work."""
 
     def __init__(self, budgets: tuple[int, ...], precision: int, stream: Stream,
-                 tail: np.ndarray):
+                 tail: TailSet):
         self.budgets, self.precision, self.tail = budgets, precision, tail
         self.stream = stream
         self.regs = np.zeros((1, DISTINCT_N, 1 << precision), np.int8)
         self.words, self.concepts = Counts(), Counts()
         self.next = 0          # index of the first budget not yet snapshotted
         self.snapshots: list[dict] = []
+        self.pending: list[DocSlice] = []
+        self.tokens = 0        # tokens fed so far, pending ones included
+        self.head: list[int] = []  # okeys of the first `sample_size` documents fed
 
     @property
     def done(self) -> bool:
@@ -187,16 +221,23 @@ class Prefix:
 
     def feed(self, docs: DocSlice, slice_of) -> None:
         """Consume documents in order; `slice_of(i, j)` gives the DocSlice of docs[i:j]."""
-        cum = self.stream.n_tokens + np.cumsum(docs.lengths)
+        cum = self.tokens + np.cumsum(docs.lengths)
         start = 0
         while not self.done:
             end = int(np.searchsorted(cum, self.budgets[self.next], side="right"))
             if end > start:
-                self._consume(slice_of(start, end))
+                self._hold(slice_of(start, end))
                 start = end
             if end == len(cum):
                 return  # every document fits: the budget may still fill later
             self._snapshot()  # the next document would pass the budget
+
+    def _hold(self, docs: DocSlice) -> None:
+        self.pending.append(docs)
+        self.tokens += int(docs.lengths.sum())
+        room = self.stream.sample_size - len(self.head)
+        if room > 0:
+            self.head.extend(int(k) for k in docs.okeys[:room])
 
     def stop(self) -> None:
         """Documents beyond this point are past every budget: close them all."""
@@ -205,20 +246,29 @@ class Prefix:
 
     def finish(self) -> None:
         """End of the group: a budget exactly filled is a sample; a larger one is not."""
-        while not self.done and self.stream.n_tokens == self.budgets[self.next]:
+        while not self.done and self.tokens == self.budgets[self.next]:
             self._snapshot()
         self.next = len(self.budgets)
+        self.pending = []
 
-    def _consume(self, docs: DocSlice) -> None:
-        self.stream.add(docs.lengths, docs.texts, docs.okeys)
-        update_registers(self.regs, docs.grams,
-                         [np.zeros(len(g), np.int64) for g in docs.grams], self.precision)
-        self.words.add(docs.grams[0])
-        self.concepts.add(docs.concepts)
+    def _consume(self) -> None:
+        """Count the documents held so far (their budget is filled)."""
+        if not self.pending:
+            return
+        docs, self.pending = self.pending, []
+        grams = [np.concatenate([d.grams[n] for d in docs]) for n in range(DISTINCT_N)]
+        self.stream.add(np.concatenate([d.lengths for d in docs]),
+                        [t for d in docs for t in d.texts],
+                        np.concatenate([d.okeys for d in docs]))
+        update_registers(self.regs, grams, [np.zeros(len(g), np.int64) for g in grams],
+                         self.precision)
+        self.words.add(grams[0])
+        self.concepts.add(np.concatenate([d.concepts for d in docs]))
 
     def _snapshot(self) -> None:
         """Record the budget's sample; a budget whose first document alone passes it has
         none (an empty set of documents measures nothing)."""
+        self._consume()
         if self.stream.n_docs == 0:
             self.next += 1
             return

@@ -95,11 +95,12 @@ def estimate_many(regs: np.ndarray) -> np.ndarray:
     rest = np.flatnonzero(~use_linear & (zeros < m))
     if len(rest):
         raw = _alpha(p) * float(m * m) / np.exp2(-regs[rest].astype(np.float64)).sum(axis=1)
-        for row, e in zip(rest, raw, strict=True):
-            if e <= 5 * m:
-                nearest = np.argsort((e - _raw_estimate[p - 4]) ** 2)[:6]
-                e = e - np.mean(_bias[p - 4][nearest])
-            out[row] = e
+        small = raw <= 5 * m
+        if small.any():  # k-NN bias correction, all rows at once (datasketch's rule)
+            table = np.asarray(_raw_estimate[p - 4], dtype=np.float64)
+            nearest = np.argsort((raw[small, None] - table[None, :]) ** 2, axis=1)[:, :6]
+            raw[small] -= np.asarray(_bias[p - 4], dtype=np.float64)[nearest].mean(axis=1)
+        out[rest] = raw
     return out
 
 

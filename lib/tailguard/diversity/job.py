@@ -96,6 +96,15 @@ def _lookup(spark: SparkSession, cfg: Config, name: str, df: DataFrame) -> DataF
     return F.broadcast(df) if small else df
 
 
+def crawl_labels(spark: SparkSession, cfg: Config) -> DataFrame:
+    """The eras-scope labels of every crawled document from provenance alone (it carries
+    domain and era), so labelling the signatures does not read the text again."""
+    prov = read_table(spark, cfg, "provenance")
+    return _lookup(spark, cfg, "provenance", prov.select(
+        "doc_id", "crawl_date", F.col("era").alias("scope"), "domain", "era",
+        F.date_format("crawl_date", "yyyy-MM").alias("month")))
+
+
 def crawl_documents(spark: SparkSession, cfg: Config) -> DataFrame:
     """docs with their era; is_reference = canonical pre_ai / attested copies."""
     docs = read_table(spark, cfg, "docs").select("doc_id", "domain", "crawl_date", "text")
@@ -123,19 +132,23 @@ def shard_documents(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
 
 
 def main_input(measured: DataFrame, signatures: DataFrame | None, seed: int,
-               partitions: int) -> DataFrame:
+               partitions: int, signature_keys: DataFrame | None = None) -> DataFrame:
     """Text rows and signature rows of the measured documents in one exchange: each
     (scope, domain) whole in one partition, sorted by okey, a document's signature row
-    right after its text row."""
+    right after its text row. `signature_keys` (doc_id, crawl_date, scope, domain, era,
+    month) labels the signatures; by default the measured documents do, which reads
+    their table a second time."""
     labels = ("scope", "domain", "era", "month")
     texts = measured.select(*labels, order_key(seed).alias("okey"), "text",
                             F.lit(None).cast("binary").alias("signature"),
                             F.lit(False).alias("is_sig"), F.lit(False).alias("stop"))
     rows = texts
     if signatures is not None:
-        keys = measured.select("doc_id", "crawl_date", *labels)
+        keys = (signature_keys if signature_keys is not None
+                else measured.select("doc_id", "crawl_date", *labels))
         sigs = signatures.select("doc_id", "crawl_date", "signature").join(
-            keys, on=["doc_id", "crawl_date"], how="inner")
+            keys.select("doc_id", "crawl_date", *labels), on=["doc_id", "crawl_date"],
+            how="inner")
         rows = texts.unionByName(sigs.select(
             *labels, order_key(seed).alias("okey"), F.lit(None).cast("string").alias("text"),
             "signature", F.lit(True).alias("is_sig"), F.lit(False).alias("stop")))
@@ -184,10 +197,12 @@ class DiversityTables:
 
 
 def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: DataFrame | None,
-                     cfg: Config, partitions: int) -> DiversityTables:
+                     cfg: Config, partitions: int,
+                     signature_keys: DataFrame | None = None) -> DiversityTables:
     """The three tables from documents (MEASURED columns), the human reference text that
     defines the tail (a `text` column) and MinHash signatures (doc_id, crawl_date,
-    signature; None leaves homogenization null)."""
+    signature; None leaves homogenization null), labelled by `signature_keys` (see
+    `main_input`)."""
     require_columns(measured, MEASURED, "diversity_tables")
     spark = measured.sparkSession
     params = kernel_params(cfg)
@@ -195,7 +210,8 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
                                       partitions)
     tail_keys = tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile)
     tail_set = spark.sparkContext.broadcast(tail_keys)
-    main = (main_input(measured, signatures, cfg.diversity.seed, partitions)
+    main = (main_input(measured, signatures, cfg.diversity.seed, partitions,
+                       signature_keys)
             .mapInArrow(kernel_fn(params, tail_set), OUTPUT_DDL)
             .persist(StorageLevel.MEMORY_AND_DISK))
     # Materialised once here: otherwise adaptive execution starts the branches that read
@@ -234,13 +250,16 @@ def run(ctx) -> None:
     signatures = read_table(spark, cfg, "signatures") if table_exists(
         spark, cfg, "signatures") else None
     reference = crawl.where(F.col("is_reference")).select("text")
+    signature_keys = None
     if scope == "eras":
         measured = crawl.select(*MEASURED)
+        signature_keys = crawl_labels(spark, cfg) if signatures is not None else None
     elif scope.startswith("shards:") and scope.split(":", 1)[1]:
         measured = shard_documents(spark, cfg, scope.split(":", 1)[1])
     else:
         raise InputError(f"--scope must be 'eras' or 'shards:NAME', got '{scope}'")
-    out = diversity_tables(measured, reference, signatures, cfg, _partitions(spark, cfg))
+    out = diversity_tables(measured, reference, signatures, cfg, _partitions(spark, cfg),
+                           signature_keys)
     try:
         write_partitions(out.diversity, cfg, "metrics/diversity", partition_col="scope",
                          sort_by=("domain", "era", "month", "token_budget"))

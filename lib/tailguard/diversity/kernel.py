@@ -38,11 +38,12 @@ from tailguard.diversity.accum import (
     DocSlice,
     Prefix,
     Stream,
+    TailSet,
     count_keys,
-    estimates_row,
     update_registers,
 )
-from tailguard.diversity.ngrams import concept_edges, hash_words, ngrams
+from tailguard.diversity.hll import estimate_many
+from tailguard.diversity.ngrams import concept_edges, hash_words, ngram_levels
 from tailguard.diversity.partials import Candidates, Rollups, Signatures, WordGroups
 from tailguard.diversity.rows import (  # noqa: F401  (re-exported: the kernel's contract)
     ALL,
@@ -94,46 +95,41 @@ class TextRows:
 
 class Tokens:
     """One batch tokenised once: word hashes, n-grams n = 1..4 and concepts, each sliceable
-    by a document range (arrays are in document order)."""
+    by a document range (arrays are in document order; `*_bounds[d]` is where document d
+    starts in them, found once per batch so a slice costs no search)."""
 
     def __init__(self, batch: pa.RecordBatch, concept_max_n: int):
         self.tok = hash_words(words_arrow(batch.column("text")))
         self.texts = batch.column("text").to_pylist()
         self.okeys = batch.column("okey").to_numpy()
-        self.grams, self.gram_doc, self.concept, self.concept_doc = [], [], [], []
-        for n in range(1, DISTINCT_N + 1):
-            hashes, doc, start = ngrams(self.tok, n)
+        rows = np.arange(batch.num_rows + 1)
+        self.grams, self.gram_doc, self.gram_bounds = [], [], []
+        self.concept, self.concept_bounds = [], []
+        for n, (hashes, doc, start) in enumerate(ngram_levels(self.tok, DISTINCT_N), 1):
+            bounds = np.searchsorted(doc, rows)
             self.grams.append(hashes)
             self.gram_doc.append(doc)
+            self.gram_bounds.append(bounds)
             if n <= concept_max_n:
                 edge = concept_edges(self.tok, start, n)
                 self.concept.append(hashes[edge])
-                self.concept_doc.append(doc[edge])
+                self.concept_bounds.append(np.searchsorted(doc[edge], rows))
 
     def doc_slice(self, lo: int, hi: int) -> DocSlice:
-        def cut(values, docs):
-            a, b = np.searchsorted(docs, [lo, hi])
-            return values[a:b]
-
         return DocSlice(self.tok.lengths[lo:hi], self.texts[lo:hi], self.okeys[lo:hi],
-                        [cut(g, d) for g, d in zip(self.grams, self.gram_doc, strict=True)],
-                        np.concatenate([cut(c, d) for c, d in
-                                        zip(self.concept, self.concept_doc, strict=True)]))
+                        [g[b[lo]:b[hi]] for g, b in zip(self.grams, self.gram_bounds,
+                                                         strict=True)],
+                        np.concatenate([c[b[lo]:b[hi]] for c, b in
+                                        zip(self.concept, self.concept_bounds, strict=True)]))
 
     def gram_docs(self, lo: int, hi: int) -> list[np.ndarray]:
-        out = []
-        for docs in self.gram_doc:
-            a, b = np.searchsorted(docs, [lo, hi])
-            out.append(docs[a:b])
-        return out
-
-
+        return [d[b[lo]:b[hi]] for d, b in zip(self.gram_doc, self.gram_bounds, strict=True)]
 
 
 class Run:
     """One (scope, domain) of the main pass: its (era, month) groups and budget prefix."""
 
-    def __init__(self, scope: str, domain: str, params: KernelParams, tail: np.ndarray):
+    def __init__(self, scope: str, domain: str, params: KernelParams, tail: TailSet):
         self.scope, self.domain, self.p = scope, domain, params
         self.slots: dict[tuple[str, str], int] = {}
         self.streams: list[Stream] = []
@@ -174,7 +170,7 @@ class Run:
                                           docs.okeys[rows]))
         if not self.prefix.done:
             self.prefix.feed(docs, lambda a, b: tokens.doc_slice(lo + a, lo + b))
-            sigs.want(self.prefix.stream.sample)
+            sigs.want(self.prefix.head)
 
     def _compact_words(self) -> None:
         """Sum the run's (slot, word) occurrences so far: a large domain's memory follows
@@ -198,7 +194,7 @@ class PartitionKernel:
     """Stateful over one partition's batches (sorted by scope, domain, okey, is_sig)."""
 
     def __init__(self, params: KernelParams, tail: np.ndarray):
-        self.p, self.tail = params, tail
+        self.p, self.tail = params, TailSet(tail)
         self.run: Run | None = None
         self.budget_run: tuple[tuple[str, str], Prefix] | None = None
         self.sigs = Signatures()
@@ -264,7 +260,7 @@ class PartitionKernel:
         if stop_at > lo and not prefix.done:
             prefix.feed(tokens.doc_slice(lo, stop_at),
                         lambda a, b: tokens.doc_slice(lo + a, lo + b))
-            self.sigs.want(prefix.stream.sample)
+            self.sigs.want(prefix.head)
         if stop_at < hi:
             prefix.stop()
         return out
@@ -316,7 +312,8 @@ class PartitionKernel:
 
 def _run_starts(batch: pa.RecordBatch) -> list[int]:
     """Row indices where a new (scope, domain) run starts (rows are sorted by them)."""
-    key = pc.binary_join_element_wise(batch.column("scope"), batch.column("domain"), "\x00")
+    key = pc.binary_join_element_wise(pc.fill_null(batch.column("scope"), "\x01"),
+                                      pc.fill_null(batch.column("domain"), "\x01"), "\x00")
     if len(key) < 2:
         return [0]
     changed = pc.not_equal(key.slice(1), key.slice(0, len(key) - 1))
@@ -325,23 +322,33 @@ def _run_starts(batch: pa.RecordBatch) -> list[int]:
 
 def _group_rows(run: Run, slot_ids: list[int], era_ids: dict[str, int]) -> list[dict]:
     """METRICS rows of a finished run: its (era, month) groups in slot order, then every
-    (era, __all__). `_wid`: the group's id in `WordGroups` (entropy is filled later)."""
+    (era, __all__). `_wid`: the group's id in `WordGroups` (entropy is filled later).
+    Every group's distinct-n comes from one `estimate_many` call over the run."""
     sums = [stream.sums() for stream in run.streams]
+    eras = sorted(era_ids)
+    members = {era: [s for (e, _), s in run.slots.items() if e == era] for era in eras}
+    n_slots = len(run.slots)
+    regs = np.concatenate([run.regs[:n_slots],
+                           np.stack([run.regs[members[era]].max(axis=0) for era in eras])])
+    est = estimate_many(regs.reshape(-1, regs.shape[-1])).reshape(len(regs), DISTINCT_N)
     rows = []
     for (era, month), slot in sorted(run.slots.items(), key=lambda item: item[1]):
         rows.append({"scope": run.scope, "domain": run.domain, "era": era, "month": month,
                      "gid": group_key(run.scope, run.domain, era, month, None),
-                     **sums[slot], **estimates_row(run.regs[slot]), "_wid": slot_ids[slot],
+                     **sums[slot], **_distinct(est[slot]), "_wid": slot_ids[slot],
                      "sample": run.streams[slot].sample})
-    for era in sorted(era_ids):
-        members = [s for (e, _), s in run.slots.items() if e == era]
-        sample = sorted(k for s in members for k in run.streams[s].sample)[: run.p.sample_size]
+    for i, era in enumerate(eras):
+        sample = sorted(k for s in members[era]
+                        for k in run.streams[s].sample)[: run.p.sample_size]
         rows.append({"scope": run.scope, "domain": run.domain, "era": era, "month": ALL,
                      "gid": group_key(run.scope, run.domain, era, ALL, None),
-                     **{f: sum(sums[s][f] for s in members) for f in SUM_FIELDS},
-                     **estimates_row(run.regs[members].max(axis=0)), "_wid": era_ids[era],
-                     "sample": sample})
+                     **{f: sum(sums[s][f] for s in members[era]) for f in SUM_FIELDS},
+                     **_distinct(est[n_slots + i]), "_wid": era_ids[era], "sample": sample})
     return rows
+
+
+def _distinct(estimates: np.ndarray) -> dict:
+    return {f"distinct_n_{n}": float(estimates[n - 1]) for n in range(1, DISTINCT_N + 1)}
 
 
 def kernel_fn(params: KernelParams, tail) -> Callable[[Iterator[pa.RecordBatch]],

@@ -101,16 +101,28 @@ def ngrams(tokens: TokenBatch, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     Hash of (w1..wn) = fmix64(hash(w1..wn-1) * C + hash(wn)), built for all positions at
     once; position i is kept when tokens i and i+n-1 belong to the same document.
     """
+    return ngram_levels(tokens, n)[n - 1]
+
+
+def ngram_levels(tokens: TokenBatch, max_n: int
+                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`ngrams(tokens, n)` for every n = 1..max_n, each level built from the one below
+    (one fmix64 pass per level, not n - 1), so the kernel pays max_n - 1 passes in all."""
     total = len(tokens.hashes)
-    if total < n:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    out = []
     h = tokens.hashes
-    with np.errstate(over="ignore"):
-        for k in range(1, n):
-            h = fmix64(h[:-1] * _COMBINE + tokens.hashes[k:])
-    start = np.arange(total - n + 1, dtype=np.int64)
-    keep = tokens.doc[: total - n + 1] == tokens.doc[n - 1:]
-    return h[keep], tokens.doc[: total - n + 1][keep], start[keep]
+    for n in range(1, max_n + 1):
+        if total < n:
+            empty = np.zeros(0, np.int64)
+            out.append((np.zeros(0, np.uint64), empty, empty))
+            continue
+        if n > 1:
+            with np.errstate(over="ignore"):
+                h = fmix64(h[:-1] * _COMBINE + tokens.hashes[n - 1:])
+        keep = tokens.doc[: total - n + 1] == tokens.doc[n - 1:]
+        start = np.flatnonzero(keep)
+        out.append((h[keep], tokens.doc[start], start))
+    return out
 
 
 def concept_edges(tokens: TokenBatch, start: np.ndarray, n: int) -> np.ndarray:

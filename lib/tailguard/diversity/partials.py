@@ -71,7 +71,7 @@ class WordGroups:
         self.keys: list[np.ndarray] = []
         self.counts: list[np.ndarray] = []
         self.era_of: list[int] = []          # month group id -> its (era, __all__) id
-        self.rollup_of: list[tuple[int, int]] = []  # month group id -> rollup gids
+        self.rollup_of: list[tuple[int, int]] = []  # id -> (month rollup, era rollup) gid
         self.n_ids = 0
         self.size = 0
 
@@ -83,7 +83,7 @@ class WordGroups:
         slot_ids = list(range(self.n_ids, self.n_ids + len(run.slots)))
         self.n_ids += len(run.slots)
         self.era_of.extend([-1] * len(eras))
-        self.rollup_of.extend([(0, 0)] * len(eras))
+        self.rollup_of.extend([(0, group_key(run.scope, ALL, era, ALL, None)) for era in eras])
         for (era, month), _ in sorted(run.slots.items(), key=lambda item: item[1]):
             self.era_of.append(era_ids[era])
             self.rollup_of.append((group_key(run.scope, ALL, era, month, None),
@@ -105,12 +105,13 @@ class WordGroups:
                                  groups=ids)
             month = _entropies(g, c, self.n_ids)
             era_ids = np.asarray(self.era_of, np.int64)[g]
-            eg, _, ec = count_keys(k, c, groups=era_ids)
+            eg, ek, ec = count_keys(k, c, groups=era_ids)
             era = _entropies(eg, ec, self.n_ids)
             entropy = np.where(np.asarray(self.era_of) >= 0, month, era)
-            gids = np.asarray(self.rollup_of, np.int64)[g]
-            rollups.add_words(gids[:, 0], k, c)
-            rollups.add_words(gids[:, 1], k, c)
+            rollup_of = np.asarray(self.rollup_of, np.int64)
+            rollups.add_words(rollup_of[g, 0], k, c)
+            # the era rollup sums the era groups' counts: fewer rows than the months'
+            rollups.add_words(rollup_of[eg, 1], ek, ec)
         self.__init__()
         return entropy
 

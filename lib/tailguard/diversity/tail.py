@@ -13,6 +13,12 @@ counts of such concepts ("at most", not "below": counts are small integers, and 
 bound would make the tail empty whenever the quantile falls on `min_count`). The quantile
 is exact: it is read off the histogram of counts, which has one row per distinct count.
 
+The reference counts are exact too. Each task sums its concept occurrences a window at
+a time, splits the partial counts into key buckets (key % B) and ships each bucket as
+one row of packed binary arrays; each reducer sums its buckets one by one with Arrow.
+One row per distinct key was the old form, and at 200k documents its 18 million tiny
+rows cost more in the JVM (Arrow <-> row conversion, shuffle, sort) than the counting.
+
 The tail goes to the kernels as a sorted array of 64-bit concept hashes (a Spark
 broadcast, 8 bytes per tail concept on each executor), so coverage is counted where the
 budget samples are, instead of shuffling every sampled concept.
@@ -28,64 +34,148 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from tailguard.diversity.accum import Counts
+from tailguard.diversity.accum import count_keys
 from tailguard.diversity.ngrams import concept_ngrams, hash_words
 from tailguard.schema import require_columns
 from tailguard.text.tokenize import words_arrow
 
 log = logging.getLogger(__name__)
-FLUSH_KEYS = 1 << 22  # distinct concepts a task keeps before emitting its partial counts
+FLUSH_OCCURRENCES = 1 << 22  # concept occurrences a task sums at once, then emits
+BUCKETS_PER_PARTITION = 8  # key buckets per reducer partition (bucket b -> b % P)
+_WIDTHS = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+BLOB_SCHEMA = "bucket int, keys binary, counts binary"
 
 
-def _concept_counts(max_n: int):
+def count_width(max_count: int) -> int:
+    """Bytes per count in a blob: the smallest unsigned width that holds `max_count`, so
+    a count is never clipped or wrapped (the reader infers the width from blob sizes)."""
+    for width, dtype in _WIDTHS.items():
+        if max_count <= np.iinfo(dtype).max:
+            return width
+    raise ValueError(f"count {max_count} does not fit in 64 bits")
+
+
+def split_blobs(keys: np.ndarray, counts: np.ndarray, n_buckets: int) -> pa.RecordBatch:
+    """Reduced (key, count) arrays as one row per non-empty key bucket (key % n_buckets):
+    bucket, keys (little-endian uint64 bytes), counts (little-endian unsigned ints of
+    `count_width` bytes, one width for the whole batch). Zero rows for no keys."""
+    bucket = keys % np.uint64(n_buckets)
+    bucket = bucket.astype(np.uint16 if n_buckets <= 1 << 16 else np.int64)
+    order = np.argsort(bucket, kind="stable")  # radix sort for 16-bit bucket ids
+    bounds = np.searchsorted(bucket[order], np.arange(n_buckets + 1))
+    nonempty = np.flatnonzero(np.diff(bounds))
+    starts = np.append(bounds[nonempty], len(keys))  # empty buckets own no bytes
+    width = count_width(int(counts.max())) if len(counts) else 1
+    key_bytes = keys[order].astype("<u8").tobytes()
+    count_bytes = counts[order].astype(_WIDTHS[width]).tobytes()
+    return pa.RecordBatch.from_arrays([
+        pa.array(nonempty, pa.int32()),
+        _binary(starts * 8, key_bytes),
+        _binary(starts * width, count_bytes),
+    ], names=["bucket", "keys", "counts"])
+
+
+def _binary(offsets: np.ndarray, data: bytes) -> pa.BinaryArray:
+    """Arrow binary array over one buffer (a window holds FLUSH_OCCURRENCES + one batch of
+    keys at most, far below the 2 GiB that 32-bit offsets address)."""
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), len(offsets) - 1,
+        [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+
+
+def read_blobs(batch: pa.RecordBatch) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(uint64 keys, int64 counts) of each row of a `split_blobs` batch."""
+    keys_col, counts_col = batch.column("keys"), batch.column("counts")
+    for i in range(batch.num_rows):
+        keys = np.frombuffer(keys_col[i].as_buffer(), np.dtype("<u8"))
+        raw = counts_col[i].as_buffer()
+        width = raw.size // len(keys) if len(keys) else 1
+        if width not in _WIDTHS or width * len(keys) != raw.size:
+            raise ValueError(f"blob of {len(keys)} keys has {raw.size} bytes of counts")
+        yield (keys.astype(np.uint64, copy=False),
+               np.frombuffer(raw, _WIDTHS[width]).astype(np.int64))
+
+
+def _concept_blobs(max_n: int, n_buckets: int, window: int):
+    """Map side: a task's concept occurrences, summed a window at a time (about `window`
+    occurrences, the batch that passes it included) and emitted as one blob row per key
+    bucket. Windows are summed on their own, not merged into a running table: Zipf
+    makes most concepts singletons, so merging saves few pairs and costs most of the
+    counting time (re-aggregating the growing table)."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        counts = Counts()
+        pending: list[np.ndarray] = []
+        size = 0
         for batch in batches:
             tokens = hash_words(words_arrow(batch.column("text")))
             for n in range(1, max_n + 1):
-                counts.add(concept_ngrams(tokens, n)[0])
-            if len(counts.keys) + counts.pending_size > FLUSH_KEYS:
-                yield _count_batch(counts.reduce())
-                counts = Counts()
-        yield _count_batch(counts.reduce())
+                grams = concept_ngrams(tokens, n)[0]
+                pending.append(grams)
+                size += len(grams)
+            if size > window:
+                yield split_blobs(*count_keys(np.concatenate(pending)), n_buckets)
+                pending, size = [], 0
+        if size:
+            yield split_blobs(*count_keys(np.concatenate(pending)), n_buckets)
 
     return run
-
-
-def _count_batch(counts: Counts) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays(
-        [pa.array(counts.keys.view(np.int64)), pa.array(counts.counts)], names=["key", "count"])
 
 
 def _sum_frequent(min_count: int):
-    """Sum one key range's partial counts (Arrow hash aggregation) and keep the keys seen
-    at least `min_count` times: most concepts are seen once, and drop out here."""
+    """Reduce side: rows arrive sorted by bucket, so each bucket's blobs are summed at
+    once (Arrow hash aggregation) as soon as the bucket ends, and only its keys seen at
+    least `min_count` times are kept (most concepts are seen once, and drop out here).
+    Memory: one bucket's (key, count) pairs, not the whole partition's."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        counts = Counts()
+        done: set[int] = set()
+        current, parts = None, []
         for batch in batches:
-            counts.add_counts(batch.column("key").to_numpy().view(np.uint64),
-                              batch.column("count").to_numpy())
-        counts.reduce()
-        keep = counts.counts >= min_count
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(counts.keys[keep].view(np.int64)), pa.array(counts.counts[keep])],
-            names=["key", "count"])
+            for label, blob in zip(batch.column("bucket").to_pylist(), read_blobs(batch),
+                                   strict=True):
+                if label != current:
+                    if parts:
+                        yield _frequent_batch(parts, min_count)
+                    if label in done:
+                        raise ValueError(f"rows of bucket {label} are not contiguous")
+                    done.add(label)
+                    current, parts = label, []
+                parts.append(blob)
+        if parts or not done:
+            yield _frequent_batch(parts, min_count)
 
     return run
+
+
+def _frequent_batch(parts: list[tuple[np.ndarray, np.ndarray]],
+                    min_count: int) -> pa.RecordBatch:
+    """key, count of the keys whose partial counts in `parts` sum to >= min_count."""
+    if parts:
+        keys, counts = count_keys(np.concatenate([k for k, _ in parts]),
+                                  np.concatenate([c for _, c in parts]))
+    else:
+        keys, counts = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    keep = counts >= min_count
+    return pa.RecordBatch.from_arrays(
+        [pa.array(keys[keep].view(np.int64)), pa.array(counts[keep])], names=["key", "count"])
 
 
 def frequent_concepts(reference: DataFrame, max_n: int, min_count: int,
                       partitions: int) -> DataFrame:
     """Exact counts of the reference concepts seen at least `min_count` times: key, count.
 
-    Each task sums its own documents first (Zipf: far fewer keys than occurrences); the
-    partial counts meet by key in one exchange and are summed by Arrow there, not by a
-    Spark partial + final aggregation over millions of mostly unique keys."""
+    Each task sums its documents' concepts a window at a time; the partial counts then
+    meet by key bucket in one exchange and are summed by Arrow there, not by a Spark
+    partial + final aggregation over millions of mostly unique keys. They cross the
+    exchange as a few large binary rows (one per window and key bucket: packed keys and
+    counts), not one row per key: with a row per key the JVM's per-row work (Arrow <->
+    row conversion, shuffling and sorting tens of millions of tiny rows) dominated the
+    pass. Sorting the few rows by bucket lets a reducer sum one bucket at a time."""
     require_columns(reference, ("text",), "frequent_concepts")
     return (
         reference.select("text")
-        .mapInArrow(_concept_counts(max_n), "key bigint, count bigint")
-        .repartition(partitions, "key")
+        .mapInArrow(_concept_blobs(max_n, BUCKETS_PER_PARTITION * partitions,
+                                   FLUSH_OCCURRENCES), BLOB_SCHEMA)
+        .repartitionById(partitions, "bucket")  # bucket b to reducer b % partitions
+        .sortWithinPartitions("bucket")
         .mapInArrow(_sum_frequent(min_count), "key bigint, count bigint")
     )
 

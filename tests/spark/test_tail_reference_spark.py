@@ -1,0 +1,66 @@
+"""frequent_concepts in Spark equals the concept counts computed in plain Python."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from tailguard.diversity import ngrams as ng
+from tailguard.diversity import tail
+from tailguard.text.tokenize import words
+
+VOCAB = [f"w{i}" for i in range(60)] + ["the", "of", "and", "a"]
+
+
+def _texts():
+    rng = np.random.default_rng(11)
+    docs = [" ".join(rng.choice(VOCAB, size=int(rng.integers(0, 40)))) for _ in range(120)]
+    return docs + [None, "", "the of and", "State of the art, w1 w2!"]
+
+
+def expected_concepts(texts, max_n: int) -> Counter:
+    """Concept hashes of `texts` from the pure-Python word and n-gram hashes."""
+    out = Counter()
+    for text in texts:
+        ws = words(text)
+        for n in range(1, max_n + 1):
+            for i in range(len(ws) - n + 1):
+                gram = ws[i:i + n]
+                if gram[0] not in ng.STOP_WORDS and gram[-1] not in ng.STOP_WORDS:
+                    out[ng.ngram_hash_py(gram)] += 1
+    return out
+
+
+def _frequent(df) -> dict[int, int]:
+    return {r["key"] & (2**64 - 1): r["count"] for r in df.collect()}
+
+
+@pytest.mark.parametrize(("partitions", "window"), [(2, 1 << 22), (3, 50)])
+def test_frequent_concepts_equal_python_counts(spark, monkeypatch, partitions, window):
+    """Several map tasks (and, with window=50, several windows per task) whose partial
+    counts of a key meet in one reducer."""
+    monkeypatch.setattr(tail, "FLUSH_OCCURRENCES", window)
+    texts = _texts()
+    ref = spark.createDataFrame([(t,) for t in texts], "text string").repartition(3)
+    expected = expected_concepts(texts, 3)
+    want = {k: c for k, c in expected.items() if c >= 3}
+    assert len(want) > 100 and any(k >= 1 << 63 for k in want)
+    assert len(want) < len(expected)  # some concepts are too rare
+    conf = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(conf)
+    spark.conf.set(conf, "8")  # several batches, so several windows, per task
+    try:
+        got = _frequent(tail.frequent_concepts(ref, 3, 3, partitions))
+    finally:
+        spark.conf.set(conf, before)
+    assert got == want
+
+
+def test_empty_reference_gives_no_rows(spark):
+    empty = spark.createDataFrame([], "text string")
+    assert tail.frequent_concepts(empty, 3, 2, 2).collect() == []
+    assert len(tail.tail_concepts(tail.frequent_concepts(empty, 3, 2, 2), 2, 0.5)) == 0
+    no_concepts = spark.createDataFrame([(None,), ("",), ("the of",)], "text string")
+    assert tail.frequent_concepts(no_concepts.repartition(2), 3, 1, 2).collect() == []
