@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
-from tailguard.diversity import hll
+from tailguard.diversity import blobs, hll
 from tailguard.diversity import kernel as K
 from tailguard.diversity import ngrams as ng
 from tailguard.diversity.estimators import (
@@ -184,7 +184,16 @@ def test_rollup_partials_merge_to_the_exact_union():
     got = [hll.estimate(hll.decode(b, PARAMS.precision)) for b in regs.registers]
     assert got == pytest.approx([exact[f"distinct_n_{n}"] for n in range(1, 5)])
     word_rows = out[(out.kind == K.KIND_WORDS) & (out.gid == gid)]
-    assert entropy_from_counts(word_rows["count"].to_numpy()) == pytest.approx(
+    assert len(word_rows) > 1  # packed per key bucket
+    counts = {}
+    for bucket, keys, packed in zip(word_rows.key, word_rows.word_keys, word_rows.word_counts,
+                                    strict=True):
+        keys, values = blobs.unpack(keys, packed)
+        assert (keys % np.uint64(64) == np.uint64(bucket)).all()
+        counts.update(zip(keys.tolist(), values.tolist(), strict=True))
+    assert sorted(counts.values()) == sorted(Counter(
+        w for d in union for w in words(d["text"])).values())
+    assert entropy_from_counts(list(counts.values())) == pytest.approx(
         exact["entropy_unigram"])
     sample = out[(out.kind == K.KIND_SAMPLE) & (out.gid == gid)].okey.tolist()
     assert sample == [d["okey"] for d in union[: PARAMS.sample_size]]
@@ -261,3 +270,13 @@ def test_tail_set_counts_exact_members_despite_low_bit_collisions():
     assert tail_set.count_in(queries) == 400
     assert TailSet(np.zeros(0, np.uint64)).count_in(queries) == 0
     assert tail_set.count_in(queries[:0]) == 0
+
+
+def test_rollup_merge_refuses_unsorted_word_buckets():
+    from tailguard.diversity import rollup
+
+    out = _run(PARAMS, _rows(DOCS), arrow=True)
+    words_only = out.filter(pa.compute.equal(out.column("kind"), K.KIND_WORDS))
+    parts = pa.concat_tables([words_only, words_only]).select(list(rollup._PARTIAL_COLUMNS))
+    with pytest.raises(ValueError, match="not contiguous"):
+        list(rollup._merge_partials(PARAMS.precision, 5)(iter(parts.to_batches())))

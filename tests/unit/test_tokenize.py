@@ -63,3 +63,17 @@ def test_batch_tokeniser_matches_character_level_definition_on_random_text():
     assert words_arrow(batch).to_pylist() == [_reference_words(t) for t in texts]
     sliced = batch.slice(17, 50)
     assert words_arrow(sliced).to_pylist() == [_reference_words(t) for t in texts[17:67]]
+
+
+def test_ascii_and_unicode_documents_in_one_batch_tokenise_alike():
+    """ASCII documents skip the Unicode pass; mixed, all-ASCII and sliced batches must
+    give what the character-level definition gives for each document."""
+    texts = ["Plain ASCII, don't STOP", "Ça va—très BIEN’s", None, "x'y 42",
+             "ÉCOLE d’été", "", "TAB\tsep"]
+    batch = pa.array(texts)
+    assert words_arrow(batch).to_pylist() == [_reference_words(t) for t in texts]
+    ascii_only = pa.array([t for t in texts if t is None or t.isascii()])
+    assert words_arrow(ascii_only).to_pylist() == [_reference_words(t)
+                                                   for t in ascii_only.to_pylist()]
+    assert words_arrow(batch.slice(1, 4)).to_pylist() == [_reference_words(t)
+                                                          for t in texts[1:5]]

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from tailguard.diversity.accum import DISTINCT_N, count_keys
+from tailguard.diversity.blobs import split_blobs
 from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
 from tailguard.diversity.hll import encode
 from tailguard.diversity.rows import (
@@ -123,6 +124,9 @@ def _entropies(groups: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
     return entropy_bits(n, s)
 
 
+WORD_BUCKETS = 64  # key buckets of a rollup group's word counts (the merge's memory unit)
+
+
 class Rollups:
     """The partition's partials of the cross-domain groups (scope, __all__, era, month) and
     (scope, __all__, era, __all__): sums, registers, word counts, first-k samples."""
@@ -170,6 +174,24 @@ class Rollups:
             merged = sorted(merged, key=lambda item: item[0])[: self.sample_size]
         self.samples[gid] = merged
 
+    @staticmethod
+    def _word_blobs(gids: np.ndarray, keys: np.ndarray, counts: np.ndarray
+                    ) -> list[pa.RecordBatch]:
+        """WORDS rows: per rollup group, its word counts packed per key bucket (`key` =
+        the bucket), a few rows per group instead of one per distinct word."""
+        out = []
+        order = np.argsort(gids, kind="stable")
+        gids, keys, counts = gids[order], keys[order], counts[order]
+        starts = np.flatnonzero(np.r_[True, gids[1:] != gids[:-1]])
+        for a, b in zip(starts, [*starts[1:], len(gids)], strict=True):
+            packed = split_blobs(keys[a:b], counts[a:b], WORD_BUCKETS)
+            out.append(bulk_rows(KIND_WORDS, packed.num_rows, gid=np.full(packed.num_rows,
+                                                                          gids[a]),
+                                 key=packed.column("bucket").cast(pa.int64()),
+                                 word_keys=packed.column("keys"),
+                                 word_counts=packed.column("counts")))
+        return out
+
     def _reduce_words(self) -> None:
         if self.word_keys:
             g, k, c = count_keys(np.concatenate(self.word_keys),
@@ -190,8 +212,7 @@ class Rollups:
             out.append(bulk_rows(KIND_REGISTERS, len(gids), gid=gids, n=ns, registers=blobs))
         self._reduce_words()
         if self.word_keys:
-            g, k, c = self.word_gids[0], self.word_keys[0], self.word_counts[0]
-            out.append(bulk_rows(KIND_WORDS, len(k), gid=g, key=k.view(np.int64), count=c))
+            out += self._word_blobs(self.word_gids[0], self.word_keys[0], self.word_counts[0])
         rows = [(gid, okey, blob) for gid, sample in self.samples.items()
                 for okey, blob in sorted(sample, key=lambda item: item[0])[: self.sample_size]]
         if rows:

@@ -7,9 +7,11 @@ S = sum c log2 c over the merged counts), and the homogenization sample is the f
 okeys of the union of each partition's first k.
 
 All four kinds of partial meet in one exchange by gid, sorted by (gid, kind, key, okey),
-and one streaming pass merges them: a word's partial counts arrive next to each other, so
-its merged count is folded into N and S as soon as the next word starts. Memory per
-task: one register set and one sample per group, never a group's vocabulary.
+and one streaming pass merges them. Word counts come packed (`blobs`), one row per
+partition, group and key bucket (`key` holds the bucket), so the exchange moves a few
+thousand rows, not one per distinct word; a bucket's rows arrive next to each other and
+are summed and folded into N and S as soon as the next bucket starts. Memory per task:
+one register set and one sample per group, and one key bucket of one group's words.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.diversity import hll
-from tailguard.diversity.accum import DISTINCT_N
+from tailguard.diversity.accum import DISTINCT_N, count_keys
+from tailguard.diversity.blobs import unpack
 from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
 from tailguard.diversity.rows import (
     KIND_REGISTERS,
@@ -42,8 +45,8 @@ OUTPUT_SCHEMA = pa.schema(
      ("homogenization_sample", pa.int64())])
 _DDL_TYPES = {pa.int64(): "bigint", pa.string(): "string", pa.float64(): "double"}
 OUTPUT_DDL = ", ".join(f"{f.name} {_DDL_TYPES[f.type]}" for f in OUTPUT_SCHEMA)
-_PARTIAL_COLUMNS = ("kind", "gid", *LABELS, *SUM_FIELDS, "n", "key", "count", "registers",
-                    "okey", "signature")
+_PARTIAL_COLUMNS = ("kind", "gid", *LABELS, *SUM_FIELDS, "n", "key", "registers", "okey",
+                    "signature", "word_keys", "word_counts")
 
 
 @dataclass
@@ -79,22 +82,50 @@ def _merge_partials(precision: int, sample_size: int):
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         groups: dict[int, _Group] = {}
-        carry: tuple[int, int, int] | None = None  # a word whose partials may go on
+        words = _WordBucket()
         for batch in batches:
-            kind = batch.column("kind").to_numpy(zero_copy_only=False)
-            words = kind == KIND_WORDS
-            carry = _fold_words(groups, batch.filter(pa.array(words)), carry, precision)
-            rest = batch.filter(pa.array(~words)).to_pylist()
-            for row in rest:
+            for row in batch.to_pylist():
                 group = groups.setdefault(row["gid"], _Group(precision))
-                _fold_row(group, row, precision, sample_size)
-        if carry is not None:
-            groups.setdefault(carry[0], _Group(precision)).add_words(np.array([carry[2]]))
+                if row["kind"] == KIND_WORDS:
+                    words.add(group, row)
+                else:
+                    _fold_row(group, row, precision, sample_size)
+        words.close()
         rows = [g.row(gid, sample_size) for gid, g in groups.items() if g.labels]
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
 
     return run
+
+
+class _WordBucket:
+    """The packed word counts of one (gid, key bucket) from every partition: they arrive
+    next to each other, so the bucket is summed exactly and folded into its group's N and
+    S as soon as the next one starts. Memory: one bucket of one group's vocabulary."""
+
+    def __init__(self) -> None:
+        self.current: tuple[int, int] | None = None
+        self.group: _Group | None = None
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self.done: set[tuple[int, int]] = set()
+
+    def add(self, group: _Group, row: dict) -> None:
+        key = (row["gid"], row["key"])
+        if key != self.current:
+            self.close()
+            if key in self.done:  # summed twice, a word would count as two words
+                raise ValueError(f"word rows of group {key[0]} bucket {key[1]} are not "
+                                 "contiguous: the input must be sorted by (gid, kind, key)")
+            self.done.add(key)
+            self.current, self.group = key, group
+        self.parts.append(unpack(row["word_keys"], row["word_counts"]))
+
+    def close(self) -> None:
+        if self.parts:
+            _, counts = count_keys(np.concatenate([k for k, _ in self.parts]),
+                                   np.concatenate([c for _, c in self.parts]))
+            self.group.add_words(counts)
+        self.current, self.group, self.parts = None, None, []
 
 
 def _fold_row(group: _Group, row: dict, precision: int, sample_size: int) -> None:
@@ -109,25 +140,6 @@ def _fold_row(group: _Group, row: dict, precision: int, sample_size: int) -> Non
         np.maximum(group.regs[n], hll.decode(row["registers"], precision), out=group.regs[n])
     elif row["kind"] == KIND_SAMPLE and len(group.sample) < sample_size:
         group.sample.append(row["signature"])  # rows come in okey order: the first k
-
-
-def _fold_words(groups: dict, rows: pa.RecordBatch, carry, precision: int):
-    """Fold sorted (gid, key, count) partial rows into N and S per gid; returns the last
-    word, which the next batch may continue."""
-    if rows.num_rows == 0:
-        return carry
-    gid = rows.column("gid").to_numpy()
-    key = rows.column("key").to_numpy()
-    count = rows.column("count").to_numpy()
-    if carry is not None:
-        gid, key = np.concatenate([[carry[0]], gid]), np.concatenate([[carry[1]], key])
-        count = np.concatenate([[carry[2]], count])
-    starts = np.flatnonzero(np.r_[True, (gid[1:] != gid[:-1]) | (key[1:] != key[:-1])])
-    merged = np.add.reduceat(count, starts)
-    run_gid = gid[starts]
-    for g in np.unique(run_gid[:-1]):
-        groups.setdefault(int(g), _Group(precision)).add_words(merged[:-1][run_gid[:-1] == g])
-    return int(run_gid[-1]), int(key[starts[-1]]), int(merged[-1])
 
 
 def rollup_metrics(partials: DataFrame, precision: int, sample_size: int,

@@ -31,7 +31,7 @@ OUTPUT_SCHEMA = pa.schema(
     + [("homogenization", pa.float64()), ("homogenization_sample", pa.int64())]
     + [("n", pa.int8()), ("key", pa.int64()), ("count", pa.int64()), ("registers", pa.binary()),
        ("okey", pa.int64()), ("text", pa.string()), ("signature", pa.binary()),
-       ("stop", pa.bool_())])
+       ("stop", pa.bool_()), ("word_keys", pa.binary()), ("word_counts", pa.binary())])
 _SPARK_TYPES = {pa.int8(): "tinyint", pa.int64(): "bigint", pa.string(): "string",
                 pa.float64(): "double", pa.binary(): "binary", pa.bool_(): "boolean"}
 OUTPUT_DDL = ", ".join(f"{f.name} {_SPARK_TYPES[f.type]}" for f in OUTPUT_SCHEMA)

@@ -35,6 +35,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.diversity.accum import count_keys
+from tailguard.diversity.blobs import (  # noqa: F401  (count_width: tests)
+    count_width,
+    read_blobs,
+    split_blobs,
+)
 from tailguard.diversity.ngrams import concept_ngrams, hash_words
 from tailguard.schema import require_columns
 from tailguard.text.tokenize import words_arrow
@@ -42,58 +47,7 @@ from tailguard.text.tokenize import words_arrow
 log = logging.getLogger(__name__)
 FLUSH_OCCURRENCES = 1 << 22  # concept occurrences a task sums at once, then emits
 BUCKETS_PER_PARTITION = 8  # key buckets per reducer partition (bucket b -> b % P)
-_WIDTHS = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
 BLOB_SCHEMA = "bucket int, keys binary, counts binary"
-
-
-def count_width(max_count: int) -> int:
-    """Bytes per count in a blob: the smallest unsigned width that holds `max_count`, so
-    a count is never clipped or wrapped (the reader infers the width from blob sizes)."""
-    for width, dtype in _WIDTHS.items():
-        if max_count <= np.iinfo(dtype).max:
-            return width
-    raise ValueError(f"count {max_count} does not fit in 64 bits")
-
-
-def split_blobs(keys: np.ndarray, counts: np.ndarray, n_buckets: int) -> pa.RecordBatch:
-    """Reduced (key, count) arrays as one row per non-empty key bucket (key % n_buckets):
-    bucket, keys (little-endian uint64 bytes), counts (little-endian unsigned ints of
-    `count_width` bytes, one width for the whole batch). Zero rows for no keys."""
-    bucket = keys % np.uint64(n_buckets)
-    bucket = bucket.astype(np.uint16 if n_buckets <= 1 << 16 else np.int64)
-    order = np.argsort(bucket, kind="stable")  # radix sort for 16-bit bucket ids
-    bounds = np.searchsorted(bucket[order], np.arange(n_buckets + 1))
-    nonempty = np.flatnonzero(np.diff(bounds))
-    starts = np.append(bounds[nonempty], len(keys))  # empty buckets own no bytes
-    width = count_width(int(counts.max())) if len(counts) else 1
-    key_bytes = keys[order].astype("<u8").tobytes()
-    count_bytes = counts[order].astype(_WIDTHS[width]).tobytes()
-    return pa.RecordBatch.from_arrays([
-        pa.array(nonempty, pa.int32()),
-        _binary(starts * 8, key_bytes),
-        _binary(starts * width, count_bytes),
-    ], names=["bucket", "keys", "counts"])
-
-
-def _binary(offsets: np.ndarray, data: bytes) -> pa.BinaryArray:
-    """Arrow binary array over one buffer (a window holds FLUSH_OCCURRENCES + one batch of
-    keys at most, far below the 2 GiB that 32-bit offsets address)."""
-    return pa.BinaryArray.from_buffers(
-        pa.binary(), len(offsets) - 1,
-        [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
-
-
-def read_blobs(batch: pa.RecordBatch) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(uint64 keys, int64 counts) of each row of a `split_blobs` batch."""
-    keys_col, counts_col = batch.column("keys"), batch.column("counts")
-    for i in range(batch.num_rows):
-        keys = np.frombuffer(keys_col[i].as_buffer(), np.dtype("<u8"))
-        raw = counts_col[i].as_buffer()
-        width = raw.size // len(keys) if len(keys) else 1
-        if width not in _WIDTHS or width * len(keys) != raw.size:
-            raise ValueError(f"blob of {len(keys)} keys has {raw.size} bytes of counts")
-        yield (keys.astype(np.uint64, copy=False),
-               np.frombuffer(raw, _WIDTHS[width]).astype(np.int64))
 
 
 def _concept_blobs(max_n: int, n_buckets: int, window: int):

@@ -23,27 +23,35 @@ _NON_ASCII_SEPARATOR = r"[^\x00-\x7f\pL\pN]+"
 _APOSTROPHE = ord("'")
 
 
-def _word_byte_table() -> np.ndarray:
-    table = np.zeros(256, dtype=bool)
-    for lo, hi in ((ord("a"), ord("z")), (ord("A"), ord("Z")), (ord("0"), ord("9"))):
-        table[lo : hi + 1] = True
-    table[0x80:] = True  # bytes of the (letter/digit) non-ASCII characters left after the regex
-    return table
-
-
-_WORD_BYTE = _word_byte_table()
+def _word_bytes(data: np.ndarray) -> np.ndarray:
+    """True for ASCII letters/digits and for every non-ASCII byte (the bytes of the
+    letter/digit characters left after the regex), by uint8 arithmetic: three
+    wrap-around range tests cost less than a 256-entry table lookup per byte."""
+    with np.errstate(over="ignore"):
+        letter = ((data | np.uint8(0x20)) - np.uint8(ord("a"))) < 26
+        digit = (data - np.uint8(ord("0"))) < 10
+    return letter | digit | (data >= 0x80)
 
 
 def _normalised(texts: pa.Array) -> pa.LargeStringArray:
-    lowered = pc.utf8_lower(pc.fill_null(texts.cast(pa.large_string()), ""))
-    lowered = pc.replace_substring(lowered, "\u2019", "'")
-    return pc.replace_substring_regex(lowered, _NON_ASCII_SEPARATOR, " ")
+    """Lower-cased texts with non-ASCII separators turned into spaces. The Unicode work
+    (case mapping, the regex) runs only on the documents that hold a non-ASCII byte;
+    for the others both are no-ops and ASCII lower-casing is ~10x cheaper."""
+    texts = pc.fill_null(texts.cast(pa.large_string()), "")
+    is_ascii = pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
+    lowered = pc.ascii_lower(texts)
+    if is_ascii.all():
+        return lowered
+    other = pc.utf8_lower(texts.filter(pa.array(~is_ascii)))
+    other = pc.replace_substring(other, "\u2019", "'")
+    other = pc.replace_substring_regex(other, _NON_ASCII_SEPARATOR, " ")
+    return pc.replace_with_mask(lowered, pa.array(~is_ascii), other)
 
 
 def _word_mask(data: np.ndarray, doc_starts: np.ndarray, doc_ends: np.ndarray) -> np.ndarray:
     """True for bytes inside words: word bytes, plus apostrophes flanked by word bytes
     within the same document."""
-    word = _WORD_BYTE[data]
+    word = _word_bytes(data)
     apostrophe = data == _APOSTROPHE
     if apostrophe.any():
         left = np.zeros_like(word)
