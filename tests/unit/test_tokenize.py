@@ -77,3 +77,13 @@ def test_ascii_and_unicode_documents_in_one_batch_tokenise_alike():
                                                    for t in ascii_only.to_pylist()]
     assert words_arrow(batch.slice(1, 4)).to_pylist() == [_reference_words(t)
                                                           for t in texts[1:5]]
+
+
+def test_slices_of_ascii_batches_tokenise_alike():
+    """A slice whose values do not start at byte 0 of the data (a batch cut from a
+    larger column, as Arrow hands them over) goes through the ASCII path intact."""
+    texts = [f"Doc {i} SAYS Hello, world-{i}" for i in range(40)]
+    column = pa.array(texts)
+    for sliced, expected in ((column.slice(25, 10), texts[25:35]),
+                             (column.cast(pa.large_string()).slice(3, 5), texts[3:8])):
+        assert words_arrow(sliced).to_pylist() == [_reference_words(t) for t in expected]

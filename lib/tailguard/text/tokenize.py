@@ -38,6 +38,9 @@ def _normalised(texts: pa.Array) -> pa.LargeStringArray:
     (case mapping, the regex) runs only on the documents that hold a non-ASCII byte;
     for the others both are no-ops and ASCII lower-casing is ~10x cheaper."""
     texts = pc.fill_null(texts.cast(pa.large_string()), "")
+    first = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset]
+    if first:  # a slice: pyarrow 26's ascii_lower corrupts offsets not starting at 0
+        texts = pa.concat_arrays([texts])
     is_ascii = pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
     lowered = pc.ascii_lower(texts)
     if is_ascii.all():
