@@ -40,7 +40,7 @@ from tailguard.diversity.blobs import (  # noqa: F401  (count_width: tests)
     read_blobs,
     split_blobs,
 )
-from tailguard.diversity.ngrams import concept_ngrams, hash_words
+from tailguard.diversity.ngrams import concept_edges, hash_words, ngram_levels
 from tailguard.schema import require_columns
 from tailguard.text.tokenize import words_arrow
 
@@ -61,8 +61,8 @@ def _concept_blobs(max_n: int, n_buckets: int, window: int):
         size = 0
         for batch in batches:
             tokens = hash_words(words_arrow(batch.column("text")))
-            for n in range(1, max_n + 1):
-                grams = concept_ngrams(tokens, n)[0]
+            for n, (hashes, _, start) in enumerate(ngram_levels(tokens, max_n), 1):
+                grams = hashes[concept_edges(tokens, start, n)]
                 pending.append(grams)
                 size += len(grams)
             if size > window:
