@@ -13,8 +13,8 @@ once so that each (scope, domain) is whole inside one partition, sorted by the s
 - the nested budget samples of the run (its first documents in okey order up to each
   token budget) are snapshotted on the way (`accum.Prefix`), tail coverage included;
 - only the cross-domain rollups (`__all__` domain) leave as mergeable partials, summed
-  per partition first: SUMS rows, REGISTERS rows (max-merge), WORDS rows (sum), SAMPLE
-  rows (first k okeys);
+  per partition first: SUMS rows, REGISTERS rows (max-merge), WORDS rows (word counts
+  packed per group and key bucket, `blobs`; sum), SAMPLE rows (first k okeys);
 - per scope, the partition's documents with the smallest okeys up to the largest budget
   leave as CANDIDATE rows, plus a stop marker at the first document past it: together
   they contain the scope-wide budget samples, which a second, small pass of this kernel
