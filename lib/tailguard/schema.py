@@ -63,8 +63,34 @@ PROVENANCE = T.StructType(
     ]
 )
 
+
+def _fields(*specs: tuple[str, T.DataType]) -> T.StructType:
+    return T.StructType([T.StructField(name, kind, True) for name, kind in specs])
+
+
+_DISTINCT = [(f"distinct_n_{k}", T.LongType()) for k in range(1, 5)]
+_RATIOS = [(f"distinct_ratio_n_{k}", T.DoubleType()) for k in range(1, 5)]
+# The diversity job's tables (partitioned by scope); see diversity/job.py for meanings.
+DIVERSITY_METRICS = _fields(
+    ("scope", T.StringType()), ("domain", T.StringType()), ("era", T.StringType()),
+    ("month", T.StringType()), ("token_budget", T.LongType()), ("n_docs", T.LongType()),
+    ("n_tokens", T.LongType()), *_DISTINCT, *_RATIOS, ("distinct_ratio_sum", T.DoubleType()),
+    ("entropy_unigram", T.DoubleType()), ("compression_ratio", T.DoubleType()),
+    ("homogenization", T.DoubleType()), ("homogenization_sample", T.LongType()))
+TAIL_COVERAGE = _fields(
+    ("scope", T.StringType()), ("domain", T.StringType()), ("token_budget", T.LongType()),
+    ("n_tokens", T.LongType()), ("tail_concepts", T.LongType()), ("covered", T.LongType()),
+    ("coverage", T.DoubleType()))
+RAREFACTION = _fields(
+    ("scope", T.StringType()), ("domain", T.StringType()), ("token_budget", T.LongType()),
+    ("n_tokens", T.LongType()), ("distinct_concepts", T.LongType()),
+    ("concept_occurrences", T.LongType()), ("f1", T.LongType()), ("f2", T.LongType()),
+    ("good_turing_missing_mass", T.DoubleType()), ("chao1", T.DoubleType()))
+
 # Tables read with their declared schema (an empty table still has its columns).
-TABLE_SCHEMAS = {"docs": DOCS, "quarantine": QUARANTINE, "provenance": PROVENANCE}
+TABLE_SCHEMAS = {"docs": DOCS, "quarantine": QUARANTINE, "provenance": PROVENANCE,
+                 "metrics/diversity": DIVERSITY_METRICS, "metrics/tail_coverage": TAIL_COVERAGE,
+                 "metrics/rarefaction": RAREFACTION}
 
 ERAS = ("pre_ai", "attested", "post_ai")
 DUP_KINDS = ("none", "exact", "near")

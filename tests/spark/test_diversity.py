@@ -169,3 +169,20 @@ def test_shard_scope_is_measured_against_the_crawl_tail(tables):
     assert same.tail_concepts == _row(cov, scope="post_ai", domain="d0.com",
                                       token_budget=500).tail_concepts
     assert _row(div, scope="shards:mix", domain="d0.com", token_budget=500).era == "__all__"
+
+
+def test_an_empty_crawl_gives_empty_readable_tables(spark, tmp_path):
+    """No documents: the job finishes and each table reads back empty with its columns."""
+    from tailguard.config import load_config
+    from tailguard.diversity.job import COVERAGE_COLUMNS, DIVERSITY_COLUMNS, RAREFACTION_COLUMNS
+    from tailguard.schema import DOCS, PROVENANCE
+
+    cfg = load_config((), (f"output.root={tmp_path}",))
+    write_table(spark.createDataFrame([], DOCS), cfg, "docs")
+    write_table(spark.createDataFrame([], PROVENANCE), cfg, "provenance")
+    run(SimpleNamespace(cfg=cfg, spark=spark, dates=None, options=SimpleNamespace(scope="eras")))
+    for name, columns in (("diversity", DIVERSITY_COLUMNS), ("tail_coverage", COVERAGE_COLUMNS),
+                          ("rarefaction", RAREFACTION_COLUMNS)):
+        table = read_table(spark, cfg, f"metrics/{name}")
+        assert table.count() == 0
+        assert sorted(table.columns) == sorted(columns)

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from tailguard.diversity import blobs, tail
 from tailguard.diversity import ngrams as ng
-from tailguard.diversity import tail
 from tailguard.text.tokenize import words
 
 TEXTS = [
@@ -114,7 +114,7 @@ def test_split_puts_every_key_in_exactly_one_bucket():
 @pytest.mark.parametrize(("big", "width"), [(255, 1), (256, 2), (2**32 - 1, 4),
                                             (2**32, 8), (2**62, 8)])
 def test_counts_are_never_clipped(big, width):
-    assert tail.count_width(big) == width
+    assert blobs.count_width(big) == width
     keys = np.array([3, TOP_BIT + 5, 2**64 - 1], np.uint64)
     batch = tail.split_blobs(keys, np.array([1, big, 2], np.int64), 8)
     assert all(len(c) * 8 == width * len(k) for k, c in

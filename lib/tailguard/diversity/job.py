@@ -34,6 +34,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from tailguard import schema
 from tailguard.config import Config
 from tailguard.diversity import rollup, tail
 from tailguard.diversity.accum import DISTINCT_N
@@ -63,14 +64,9 @@ log = logging.getLogger(__name__)
 MEASURED = ("doc_id", "crawl_date", "scope", "domain", "era", "month", "text")
 GROUP_COLUMNS = (*LABELS, *SUM_FIELDS, *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)],
                  "entropy_unigram", "homogenization", "homogenization_sample")
-DIVERSITY_COLUMNS = (
-    *LABELS, "n_docs", "n_tokens", *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)],
-    *[f"distinct_ratio_n_{k}" for k in range(1, DISTINCT_N + 1)], "distinct_ratio_sum",
-    "entropy_unigram", "compression_ratio", "homogenization", "homogenization_sample")
-COVERAGE_COLUMNS = ("scope", "domain", "token_budget", "n_tokens", "tail_concepts",
-                    "covered", "coverage")
-RAREFACTION_COLUMNS = ("scope", "domain", "token_budget", "n_tokens", "distinct_concepts",
-                       "concept_occurrences", "f1", "f2", "good_turing_missing_mass", "chao1")
+DIVERSITY_COLUMNS = tuple(schema.DIVERSITY_METRICS.fieldNames())
+COVERAGE_COLUMNS = tuple(schema.TAIL_COVERAGE.fieldNames())
+RAREFACTION_COLUMNS = tuple(schema.RAREFACTION.fieldNames())
 _MB = 1 << 20
 
 

@@ -29,7 +29,7 @@ OUTPUT_SCHEMA = pa.schema(
     + [(f, pa.int64()) for f in SUM_FIELDS] + [(f, pa.float64()) for f in ESTIMATE_FIELDS]
     + [(f, pa.int64()) for f in CONCEPT_FIELDS]
     + [("homogenization", pa.float64()), ("homogenization_sample", pa.int64())]
-    + [("n", pa.int8()), ("key", pa.int64()), ("count", pa.int64()), ("registers", pa.binary()),
+    + [("n", pa.int8()), ("key", pa.int64()), ("registers", pa.binary()),
        ("okey", pa.int64()), ("text", pa.string()), ("signature", pa.binary()),
        ("stop", pa.bool_()), ("word_keys", pa.binary()), ("word_counts", pa.binary())])
 _SPARK_TYPES = {pa.int8(): "tinyint", pa.int64(): "bigint", pa.string(): "string",

@@ -35,11 +35,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.diversity.accum import count_keys
-from tailguard.diversity.blobs import (  # noqa: F401  (count_width: tests)
-    count_width,
-    read_blobs,
-    split_blobs,
-)
+from tailguard.diversity.blobs import read_blobs, split_blobs
 from tailguard.diversity.ngrams import concept_edges, hash_words, ngram_levels
 from tailguard.schema import require_columns
 from tailguard.text.tokenize import words_arrow
