@@ -54,3 +54,12 @@ def test_chunk_compressor_sums_fixed_chunks():
     assert raw == len(data)
     assert compressed == expected
     assert est.ChunkCompressor(64, 3).finish() == (0, 0)
+
+
+@pytest.mark.parametrize("k", [2, 7, est.SMALL_SAMPLE, est.SMALL_SAMPLE + 1, 90])
+def test_mean_pairwise_jaccard_equals_a_loop_over_pairs_on_both_paths(k):
+    """Small samples compare all pairs at once, larger ones count equal values per
+    permutation: both equal the definition."""
+    sig = np.random.default_rng(k).integers(0, 4, size=(k, 16)).astype(np.uint32)
+    pairs = [(sig[i] == sig[j]).mean() for i in range(k) for j in range(i + 1, k)]
+    assert est.mean_pairwise_jaccard(sig) == pytest.approx(float(np.mean(pairs)), rel=1e-12)
