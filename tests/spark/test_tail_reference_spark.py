@@ -22,15 +22,7 @@ def _texts():
 
 def expected_concepts(texts, max_n: int) -> Counter:
     """Concept hashes of `texts` from the pure-Python word and n-gram hashes."""
-    out = Counter()
-    for text in texts:
-        ws = words(text)
-        for n in range(1, max_n + 1):
-            for i in range(len(ws) - n + 1):
-                gram = ws[i:i + n]
-                if gram[0] not in ng.STOP_WORDS and gram[-1] not in ng.STOP_WORDS:
-                    out[ng.ngram_hash_py(gram)] += 1
-    return out
+    return Counter(h for text in texts for h in ng.concept_hashes_py(words(text), max_n))
 
 
 def _frequent(df) -> dict[int, int]:

@@ -113,12 +113,8 @@ def test_budget_samples_are_okey_prefixes_with_exact_concepts():
         lengths = np.cumsum([len(words(d["text"])) for d in DOCS])
         prefix = [d for d, end in zip(DOCS, lengths, strict=True) if end <= row.token_budget]
         _check(row, {k: v for k, v in _exact(prefix, PARAMS).items() if k != "sizes"})
-        concepts = Counter()
-        for t in (words(d["text"]) for d in prefix):
-            for n in (1, 2):
-                for i in range(len(t) - n + 1):
-                    if t[i] not in ng.STOP_WORDS and t[i + n - 1] not in ng.STOP_WORDS:
-                        concepts[ng.ngram_hash_py(t[i:i + n])] += 1
+        concepts = Counter(h for d in prefix
+                           for h in ng.concept_hashes_py(words(d["text"]), PARAMS.concept_max_n))
         assert row.distinct_concepts == len(concepts)
         assert row.concept_occurrences == sum(concepts.values())
         assert row.f1 == sum(1 for c in concepts.values() if c == 1)

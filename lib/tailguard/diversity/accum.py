@@ -69,7 +69,6 @@ class Counts:
         self.keys = np.zeros(0, np.uint64)
         self.counts = np.zeros(0, np.int64)
         self.pending: list[np.ndarray] = []
-        self.pending_counts: list[tuple[np.ndarray, np.ndarray]] = []
         self.pending_size = 0
 
     def add(self, keys: np.ndarray) -> None:
@@ -79,22 +78,13 @@ class Counts:
             if self.pending_size > max(len(self.keys), 1 << 16):
                 self.reduce()
 
-    def add_counts(self, keys: np.ndarray, counts: np.ndarray) -> None:
-        """Add keys that already carry counts (partial sums from elsewhere)."""
-        if len(keys):
-            self.pending_counts.append((keys, counts))
-            self.pending_size += len(keys)
-            if self.pending_size > max(len(self.keys), 1 << 16):
-                self.reduce()
-
     def reduce(self) -> Counts:
-        if self.pending or self.pending_counts:
-            raw = np.concatenate(self.pending) if self.pending else np.zeros(0, np.uint64)
-            keys = np.concatenate([self.keys, raw, *[k for k, _ in self.pending_counts]])
-            counts = np.concatenate([self.counts, np.ones(len(raw), np.int64),
-                                     *[c for _, c in self.pending_counts]])
-            self.keys, self.counts = count_keys(keys, counts)
-            self.pending, self.pending_counts, self.pending_size = [], [], 0
+        if self.pending:
+            raw = np.concatenate(self.pending)
+            self.keys, self.counts = count_keys(
+                np.concatenate([self.keys, raw]),
+                np.concatenate([self.counts, np.ones(len(raw), np.int64)]))
+            self.pending, self.pending_size = [], 0
         return self
 
 
@@ -160,9 +150,6 @@ class TailSet:
         self.mask = np.uint64((1 << bits) - 1)
         self.present = np.zeros(1 << bits, bool)
         self.present[(self.keys & self.mask).astype(np.int64)] = True
-
-    def __len__(self) -> int:
-        return len(self.keys)
 
     def count_in(self, keys: np.ndarray) -> int:
         """How many of `keys` (distinct uint64 hashes) are tail concepts."""

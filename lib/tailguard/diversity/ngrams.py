@@ -95,19 +95,23 @@ def ngram_hash_py(words: list[str]) -> int:
     return h
 
 
-def ngrams(tokens: TokenBatch, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All n-grams that lie inside one document: (hash, doc row, start token index).
-
-    Hash of (w1..wn) = fmix64(hash(w1..wn-1) * C + hash(wn)), built for all positions at
-    once; position i is kept when tokens i and i+n-1 belong to the same document.
-    """
-    return ngram_levels(tokens, n)[n - 1]
+def concept_hashes_py(words: list[str], max_n: int) -> list[int]:
+    """Pure-Python concept hashes of one document's words (n = 1..max_n, no stop-word at
+    either edge): the reference `concept_edges` over `ngram_levels` must agree with."""
+    return [ngram_hash_py(words[i:i + n]) for n in range(1, max_n + 1)
+            for i in range(len(words) - n + 1)
+            if words[i] not in STOP_WORDS and words[i + n - 1] not in STOP_WORDS]
 
 
 def ngram_levels(tokens: TokenBatch, max_n: int
                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """`ngrams(tokens, n)` for every n = 1..max_n, each level built from the one below
-    (one fmix64 pass per level, not n - 1), so the kernel pays max_n - 1 passes in all."""
+    """All n-grams that lie inside one document, for n = 1..max_n: per level, (hash,
+    doc row, start token index).
+
+    Hash of (w1..wn) = fmix64(hash(w1..wn-1) * C + hash(wn)), built for all positions at
+    once, each level from the one below (one fmix64 pass per level); position i is kept
+    when tokens i and i+n-1 belong to the same document.
+    """
     total = len(tokens.hashes)
     out = []
     h = tokens.hashes
@@ -128,10 +132,3 @@ def ngram_levels(tokens: TokenBatch, max_n: int
 def concept_edges(tokens: TokenBatch, start: np.ndarray, n: int) -> np.ndarray:
     """True for the n-grams starting at `start` with no stop-word at either edge."""
     return ~tokens.is_stop[start] & ~tokens.is_stop[start + n - 1]
-
-
-def concept_ngrams(tokens: TokenBatch, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n-grams with no stop-word at either edge: (hash, doc row)."""
-    hashes, doc, start = ngrams(tokens, n)
-    edge_ok = concept_edges(tokens, start, n)
-    return hashes[edge_ok], doc[edge_ok]
