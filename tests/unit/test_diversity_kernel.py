@@ -276,3 +276,26 @@ def test_rollup_merge_refuses_unsorted_word_buckets():
     parts = pa.concat_tables([words_only, words_only]).select(list(rollup._PARTIAL_COLUMNS))
     with pytest.raises(ValueError, match="not contiguous"):
         list(rollup._merge_partials(PARAMS.precision, 5)(iter(parts.to_batches())))
+
+
+@pytest.mark.parametrize("with_groups", [False, True])
+def test_count_keys_sums_exactly_per_group_and_key(with_groups):
+    """The hash-table count equals a dict count, for weighted rows, negative group keys
+    (group_key values are signed) and keys that repeat across groups."""
+    from tailguard.diversity.accum import count_keys
+
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 2**63, size=40, dtype=np.uint64)[rng.integers(0, 40, 5000)]
+    counts = rng.integers(1, 9, size=5000)
+    groups = rng.choice(np.array([-7, 0, 3, 2**62], np.int64), size=5000)
+    expected = Counter()
+    for g, k, c in zip(groups.tolist(), keys.tolist(), counts.tolist(), strict=True):
+        expected[(g, k) if with_groups else k] += c
+    if with_groups:
+        g, k, c = count_keys(keys, counts, groups=groups)
+        got = dict(zip(zip(g.tolist(), k.tolist(), strict=True), c.tolist(), strict=True))
+    else:
+        k, c = count_keys(keys, counts)
+        got = dict(zip(k.tolist(), c.tolist(), strict=True))
+    assert got == dict(expected)
+    assert k.dtype == np.uint64 and c.dtype == np.int64

@@ -7,7 +7,7 @@ keeps, per group, only mergeable or bounded state:
   text, and the `okey`s of its first `sample_size` documents (the homogenization sample).
 - HyperLogLog registers (owned by the caller, one (4, 2^p) block per group).
 - `Counts`: exact occurrences per 64-bit key (words for the unigram entropy, concepts for
-  tail coverage and rarefaction), summed by Arrow's hash aggregation, which is several
+  tail coverage and rarefaction), summed in a hash table (`count_keys`), which is several
   times faster than a sort-based `np.unique` on the tens of millions of tokens a job sees.
 - `Prefix`: the nested seeded budget samples of a group. Documents in `okey` order up to
   B tokens form the budget-B sample, so the samples for B1 < B2 < B3 are prefixes of one
@@ -19,28 +19,55 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
+import pandas as pd
 
 from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
 from tailguard.diversity.hll import estimate_many, index_rank
 
 DISTINCT_N = 4  # distinct-n is reported for n = 1..4
+_GROUP_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: distinct group ids stay distinct
 
 
 def count_keys(keys: np.ndarray, counts: np.ndarray | None = None,
                groups: np.ndarray | None = None):
-    """Sum `counts` (default 1) per key, or per (group, key): Arrow hash aggregation.
-    Returns (keys, counts) or (groups, keys, counts) as numpy arrays."""
-    cols = {"k": np.asarray(keys).view(np.int64),
-            "c": np.ones(len(keys), np.int64) if counts is None else np.asarray(counts, np.int64)}
-    by = ["k"]
-    if groups is not None:
-        cols["g"] = np.asarray(groups, np.int64)
-        by = ["g", "k"]
-    agg = pa.table(cols).group_by(by, use_threads=False).aggregate([("c", "sum")])
-    out = [agg.column(b).to_numpy() for b in by] + [agg.column("c_sum").to_numpy()]
-    out[len(by) - 1] = out[len(by) - 1].view(np.uint64)
-    return tuple(out)
+    """Sum `counts` (default 1) per key, or per (group, key). Returns (keys, counts) or
+    (groups, keys, counts) as numpy arrays, in order of first appearance.
+
+    Why pandas' hash table: `pd.factorize` on uint64 (khash) and one `np.bincount` are
+    ~4x faster than Arrow's hash aggregation on two key columns, and counting is the
+    largest cost of the kernel. A (group, key) pair is hashed as one uint64, the key xor
+    the group id times an odd constant; the keys are uniform 64-bit hashes, so two pairs
+    meet only with the chance of a 64-bit hash collision (as two distinct n-grams do).
+    The group and key reported for a pair are read from its first row, not decoded."""
+    keys = np.asarray(keys, np.uint64)
+    probe = keys if groups is None else keys ^ (_as_u64(groups) * _GROUP_MIX)
+    codes, uniques = pd.factorize(probe)
+    if counts is None:
+        summed = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
+    else:  # float64 sums are exact below 2**53 occurrences
+        summed = np.bincount(codes, weights=np.asarray(counts, np.float64),
+                             minlength=len(uniques)).astype(np.int64)
+    if groups is None:
+        return np.asarray(uniques, np.uint64), summed
+    first = _first_rows(codes)
+    return np.asarray(groups, np.int64)[first], keys[first], summed
+
+
+def _as_u64(values: np.ndarray) -> np.ndarray:
+    """int64 ids (group keys may be negative) as the same 64 bits, unsigned."""
+    return np.asarray(values, np.int64).view(np.uint64)
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """Row of each code's first appearance (factorize numbers codes in that order, so a
+    row is a first one iff its code passes every code before it)."""
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    seen = np.maximum.accumulate(codes)
+    first = np.empty(len(codes), bool)
+    first[0] = True
+    first[1:] = codes[1:] > seen[:-1]
+    return np.flatnonzero(first)
 
 
 def entropy_of(counts: np.ndarray) -> float:
