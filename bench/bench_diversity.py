@@ -2,7 +2,8 @@
 under cfg.output.root), the same job on a seeded quarter of them (so one size gives the
 1x -> 4x per-document scaling), and references measured in the same run on the same
 documents: Spark's approx_count_distinct over exploded n-grams (what issue 6 measured at
-~2,000 docs/s per core) and the kernel alone in one process."""
+~2,000 docs/s per core), datasketch's per-item HLL++ updates (~500 there) and the kernel
+stage alone."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tailguard.io.tables import read_table, table_exists, write_table
 log = logging.getLogger(__name__)
 _WORD_SPLIT = r"[^\p{L}\p{N}']+"
 REFERENCE_DOCS = 25000
+DATASKETCH_DOCS = 500
 
 
 def _ctx(cfg, spark) -> SimpleNamespace:
@@ -45,25 +47,56 @@ def _quarter_tables(spark, cfg):
     return quarter
 
 
+def _reference_sample(spark, cfg, docs: int, size: int):
+    """A seeded sample of about `size` documents (the references run ~100x slower than
+    the job; their per-document rate does not change with corpus size)."""
+    return read_table(spark, cfg, "docs").where(
+        F.pmod(F.xxhash64("doc_id", F.lit(3)), F.lit(max(1, -(-docs // size)))) == 0)
+
+
 def _approx_count_distinct(spark, cfg, docs: int, cores: int) -> Result:
-    # Grouped by crawl month (24 groups): per domain (500 groups of HLL buffers) Spark's
-    # aggregate falls back to sorting and runs ~20x slower, which would flatter us.
-    # On at most REFERENCE_DOCS seeded documents: it runs ~100 docs/s per core here, so
-    # the full 200k would take half an hour for a number that does not change with size.
-    sample = read_table(spark, cfg, "docs").where(
-        F.pmod(F.xxhash64("doc_id", F.lit(3)), F.lit(max(1, -(-docs // REFERENCE_DOCS)))) == 0)
+    """Spark built-ins only: split, MLlib's NGram (JVM, one call per row and n) for
+    n = 2..4, explode, approx_count_distinct. Grouped by crawl month (24 groups): per
+    domain (500 groups of HLL buffers) Spark's aggregate falls back to sorting and runs
+    ~20x slower, which would flatter us. NGram is ~4x faster than building n-grams
+    with SQL `transform`/`slice`, so this is the strongest built-in form."""
+    from pyspark.ml.feature import NGram
+
+    sample = _reference_sample(spark, cfg, docs, REFERENCE_DOCS)
     docs = sample.count()
-    words = sample.select(
-        F.date_format("crawl_date", "yyyy-MM").alias("domain"),
-        F.split(F.lower("text"), _WORD_SPLIT).alias("w"))
-    grams = words.select("domain", F.explode(F.array(*[
-        F.transform(F.sequence(F.lit(0), F.greatest(F.size("w") - n, F.lit(0))),
-                    lambda i, n=n: F.concat_ws(" ", F.slice("w", i + 1, n)))
-        for n in (1, 2, 3, 4)])).alias("g"))
-    out = grams.select("domain", F.explode("g").alias("gram")).groupBy("domain").agg(
-        F.approx_count_distinct("gram", 0.008).alias("d"))
+    frame = sample.select(
+        F.date_format("crawl_date", "yyyy-MM").alias("month"),
+        F.filter(F.split(F.lower("text"), _WORD_SPLIT), lambda w: F.length(w) > 0)
+        .alias("g1"))
+    for n in (2, 3, 4):
+        frame = NGram(n=n, inputCol="g1", outputCol=f"g{n}").transform(frame)
+    grams = frame.select("month", F.explode(F.concat("g1", "g2", "g3", "g4")).alias("gram"))
+    out = grams.groupBy("month").agg(F.approx_count_distinct("gram", 0.008).alias("d"))
     return timed("spark_approx_count_distinct_ngrams", docs, lambda: force(out), cores,
-                 "reference: explode n = 1..4 + approx_count_distinct per crawl month")
+                 "reference: split + MLlib NGram n = 2..4 + explode + approx_count_distinct "
+                 "per crawl month")
+
+
+def _datasketch_per_item(spark, cfg, docs: int, cores: int) -> Result:
+    """datasketch's HyperLogLogPlusPlus (p = 14) updated once per n-gram (n = 1..4) in
+    one Python process: the per-item baseline issue 6 quotes. One core, so the rate is
+    per core as it is."""
+    from datasketch import HyperLogLogPlusPlus
+
+    from tailguard.text.tokenize import words_arrow
+
+    texts = _reference_sample(spark, cfg, docs, DATASKETCH_DOCS).select("text").toArrow()
+    tokens = words_arrow(texts.column("text")).to_pylist()
+
+    def update() -> None:
+        sketches = [HyperLogLogPlusPlus(p=14) for _ in range(4)]
+        for words in tokens:
+            for n, sketch in enumerate(sketches, 1):
+                for i in range(len(words) - n + 1):
+                    sketch.update(" ".join(words[i:i + n]).encode("utf-8"))
+
+    return timed("datasketch_hll_per_item", len(tokens), update, 1,
+                 "reference: datasketch HLL++ update per n-gram, n = 1..4, one process")
 
 
 def _kernel_stage(spark, cfg, docs: int, cores: int) -> Result:
@@ -83,7 +116,8 @@ def _kernel_stage(spark, cfg, docs: int, cores: int) -> Result:
 def bench(spark, cfg) -> list[dict]:
     cores = spark_cores(spark)
     docs = read_table(spark, cfg, "docs").count()
-    rows = [_kernel_stage(spark, cfg, docs, cores), _approx_count_distinct(spark, cfg, docs, cores)]
+    rows = [_kernel_stage(spark, cfg, docs, cores), _approx_count_distinct(spark, cfg, docs, cores),
+            _datasketch_per_item(spark, cfg, docs, cores)]
     quarter = _quarter_tables(spark, cfg)
     quarter_docs = read_table(spark, quarter, "docs").count()
     small = timed("diversity_job_quarter", quarter_docs,

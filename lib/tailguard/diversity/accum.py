@@ -25,6 +25,7 @@ from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
 from tailguard.diversity.hll import estimate_many, index_rank
 
 DISTINCT_N = 4  # distinct-n is reported for n = 1..4
+_GRAM_SHORTFALL = np.arange(DISTINCT_N)  # a document of L tokens has L - (n - 1) n-grams
 _GROUP_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: distinct group ids stay distinct
 
 
@@ -132,10 +133,10 @@ class Stream:
         """Add documents in order; returns the okeys that entered the sample."""
         if len(lengths) == 0:
             return []
+        grams = np.maximum(lengths[:, None] - _GRAM_SHORTFALL, 0).sum(axis=0)
         self.n_docs += len(lengths)
-        self.n_tokens += int(lengths.sum())
-        for n in range(1, DISTINCT_N + 1):
-            self.ngrams[n - 1] += int(np.maximum(lengths - (n - 1), 0).sum())
+        self.n_tokens += int(grams[0])
+        self.ngrams += grams
         taken = [int(k) for k in okeys[: max(self.sample_size - len(self.sample), 0)]]
         self.sample.extend(taken)
         if self.compressor is None:

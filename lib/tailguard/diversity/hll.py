@@ -69,6 +69,9 @@ def estimate(reg: np.ndarray) -> float:
     return float(HyperLogLogPlusPlus(reg=reg, hashfunc=int).count())
 
 
+_INV_POW2 = np.exp2(-np.arange(128, dtype=np.float64))  # 2^-rank by table, same bits as exp2
+
+
 def _alpha(p: int) -> float:
     return {4: 0.673, 5: 0.697, 6: 0.709}.get(p, 0.7213 / (1.0 + 1.079 / (1 << p)))
 
@@ -86,7 +89,9 @@ def estimate_many(regs: np.ndarray) -> np.ndarray:
     regs = np.ascontiguousarray(np.atleast_2d(regs), dtype=np.int8)
     k, m = regs.shape
     p = int(m).bit_length() - 1
-    zeros = m - np.count_nonzero(regs, axis=1)
+    # count_nonzero over a whole row is a byte-popcount loop; with axis=1 numpy takes a
+    # generic path ~6x slower
+    zeros = m - np.fromiter((np.count_nonzero(row) for row in regs), np.int64, count=k)
     out = np.zeros(k, dtype=np.float64)
     with np.errstate(divide="ignore"):
         linear = m * np.log(m / np.maximum(zeros, 1).astype(np.float64))
@@ -94,7 +99,7 @@ def estimate_many(regs: np.ndarray) -> np.ndarray:
     out[use_linear] = linear[use_linear]
     rest = np.flatnonzero(~use_linear & (zeros < m))
     if len(rest):
-        raw = _alpha(p) * float(m * m) / np.exp2(-regs[rest].astype(np.float64)).sum(axis=1)
+        raw = _alpha(p) * float(m * m) / _INV_POW2[regs[rest]].sum(axis=1)
         small = raw <= 5 * m
         if small.any():  # k-NN bias correction, all rows at once (datasketch's rule)
             table = np.asarray(_raw_estimate[p - 4], dtype=np.float64)

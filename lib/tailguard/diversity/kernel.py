@@ -102,18 +102,17 @@ class Tokens:
         self.tok = hash_words(words_arrow(batch.column("text")))
         self.texts = batch.column("text").to_pylist()
         self.okeys = batch.column("okey").to_numpy()
-        rows = np.arange(batch.num_rows + 1)
         self.grams, self.gram_doc, self.gram_bounds = [], [], []
         self.concept, self.concept_bounds = [], []
         for n, (hashes, doc, start) in enumerate(ngram_levels(self.tok, DISTINCT_N), 1):
-            bounds = np.searchsorted(doc, rows)
+            bounds = _running_total(np.maximum(self.tok.lengths - (n - 1), 0))
             self.grams.append(hashes)
             self.gram_doc.append(doc)
             self.gram_bounds.append(bounds)
             if n <= concept_max_n:
                 edge = concept_edges(self.tok, start, n)
                 self.concept.append(hashes[edge])
-                self.concept_bounds.append(np.searchsorted(doc[edge], rows))
+                self.concept_bounds.append(_running_total(edge)[bounds])
 
     def doc_slice(self, lo: int, hi: int) -> DocSlice:
         return DocSlice(self.tok.lengths[lo:hi], self.texts[lo:hi], self.okeys[lo:hi],
@@ -308,6 +307,13 @@ class PartitionKernel:
                 row["entropy_unigram"] = None if np.isnan(value) else value
         out, self.metrics = dict_rows(KIND_METRICS, self.metrics), []
         return out
+
+
+def _running_total(values: np.ndarray) -> np.ndarray:
+    """[0, v0, v0 + v1, ...]: where each item's share starts in a flat array."""
+    total = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(values, out=total[1:])
+    return total
 
 
 def _run_starts(batch: pa.RecordBatch) -> list[int]:

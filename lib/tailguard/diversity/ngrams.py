@@ -110,9 +110,12 @@ def ngram_levels(tokens: TokenBatch, max_n: int
 
     Hash of (w1..wn) = fmix64(hash(w1..wn-1) * C + hash(wn)), built for all positions at
     once, each level from the one below (one fmix64 pass per level); position i is kept
-    when tokens i and i+n-1 belong to the same document.
+    when tokens i and i+n-1 belong to the same document, i.e. unless i is among the last
+    n-1 tokens of its document (marked per document, not compared per token).
     """
     total = len(tokens.hashes)
+    ends = np.cumsum(tokens.lengths)           # token index after each document
+    firsts = ends - tokens.lengths
     out = []
     h = tokens.hashes
     for n in range(1, max_n + 1):
@@ -120,10 +123,15 @@ def ngram_levels(tokens: TokenBatch, max_n: int
             empty = np.zeros(0, np.int64)
             out.append((np.zeros(0, np.uint64), empty, empty))
             continue
-        if n > 1:
-            with np.errstate(over="ignore"):
-                h = fmix64(h[:-1] * _COMBINE + tokens.hashes[n - 1:])
-        keep = tokens.doc[: total - n + 1] == tokens.doc[n - 1:]
+        if n == 1:  # every token is a unigram of its document
+            out.append((h, tokens.doc, np.arange(total, dtype=np.int64)))
+            continue
+        with np.errstate(over="ignore"):
+            h = fmix64(h[:-1] * _COMBINE + tokens.hashes[n - 1:])
+        keep = np.ones(total - n + 1, dtype=bool)
+        for k in range(1, n):  # the last n-1 tokens of a document start no n-gram
+            pos = ends - k
+            keep[pos[(pos >= firsts) & (pos < len(keep))]] = False
         start = np.flatnonzero(keep)
         out.append((h[keep], tokens.doc[start], start))
     return out
