@@ -63,8 +63,8 @@ class Signatures:
 class WordGroups:
     """Exact unigram counts of the groups of many closed runs, counted together.
 
-    One Arrow hash aggregation per few hundred groups instead of two per run (a run of
-    a small domain holds a few thousand tokens; the aggregation's fixed cost would
+    One hash-table count (`count_keys`) per few hundred groups instead of two per run (a
+    run of a small domain holds a few thousand tokens; the count's fixed cost would
     dominate). Gives each group's entropy and the word partials of its rollups."""
 
     def __init__(self) -> None:

@@ -15,7 +15,7 @@ is exact: it is read off the histogram of counts, which has one row per distinct
 
 The reference counts are exact too. Each task sums its concept occurrences a window at
 a time, splits the partial counts into key buckets (key % B) and ships each bucket as
-one row of packed binary arrays; each reducer sums its buckets one by one with Arrow.
+one row of packed binary arrays; each reducer sums its buckets one by one (`count_keys`).
 One row per distinct key was the old form, and at 200k documents its 18 million tiny
 rows cost more in the JVM (Arrow <-> row conversion, shuffle, sort) than the counting.
 
@@ -72,7 +72,7 @@ def _concept_blobs(max_n: int, n_buckets: int, window: int):
 
 def _sum_frequent(min_count: int):
     """Reduce side: rows arrive sorted by bucket, so each bucket's blobs are summed at
-    once (Arrow hash aggregation) as soon as the bucket ends, and only its keys seen at
+    once (`count_keys`, a hash table) as soon as the bucket ends, and only its keys seen at
     least `min_count` times are kept (most concepts are seen once, and drop out here).
     Memory: one bucket's (key, count) pairs, not the whole partition's."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -113,7 +113,7 @@ def frequent_concepts(reference: DataFrame, max_n: int, min_count: int,
     """Exact counts of the reference concepts seen at least `min_count` times: key, count.
 
     Each task sums its documents' concepts a window at a time; the partial counts then
-    meet by key bucket in one exchange and are summed by Arrow there, not by a Spark
+    meet by key bucket in one exchange and are summed there in a hash table, not by a Spark
     partial + final aggregation over millions of mostly unique keys. They cross the
     exchange as a few large binary rows (one per window and key bucket: packed keys and
     counts), not one row per key: with a row per key the JVM's per-row work (Arrow <->
