@@ -155,7 +155,8 @@ def _validate(flat: Mapping[str, Any]) -> None:
                 "dedup.max_bucket_size", "dedup.max_iterations", "diversity.homogenization_sample",
                 "diversity.compression_chunk_bytes", "tail.min_count", "tail.max_n", "sample.docs",
                 "sample.domains", "sample.detector_docs", "sample.top_k", "sample.temperature",
-                "detector.epoch", "detector.dim", "detector.threads", "share.min_docs"):
+                "detector.epoch", "detector.dim", "detector.threads", "share.min_docs",
+                "diversity.split_docs"):
         require(flat[key] > 0, key, "must be positive")
     for key in ("dedup.threshold", "tail.quantile", "detector.valid_fraction",
                 "detector.target_fpr", "sample.recrawl_rate"):

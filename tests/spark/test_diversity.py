@@ -51,14 +51,14 @@ def _signatures(spark, rows):
     return spark.createDataFrame(out, "doc_id string, crawl_date date, signature binary")
 
 
-@pytest.fixture(scope="module")
-def tables(spark, tmp_path_factory):
+def _measure(spark, root, *overrides):
     """One run of the job on tables written by hand (docs, provenance, signatures)."""
     from tailguard.config import load_config
 
-    cfg = load_config((), (f"output.root={tmp_path_factory.mktemp('div')}",
+    cfg = load_config((), (f"output.root={root}",
                            "diversity.token_budgets=[500,1000]", "diversity.hll_precision=12",
-                           "tail.min_count=2", "diversity.homogenization_sample=10"))
+                           "tail.min_count=2", "diversity.homogenization_sample=10",
+                           *overrides))
     rows = _docs()
     docs = spark.createDataFrame([(d, dom, c, t) for d, _, dom, c, t in rows],
                                  "doc_id string, domain string, crawl_date date, text string")
@@ -81,6 +81,11 @@ def tables(spark, tmp_path_factory):
                             options=SimpleNamespace(scope=scope)))
     return rows, *(read_table(spark, cfg, f"metrics/{name}").toPandas()
                    for name in ("diversity", "tail_coverage", "rarefaction"))
+
+
+@pytest.fixture(scope="module")
+def tables(spark, tmp_path_factory):
+    return _measure(spark, tmp_path_factory.mktemp("div"))
 
 
 def _row(df, **labels):
@@ -186,3 +191,28 @@ def test_an_empty_crawl_gives_empty_readable_tables(spark, tmp_path):
         table = read_table(spark, cfg, f"metrics/{name}")
         assert table.count() == 0
         assert sorted(table.columns) == sorted(columns)
+
+
+def test_split_domains_measure_as_whole_ones(spark, tmp_path, tables, caplog):
+    """Every (scope, domain) of the test crawl holds 20-21 documents; with split_docs=7
+    each is measured in 3 parts, in parallel, and merged. Every number equals the whole
+    domain's except the compression ratio (each part compresses its own chunks)."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
+        _, div, cov, rare = _measure(spark, tmp_path, "diversity.split_docs=7")
+    assert "pre_ai/d0.com x3" in caplog.text and "shards:mix/d0.com x3" in caplog.text
+    _, whole_div, whole_cov, whole_rare = tables
+    key = ["scope", "domain", "era", "month", "token_budget"]
+    split, whole = (df.sort_values(key, na_position="first").reset_index(drop=True)
+                    for df in (div, whole_div))
+    assert split[key].fillna(-1).equals(whole[key].fillna(-1))
+    for column in split.columns.difference(key + ["compression_ratio"]):
+        np.testing.assert_allclose(split[column].astype(float), whole[column].astype(float),
+                                   rtol=1e-12, err_msg=column)
+    assert (split.compression_ratio > 1).all() and split.compression_ratio.notna().all()
+    for got, expected in ((cov, whole_cov), (rare, whole_rare)):
+        order = ["scope", "domain", "token_budget"]
+        pd_got = got.sort_values(order).reset_index(drop=True)
+        pd_expected = expected.sort_values(order).reset_index(drop=True)
+        assert pd_got.equals(pd_expected)

@@ -273,9 +273,24 @@ def test_rollup_merge_refuses_unsorted_word_buckets():
 
     out = _run(PARAMS, _rows(DOCS), arrow=True)
     words_only = out.filter(pa.compute.equal(out.column("kind"), K.KIND_WORDS))
-    parts = pa.concat_tables([words_only, words_only]).select(list(rollup._PARTIAL_COLUMNS))
-    with pytest.raises(ValueError, match="not contiguous"):
-        list(rollup._merge_partials(PARAMS.precision, 5)(iter(parts.to_batches())))
+    twice = pa.concat_tables([words_only, words_only]).select(list(rollup._PARTIAL_COLUMNS))
+    by_group = twice.take(pa.array(np.argsort(twice.column("gid").to_numpy(), kind="stable")))
+    assert by_group.num_rows > len(set(by_group.column("gid").to_pylist()))
+    with pytest.raises(ValueError, match="word rows of group .* are not contiguous"):
+        list(rollup._merge_partials(PARAMS.precision, 5)(iter(by_group.to_batches())))
+
+
+def test_rollup_merge_refuses_interleaved_groups():
+    """The merge finishes a group when the next starts: a group seen again is an error,
+    not a second, partial row."""
+    from tailguard.diversity import rollup
+
+    out = _run(PARAMS, _rows(DOCS), arrow=True)
+    sums = out.filter(pa.compute.equal(out.column("kind"), K.KIND_SUMS))
+    assert sums.num_rows > 1
+    twice = pa.concat_tables([sums, sums]).select(list(rollup._PARTIAL_COLUMNS))
+    with pytest.raises(ValueError, match="rows of group .* are not contiguous"):
+        list(rollup._merge_partials(PARAMS.precision, 5)(iter(twice.to_batches())))
 
 
 @pytest.mark.parametrize("with_groups", [False, True])

@@ -7,7 +7,9 @@ computed where their documents are):
 2. main: documents and their MinHash signatures shuffled once by (scope, domain), sorted
    by the seeded okey -> final metrics of every (domain, era, month) and (domain, era,
    `__all__`) group and every (scope, domain) budget sample, plus small partials of the
-   cross-domain groups and the scope-wide budget candidates;
+   cross-domain groups and the scope-wide budget candidates (a domain with more than
+   `diversity.split_docs` documents is measured in parts, in parallel, and leaves
+   partials and candidates instead, see `split_domains`);
 3. budgets: the candidates, one partition per scope -> the (scope, `__all__`) budget
    samples. Cross-domain partials are merged in `rollup`.
 
@@ -31,7 +33,7 @@ import math
 from dataclasses import dataclass, replace
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from tailguard import schema
@@ -39,13 +41,13 @@ from tailguard.config import Config
 from tailguard.diversity import rollup, tail
 from tailguard.diversity.accum import DISTINCT_N
 from tailguard.diversity.kernel import (
-    ERAS,
     INPUT_COLUMNS,
     KIND_CANDIDATE,
     KIND_METRICS,
     LABELS,
     OUTPUT_DDL,
     SUM_FIELDS,
+    WHOLE,
     KernelParams,
     kernel_fn,
 )
@@ -127,13 +129,41 @@ def shard_documents(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
                          F.date_format("crawl_date", "yyyy-MM").alias("month"), "text")
 
 
+def split_domains(sizes: DataFrame, split_docs: int) -> list[tuple[str, str, int]]:
+    """(scope, domain, parts) of every (scope, domain) holding more than `split_docs`
+    documents, from one row per document (scope, domain). Such a domain is measured in
+    `parts` runs of about `split_docs` documents each, in parallel: a run is one task,
+    and one very large domain would otherwise keep one core busy long after the others
+    are done. Only the large domains reach the driver."""
+    require_columns(sizes, ("scope", "domain"), "split_domains")
+    large = (sizes.groupBy("scope", "domain").count()
+             .where(F.col("domain").isNotNull() & (F.col("count") > split_docs)).collect())
+    return sorted((r["scope"], r["domain"], math.ceil(r["count"] / split_docs))
+                  for r in large)
+
+
+def _with_part(rows: DataFrame, splits: list[tuple[str, str, int]]) -> DataFrame:
+    """`part`: the okey's residue modulo the domain's parts for a split domain (the okey is
+    a uniform hash, so parts are even and random), WHOLE for every other domain."""
+    if not splits:
+        return rows.withColumn("part", F.lit(WHOLE))
+    table = rows.sparkSession.createDataFrame(
+        splits, "scope string, domain string, parts int")
+    return (rows.join(F.broadcast(table), on=["scope", "domain"], how="left")
+            .withColumn("part", F.when(F.col("parts").isNotNull(),
+                                       F.pmod(F.col("okey"), F.col("parts")).cast("int"))
+                        .otherwise(F.lit(WHOLE)))
+            .drop("parts"))
+
+
 def main_input(measured: DataFrame, signatures: DataFrame | None, seed: int,
-               partitions: int, signature_keys: DataFrame | None = None) -> DataFrame:
+               partitions: int, signature_keys: DataFrame | None = None,
+               splits: list[tuple[str, str, int]] = ()) -> DataFrame:
     """Text rows and signature rows of the measured documents in one exchange: each
-    (scope, domain) whole in one partition, sorted by okey, a document's signature row
-    right after its text row. `signature_keys` (doc_id, crawl_date, scope, domain, era,
-    month) labels the signatures; by default the measured documents do, which reads
-    their table a second time."""
+    (scope, domain) whole in one partition (each part of it, for the `splits`), sorted
+    by okey, a document's signature row right after its text row. `signature_keys`
+    (doc_id, crawl_date, scope, domain, era, month) labels the signatures; by default
+    the measured documents do, which reads their table a second time."""
     labels = ("scope", "domain", "era", "month")
     texts = measured.select(*labels, order_key(seed).alias("okey"), "text",
                             F.lit(None).cast("binary").alias("signature"),
@@ -148,8 +178,24 @@ def main_input(measured: DataFrame, signatures: DataFrame | None, seed: int,
         rows = texts.unionByName(sigs.select(
             *labels, order_key(seed).alias("okey"), F.lit(None).cast("string").alias("text"),
             "signature", F.lit(True).alias("is_sig"), F.lit(False).alias("stop")))
-    return (rows.repartition(partitions, "scope", "domain")
-            .sortWithinPartitions("scope", "domain", "okey", "is_sig"))
+    return (_with_part(rows, list(splits)).repartition(partitions, "scope", "domain", "part")
+            .sortWithinPartitions("scope", "domain", "part", "okey", "is_sig"))
+
+
+def budget_input(candidates: DataFrame, partitions: int) -> DataFrame:
+    """The candidate rows of each (scope, domain) budget walk, in one task, in okey order,
+    up to the first stop marker. Past it the walk stops (some task's candidates end
+    there), so later candidates are dropped before they are sent to Python: with many
+    tasks, each offers up to the largest budget, and most of that lies past the first
+    stop."""
+    first_stop = F.min(F.when(F.col("stop"), F.col("okey"))).over(
+        Window.partitionBy("scope", "domain"))
+    return (candidates.withColumn("is_sig", F.lit(False)).select(*INPUT_COLUMNS)
+            .repartition(partitions, "scope", "domain")
+            .withColumn("_first_stop", first_stop)
+            .where(F.col("_first_stop").isNull() | (F.col("okey") <= F.col("_first_stop")))
+            .drop("_first_stop")
+            .sortWithinPartitions("scope", "domain", "okey"))
 
 
 def _partitions(spark: SparkSession, cfg: Config) -> int:
@@ -194,11 +240,13 @@ class DiversityTables:
 
 def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: DataFrame | None,
                      cfg: Config, partitions: int,
-                     signature_keys: DataFrame | None = None) -> DiversityTables:
+                     signature_keys: DataFrame | None = None,
+                     sizes: DataFrame | None = None) -> DiversityTables:
     """The three tables from documents (MEASURED columns), the human reference text that
     defines the tail (a `text` column) and MinHash signatures (doc_id, crawl_date,
     signature; None leaves homogenization null), labelled by `signature_keys` (see
-    `main_input`)."""
+    `main_input`). `sizes` (scope, domain per document; default: `measured`) finds the
+    domains to measure in parts (`split_domains`)."""
     require_columns(measured, MEASURED, "diversity_tables")
     spark = measured.sparkSession
     params = kernel_params(cfg)
@@ -206,17 +254,20 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
                                       partitions)
     tail_keys = tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile)
     tail_set = spark.sparkContext.broadcast(tail_keys)
+    splits = split_domains(sizes if sizes is not None else measured.select("scope", "domain"),
+                           cfg.diversity.split_docs)
+    if splits:
+        log.info("%d large (scope, domain) runs measured in parts: %s", len(splits),
+                 ", ".join(f"{s}/{d} x{n}" for s, d, n in splits[:10]))
     main = (main_input(measured, signatures, cfg.diversity.seed, partitions,
-                       signature_keys)
+                       signature_keys, splits)
             .mapInArrow(kernel_fn(params, tail_set), OUTPUT_DDL)
             .persist(StorageLevel.MEMORY_AND_DISK))
     # Materialised once here: otherwise adaptive execution starts the branches that read
     # it concurrently and each recomputes the kernel pass before the cache is filled.
     main.count()
     budgets = (
-        main.where(F.col("kind") == KIND_CANDIDATE)
-        .withColumn("is_sig", F.lit(False)).select(*INPUT_COLUMNS)
-        .repartition(len(ERAS), "scope").sortWithinPartitions("scope", "okey")
+        budget_input(main.where(F.col("kind") == KIND_CANDIDATE), partitions)
         .mapInArrow(kernel_fn(replace(params, mode="budgets"), tail_set), OUTPUT_DDL)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -246,16 +297,17 @@ def run(ctx) -> None:
     signatures = read_table(spark, cfg, "signatures") if table_exists(
         spark, cfg, "signatures") else None
     reference = crawl.where(F.col("is_reference")).select("text")
-    signature_keys = None
+    signature_keys = sizes = None
     if scope == "eras":
         measured = crawl.select(*MEASURED)
-        signature_keys = crawl_labels(spark, cfg) if signatures is not None else None
+        sizes = crawl_labels(spark, cfg)  # provenance alone: counting reads no text
+        signature_keys = sizes if signatures is not None else None
     elif scope.startswith("shards:") and scope.split(":", 1)[1]:
         measured = shard_documents(spark, cfg, scope.split(":", 1)[1])
     else:
         raise InputError(f"--scope must be 'eras' or 'shards:NAME', got '{scope}'")
     out = diversity_tables(measured, reference, signatures, cfg, _partitions(spark, cfg),
-                           signature_keys)
+                           signature_keys, sizes)
     try:
         write_partitions(out.diversity, cfg, "metrics/diversity", partition_col="scope",
                          sort_by=("domain", "era", "month", "token_budget"))

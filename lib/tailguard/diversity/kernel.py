@@ -4,7 +4,9 @@ Why group-local: a crawl has tens of thousands of small (domain, era, month) gro
 Emitting mergeable partials for every group (per-word counts, register sets) and merging
 them in Spark costs far more than the text math itself. So the job shuffles documents
 once so that each (scope, domain) is whole inside one partition, sorted by the seeded
-`okey`, and the kernel walks each such *run* once:
+`okey`, and the kernel walks each such *run* once. (A domain too large for one task is
+split into parts, `part = okey mod parts`: each part is a run whose groups leave as
+partials, like the rollups below, and whose budget documents leave as candidates.)
 
 - every (era, month) group of the run and its (era, `__all__`) union are final when the
   run ends: exact word counts (entropy), HLL++ registers (distinct-n, p = 14), zstd chunk
@@ -15,10 +17,11 @@ once so that each (scope, domain) is whole inside one partition, sorted by the s
 - only the cross-domain rollups (`__all__` domain) leave as mergeable partials, summed
   per partition first: SUMS rows, REGISTERS rows (max-merge), WORDS rows (word counts
   packed per group and key bucket, `blobs`; sum), SAMPLE rows (first k okeys);
-- per scope, the partition's documents with the smallest okeys up to the largest budget
-  leave as CANDIDATE rows, plus a stop marker at the first document past it: together
-  they contain the scope-wide budget samples, which a second, small pass of this kernel
-  (`mode="budgets"`) computes from them.
+- per scope (and per split domain), the partition's documents with the smallest okeys
+  up to the largest budget leave as CANDIDATE rows, plus a stop marker at the first
+  document past it: together they contain the scope-wide (and the split domain's)
+  budget samples, which a second, small pass of this kernel (`mode="budgets"`)
+  computes from them.
 
 Memory per task: one run's word counts and registers (groups x 4 x 2^p bytes), the
 rollups of one partition, and max(budget) tokens of candidates per scope.
@@ -66,6 +69,7 @@ from tailguard.diversity.rows import (  # noqa: F401  (re-exported: the kernel's
 from tailguard.text.tokenize import words_arrow
 
 COMPACT_ROWS = 1 << 22  # a run's raw (slot, word) rows summed beyond this many
+WHOLE = -1  # `part` of a domain measured in one run (not split)
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,10 @@ class Tokens:
 class Run:
     """One (scope, domain) of the main pass: its (era, month) groups and budget prefix."""
 
-    def __init__(self, scope: str, domain: str, params: KernelParams, tail: TailSet):
+    def __init__(self, scope: str, domain: str, part: int, params: KernelParams,
+                 tail: TailSet):
         self.scope, self.domain, self.p = scope, domain, params
+        self.part = part  # >= 0: one part of a split domain (its groups leave as partials)
         self.slots: dict[tuple[str, str], int] = {}
         self.streams: list[Stream] = []
         self.regs = np.zeros((0, DISTINCT_N, 1 << params.precision), np.int8)
@@ -137,7 +143,14 @@ class Run:
         self.word_keys: list[np.ndarray] = []
         self.word_counts: list[np.ndarray] = []
         self.word_rows = 0
-        self.prefix = Prefix(params.budgets, params.precision, params.stream(), tail)
+        # a part's documents are not the domain's first in okey order: its budget samples
+        # come from the candidates of every part instead (`Candidates`, budgets pass)
+        self.prefix = Prefix(() if self.partial else params.budgets, params.precision,
+                             params.stream(), tail)
+
+    @property
+    def partial(self) -> bool:
+        return self.part >= 0
 
     def _slot(self, era: str, month: str) -> int:
         slot = self.slots.get((era, month))
@@ -190,7 +203,8 @@ class Run:
 
 
 class PartitionKernel:
-    """Stateful over one partition's batches (sorted by scope, domain, okey, is_sig)."""
+    """Stateful over one partition's batches (sorted by scope, domain, part, okey, is_sig;
+    `part` is optional: without it every run is a whole domain)."""
 
     def __init__(self, params: KernelParams, tail: np.ndarray):
         self.p, self.tail = params, TailSet(tail)
@@ -200,6 +214,7 @@ class PartitionKernel:
         self.metrics: list[dict] = []
         self.words = WordGroups()
         self.rollups = Rollups(params.sample_size)
+        self.parts = Rollups(params.sample_size)  # a split domain's groups, one run at a time
         self.candidates = Candidates(max(params.budgets))
 
     def process(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
@@ -217,36 +232,41 @@ class PartitionKernel:
         sig_blobs = sigs.column("signature").to_pylist() if sigs is not None else []
         scopes = batch.column("scope").to_pylist()
         domains = batch.column("domain").to_pylist()
+        parts = (batch.column("part").to_pylist() if "part" in batch.schema.names
+                 else [WHOLE] * batch.num_rows)
         starts = _run_starts(batch)
         out: list[pa.RecordBatch] = []
         for lo, hi in zip(starts, [*starts[1:], batch.num_rows], strict=True):
             ta, tb = np.searchsorted(text_pos, [lo, hi])
             if tb > ta:
-                out += self._texts((scopes[lo], domains[lo]), tokens, lists, int(ta), int(tb))
+                out += self._texts((scopes[lo], domains[lo], parts[lo]), tokens, lists,
+                                   int(ta), int(tb))
                 self.sigs.offer(lists.okeys[ta:tb], lists.signatures[ta:tb])
             sa, sb = np.searchsorted(sig_pos, [lo, hi])
             self.sigs.offer(sig_okeys[sa:sb], sig_blobs[sa:sb])
         return out
 
-    def _texts(self, key: tuple[str, str], tokens: Tokens, rows: TextRows, lo: int,
+    def _texts(self, key: tuple[str, str, int], tokens: Tokens, rows: TextRows, lo: int,
                hi: int) -> list[pa.RecordBatch]:
         if self.p.mode == "budgets":
-            return self._budget_segment(key, tokens, lo, hi, rows.stops)
+            return self._budget_segment(key[:2], tokens, lo, hi, rows.stops)
         out: list[pa.RecordBatch] = []
-        if self.run is None or (self.run.scope, self.run.domain) != key:
+        if self.run is None or (self.run.scope, self.run.domain, self.run.part) != key:
             out += self._close_run()
             self.run = Run(*key, self.p, self.tail)
         self.run.add(tokens, lo, hi, rows.eras[lo:hi], rows.months[lo:hi], self.sigs)
-        self.sigs.want(self.candidates.add(
-            key[0], tokens.okeys[lo:hi], tokens.tok.lengths[lo:hi], rows.eras[lo:hi],
-            rows.months[lo:hi], tokens.texts[lo:hi]))
+        wanted = [ALL, key[1]] if self.run.partial else [ALL]
+        for domain in wanted:  # scope-wide candidates; a part's, for its domain's budgets
+            self.sigs.want(self.candidates.add(
+                (key[0], domain), tokens.okeys[lo:hi], tokens.tok.lengths[lo:hi],
+                rows.eras[lo:hi], rows.months[lo:hi], tokens.texts[lo:hi]))
         return out
 
     def finish(self) -> list[pa.RecordBatch]:
         if self.p.mode == "budgets":
             return self._close_budget_run() + self._flush_metrics(0)
         return (self._close_run() + self._flush_metrics(0) + self.rollups.batches()
-                + dict_rows(KIND_CANDIDATE, self.candidates.rows()))
+                + self._drain_parts() + dict_rows(KIND_CANDIDATE, self.candidates.rows()))
 
     def _budget_segment(self, key, tokens: Tokens, lo: int, hi: int, stops) -> list:
         out = []
@@ -289,18 +309,29 @@ class PartitionKernel:
         slot_ids, era_ids = self.words.add_run(run)
         rows = [{**row, **self.sigs.homogenization(row["sample"])}
                 for row in _group_rows(run, slot_ids, era_ids)]
-        self.rollups.add(run, rows[: len(run.slots)], self.sigs)
+        self.rollups.add(run, rows[: len(run.slots)], self.sigs, ALL)
         self.candidates.sign(self.sigs)
+        if run.partial:  # the domain's own groups merge across its parts, as rollups do;
+            # they leave now (words counted first), so memory holds one run's groups
+            self.parts.add(run, rows[: len(run.slots)], self.sigs, run.domain)
+            self.sigs.clear()
+            return self._flush_metrics(0) + self._drain_parts()
         self.metrics += rows + self._budget_rows(run.scope, run.domain, run.prefix)
         self.sigs.clear()
         return self._flush_metrics(512)
 
+    def _drain_parts(self) -> list[pa.RecordBatch]:
+        out, self.parts = self.parts.batches(), Rollups(self.p.sample_size)
+        return out
+
     def _flush_metrics(self, at_least: int) -> list[pa.RecordBatch]:
         """METRICS rows leave in batches of a few hundred groups, not one per run; their
-        entropies are counted together just before (`WordGroups`)."""
-        if len(self.metrics) < max(at_least, 1) and self.words.size < (1 << 22):
+        entropies are counted together just before (`WordGroups`). `at_least=0` flushes
+        everything: the word counts of a split domain's groups feed only its partials, so
+        they are flushed even when no METRICS row is waiting."""
+        if at_least and len(self.metrics) < at_least and self.words.size < (1 << 22):
             return []
-        entropy = self.words.flush(self.rollups)
+        entropy = self.words.flush(self.rollups, self.parts)
         for row in self.metrics:
             if "_wid" in row:
                 value = float(entropy[row.pop("_wid")])
@@ -317,9 +348,11 @@ def _running_total(values: np.ndarray) -> np.ndarray:
 
 
 def _run_starts(batch: pa.RecordBatch) -> list[int]:
-    """Row indices where a new (scope, domain) run starts (rows are sorted by them)."""
-    key = pc.binary_join_element_wise(pc.fill_null(batch.column("scope"), "\x01"),
-                                      pc.fill_null(batch.column("domain"), "\x01"), "\x00")
+    """Row indices where a new (scope, domain, part) run starts (rows are sorted by them)."""
+    labels = [pc.fill_null(batch.column(c), "\x01") for c in ("scope", "domain")]
+    if "part" in batch.schema.names:
+        labels.append(pc.cast(batch.column("part"), pa.string()))
+    key = pc.binary_join_element_wise(*labels, "\x00")
     if len(key) < 2:
         return [0]
     changed = pc.not_equal(key.slice(1), key.slice(0, len(key) - 1))

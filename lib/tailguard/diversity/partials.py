@@ -73,6 +73,7 @@ class WordGroups:
         self.counts: list[np.ndarray] = []
         self.era_of: list[int] = []          # month group id -> its (era, __all__) id
         self.rollup_of: list[tuple[int, int]] = []  # id -> (month rollup, era rollup) gid
+        self.own_of: list[int | None] = []   # id -> its own gid when it merges as a partial
         self.n_ids = 0
         self.size = 0
 
@@ -85,10 +86,14 @@ class WordGroups:
         self.n_ids += len(run.slots)
         self.era_of.extend([-1] * len(eras))
         self.rollup_of.extend([(0, group_key(run.scope, ALL, era, ALL, None)) for era in eras])
+        self.own_of.extend([group_key(run.scope, run.domain, era, ALL, None)
+                            if run.partial else None for era in eras])
         for (era, month), _ in sorted(run.slots.items(), key=lambda item: item[1]):
             self.era_of.append(era_ids[era])
             self.rollup_of.append((group_key(run.scope, ALL, era, month, None),
                                    group_key(run.scope, ALL, era, ALL, None)))
+            self.own_of.append(group_key(run.scope, run.domain, era, month, None)
+                               if run.partial else None)
         slots, words, counts = run.words()
         self.ids.append(np.asarray(slot_ids, np.int64)[slots] if len(slots) else slots)
         self.keys.append(words)
@@ -96,9 +101,9 @@ class WordGroups:
         self.size += len(words)
         return slot_ids, era_ids
 
-    def flush(self, rollups: Rollups) -> np.ndarray:
-        """Entropy of every registered group (indexed by id); rollup words to `rollups`.
-        Then start over."""
+    def flush(self, rollups: Rollups, parts: Rollups) -> np.ndarray:
+        """Entropy of every registered group (indexed by id); rollup words to `rollups`,
+        the words of a split domain's groups to `parts`. Then start over."""
         entropy = np.full(self.n_ids, np.nan)
         ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
         if len(ids):
@@ -113,6 +118,12 @@ class WordGroups:
             rollups.add_words(rollup_of[g, 0], k, c)
             # the era rollup sums the era groups' counts: fewer rows than the months'
             rollups.add_words(rollup_of[eg, 1], ek, ec)
+            if any(gid is not None for gid in self.own_of):  # groups of split domains
+                partial = np.array([gid is not None for gid in self.own_of])
+                own = np.array([0 if gid is None else gid for gid in self.own_of], np.int64)
+                for ids, keys, counts in ((g, k, c), (eg, ek, ec)):
+                    mine = partial[ids]
+                    parts.add_words(own[ids[mine]], keys[mine], counts[mine])
         self.__init__()
         return entropy
 
@@ -129,7 +140,8 @@ WORD_BUCKETS = 64  # key buckets of a rollup group's word counts (the merge's me
 
 class Rollups:
     """The partition's partials of the cross-domain groups (scope, __all__, era, month) and
-    (scope, __all__, era, __all__): sums, registers, word counts, first-k samples."""
+    (scope, __all__, era, __all__): sums, registers, word counts, first-k samples. The
+    groups of a split domain (measured in parts, in parallel) merge the same way."""
 
     def __init__(self, sample_size: int):
         self.sample_size = sample_size
@@ -141,14 +153,17 @@ class Rollups:
         self.word_counts: list[np.ndarray] = []
         self.pending = 0
 
-    def add(self, run, month_rows: list[dict], sigs: Signatures) -> None:
-        """Fold a closed run's (era, month) groups (rows in slot order) into the rollups."""
+    def add(self, run, month_rows: list[dict], sigs: Signatures, domain: str) -> None:
+        """Fold a closed run's (era, month) groups (rows in slot order) into the groups
+        (scope, domain, era, month) and (scope, domain, era, __all__): the cross-domain
+        rollups for domain `__all__`, the run's own groups when it is one part of them."""
         for (era, month), slot in run.slots.items():
             stream = run.streams[slot]
             signed = [(k, sigs.values.get(k)) for k in stream.sample]
             for m in (month, ALL):
-                self._merge(group_key(run.scope, ALL, era, m, None), (run.scope, era, m),
-                            month_rows[slot], run.regs[slot], signed)
+                self._merge(group_key(run.scope, domain, era, m, None),
+                            (run.scope, domain, era, m), month_rows[slot], run.regs[slot],
+                            signed)
 
     def add_words(self, gids: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> None:
         self.word_gids.append(gids)
@@ -160,9 +175,9 @@ class Rollups:
 
     def _merge(self, gid: int, labels: tuple, sums: dict, regs: np.ndarray,
                signed: list) -> None:
-        scope, era, month = labels
+        scope, domain, era, month = labels
         if gid not in self.sums:
-            self.sums[gid] = {"gid": gid, "scope": scope, "domain": ALL, "era": era,
+            self.sums[gid] = {"gid": gid, "scope": scope, "domain": domain, "era": era,
                               "month": month, **{f: 0 for f in SUM_FIELDS}}
             self.regs[gid] = np.zeros_like(regs)
             self.samples[gid] = []
@@ -222,30 +237,32 @@ class Rollups:
 
 
 class Candidates:
-    """Per scope, this partition's documents with the smallest okeys holding at most
-    `limit` tokens, and the okey of the first document past them (the stop marker): the
-    scope-wide budget samples are prefixes of the union of all partitions' candidates."""
+    """Per key (scope, domain), this partition's documents with the smallest okeys holding
+    at most `limit` tokens, and the okey of the first document past them (the stop
+    marker): the budget samples of the key are prefixes of the union of all partitions'
+    candidates. Domain `__all__` gives the scope-wide samples; a split domain's parts
+    offer theirs under the domain's own name."""
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.items: dict[str, list[list]] = {}
-        self.stop: dict[str, int] = {}
-        self.pending: dict[str, int] = {}
+        self.items: dict[tuple[str, str], list[list]] = {}
+        self.stop: dict[tuple[str, str], int] = {}
+        self.pending: dict[tuple[str, str], int] = {}
         self.unsigned: list[list] = []
 
-    def add(self, scope, okeys, lengths, eras, months, texts) -> list[int]:
+    def add(self, key: tuple[str, str], okeys, lengths, eras, months, texts) -> list[int]:
         """Offer documents; returns the okeys taken (their signatures are wanted)."""
-        stop = self.stop.get(scope)
+        stop = self.stop.get(key)
         keep = np.flatnonzero(okeys < stop) if stop is not None else range(len(okeys))
-        items = self.items.setdefault(scope, [])
+        items = self.items.setdefault(key, [])
         taken = []
         for i in keep:
             items.append([int(okeys[i]), int(lengths[i]), eras[i], months[i], texts[i], None])
             self.unsigned.append(items[-1])
             taken.append(int(okeys[i]))
-            self.pending[scope] = self.pending.get(scope, 0) + int(lengths[i])
-        if self.pending.get(scope, 0) > 4 * self.limit:
-            self._trim(scope)
+            self.pending[key] = self.pending.get(key, 0) + int(lengths[i])
+        if self.pending.get(key, 0) > 4 * self.limit:
+            self._trim(key)
         return taken
 
     def sign(self, sigs: Signatures) -> None:
@@ -254,24 +271,25 @@ class Candidates:
             item[5] = sigs.values.get(item[0])
         self.unsigned = []
 
-    def _trim(self, scope: str) -> None:
-        items = sorted(self.items[scope], key=lambda item: item[0])
+    def _trim(self, key: tuple[str, str]) -> None:
+        items = sorted(self.items[key], key=lambda item: item[0])
         cum = np.cumsum([item[1] for item in items])
         cut = int(np.searchsorted(cum, self.limit, side="right"))
         if cut < len(items):
             stop = items[cut][0]
-            self.stop[scope] = min(stop, self.stop.get(scope, stop))
-        self.items[scope] = items[:cut]
-        self.pending[scope] = int(cum[cut - 1]) if cut else 0
+            self.stop[key] = min(stop, self.stop.get(key, stop))
+        self.items[key] = items[:cut]
+        self.pending[key] = int(cum[cut - 1]) if cut else 0
 
     def rows(self) -> list[dict]:
         out = []
-        for scope in sorted(self.items):
-            self._trim(scope)
-            out += [{"scope": scope, "domain": ALL, "era": era, "month": month, "okey": okey,
-                     "text": text, "signature": sig, "stop": False}
-                    for okey, _, era, month, text, sig in self.items[scope]]
-            if scope in self.stop:
-                out.append({"scope": scope, "domain": ALL, "okey": self.stop[scope],
+        for key in sorted(self.items):
+            self._trim(key)
+            scope, domain = key
+            out += [{"scope": scope, "domain": domain, "era": era, "month": month,
+                     "okey": okey, "text": text, "signature": sig, "stop": False}
+                    for okey, _, era, month, text, sig in self.items[key]]
+            if key in self.stop:
+                out.append({"scope": scope, "domain": domain, "okey": self.stop[key],
                             "stop": True})
         return out

@@ -1,4 +1,5 @@
-"""Merge the kernel's per-partition partials of the cross-domain groups.
+"""Merge the kernel's per-partition partials of the cross-domain groups (and of the groups
+of a domain measured in parts, which merge the same way).
 
 The (scope, `__all__`, era, month) and (scope, `__all__`, era, `__all__`) groups span
 partitions, so the kernel emits them as partials that merge exactly: sums add, HLL
@@ -78,24 +79,43 @@ class _Group:
 
 
 def _merge_partials(precision: int, sample_size: int):
-    """mapInArrow body over rows sorted by (gid, kind, key, okey)."""
+    """mapInArrow body over rows sorted by (gid, kind, key, okey): a group's rows are
+    contiguous, so each group is finished as soon as the next one starts and memory holds
+    one group (a partition may hold thousands: the groups of domains measured in parts)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        groups: dict[int, _Group] = {}
         words = _WordBucket()
+        gid, group, done, rows = None, None, set(), []
         for batch in batches:
             for row in batch.to_pylist():
-                group = groups.setdefault(row["gid"], _Group(precision))
+                if row["gid"] != gid:
+                    if group is not None:
+                        words.close()
+                        rows += _finished(gid, group, sample_size)
+                    if row["gid"] in done:
+                        raise ValueError(f"rows of group {row['gid']} are not contiguous: the "
+                                         "input must be sorted by (gid, kind, key)")
+                    gid, group = row["gid"], _Group(precision)
+                    done.add(gid)
                 if row["kind"] == KIND_WORDS:
                     words.add(group, row)
                 else:
                     _fold_row(group, row, precision, sample_size)
-        words.close()
-        rows = [g.row(gid, sample_size) for gid, g in groups.items() if g.labels]
+            if len(rows) >= 1024:
+                yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
+                rows = []
+        if group is not None:
+            words.close()
+            rows += _finished(gid, group, sample_size)
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
 
     return run
+
+
+def _finished(gid: int, group: _Group, sample_size: int) -> list[dict]:
+    """The group's row, if it has one (a group is labelled by its SUMS rows)."""
+    return [group.row(gid, sample_size)] if group.labels else []
 
 
 class _WordBucket:
@@ -146,8 +166,9 @@ def rollup_metrics(partials: DataFrame, precision: int, sample_size: int,
                    partitions: int) -> DataFrame:
     """One row per cross-domain group: gid, labels, sums, distinct_n_k, entropy_unigram,
     homogenization(_sample). partials: the kernel's output (kinds SUMS, REGISTERS,
-    WORDS, SAMPLE are read). The groups are few (eras x months), so they merge in
-    `partitions` tasks, not one Python worker per shuffle partition."""
+    WORDS, SAMPLE are read). The groups are few (eras x months, plus the groups of the
+    domains measured in parts), so they merge in `partitions` tasks, not one Python
+    worker per shuffle partition."""
     kinds = [KIND_SUMS, KIND_REGISTERS, KIND_WORDS, KIND_SAMPLE]
     return (
         partials.where(F.col("kind").isin(kinds)).select(*_PARTIAL_COLUMNS)
