@@ -24,7 +24,8 @@ partials, like the rollups below, and whose budget documents leave as candidates
   computes from them.
 
 Memory per task: one run's word counts and registers (groups x 4 x 2^p bytes), the
-rollups of one partition, and max(budget) tokens of candidates per scope.
+rollups of one partition, and max(budget) tokens of candidates per scope and per split
+domain.
 """
 
 from __future__ import annotations
