@@ -4,15 +4,18 @@ Why: a Spark row per distinct key costs far more in the JVM (Arrow <-> row conve
 shuffle, sort) than the counting itself once there are millions of keys. Packed, the
 partial counts of a task cross an exchange as a few large rows, one per key bucket
 (key % B), and a reducer sums one bucket at a time, so its memory is one bucket's keys.
-Used by the tail reference counts and by the word counts of the cross-domain groups.
+Used by the tail reference counts and by the word counts of the cross-domain groups;
+`BucketSums` is the reducer's side of both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 import numpy as np
 import pyarrow as pa
+
+from tailguard.diversity.accum import count_keys
 
 _WIDTHS = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
 
@@ -74,3 +77,40 @@ def unpack(keys_blob, counts_blob) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"blob of {len(keys)} keys has {size} bytes of counts")
     return (keys.astype(np.uint64, copy=False),
             np.frombuffer(counts_blob, _WIDTHS[width]).astype(np.int64))
+
+
+class BucketSums:
+    """Exact sums of packed rows that arrive grouped by a label (a key bucket, or a group
+    and its key bucket): `add` returns the previous label's summed (label, keys, counts)
+    as soon as a new label starts, `close` the last one. Memory: one label's rows.
+
+    A label seen again after another one is refused: its first sum has already been
+    handed on, and summing the rest apart would count its keys twice."""
+
+    def __init__(self, what: str = "rows of bucket") -> None:
+        self.what = what  # names the rows in the error
+        self.current: Hashable | None = None
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self.done: set = set()
+
+    def add(self, label: Hashable, keys: np.ndarray, counts: np.ndarray
+            ) -> tuple[Hashable, np.ndarray, np.ndarray] | None:
+        finished = None
+        if label != self.current:
+            finished = self.close()
+            if label in self.done:
+                raise ValueError(f"{self.what} {label} are not contiguous: the input must be "
+                                 "sorted by its label")
+            self.done.add(label)
+            self.current = label
+        self.parts.append((keys, counts))
+        return finished
+
+    def close(self) -> tuple[Hashable, np.ndarray, np.ndarray] | None:
+        """The current label's sum (None when nothing is held)."""
+        if not self.parts:
+            return None
+        keys, counts = count_keys(np.concatenate([k for k, _ in self.parts]),
+                                  np.concatenate([c for _, c in self.parts]))
+        label, self.current, self.parts = self.current, None, []
+        return label, keys, counts

@@ -26,8 +26,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.diversity import hll
-from tailguard.diversity.accum import DISTINCT_N, count_keys
-from tailguard.diversity.blobs import unpack
+from tailguard.diversity.accum import DISTINCT_N
+from tailguard.diversity.blobs import BucketSums, unpack
 from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
 from tailguard.diversity.rows import (
     KIND_REGISTERS,
@@ -84,68 +84,42 @@ def _merge_partials(precision: int, sample_size: int):
     one group (a partition may hold thousands: the groups of domains measured in parts)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        words = _WordBucket()
+        words = BucketSums("word rows of group and bucket")  # one bucket of a group at a time
         gid, group, done, rows = None, None, set(), []
         for batch in batches:
             for row in batch.to_pylist():
                 if row["gid"] != gid:
                     if group is not None:
-                        words.close()
-                        rows += _finished(gid, group, sample_size)
+                        rows += _finished(gid, group, words.close(), sample_size)
                     if row["gid"] in done:
                         raise ValueError(f"rows of group {row['gid']} are not contiguous: the "
                                          "input must be sorted by (gid, kind, key)")
                     gid, group = row["gid"], _Group(precision)
                     done.add(gid)
                 if row["kind"] == KIND_WORDS:
-                    words.add(group, row)
+                    summed = words.add((gid, row["key"]),
+                                       *unpack(row["word_keys"], row["word_counts"]))
+                    if summed is not None:
+                        group.add_words(summed[2])
                 else:
                     _fold_row(group, row, precision, sample_size)
             if len(rows) >= 1024:
                 yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
                 rows = []
         if group is not None:
-            words.close()
-            rows += _finished(gid, group, sample_size)
+            rows += _finished(gid, group, words.close(), sample_size)
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
 
     return run
 
 
-def _finished(gid: int, group: _Group, sample_size: int) -> list[dict]:
-    """The group's row, if it has one (a group is labelled by its SUMS rows)."""
+def _finished(gid: int, group: _Group, last_words, sample_size: int) -> list[dict]:
+    """The group's row, its last word bucket folded in, if it has one (a group is
+    labelled by its SUMS rows)."""
+    if last_words is not None:
+        group.add_words(last_words[2])
     return [group.row(gid, sample_size)] if group.labels else []
-
-
-class _WordBucket:
-    """The packed word counts of one (gid, key bucket) from every partition: they arrive
-    next to each other, so the bucket is summed exactly and folded into its group's N and
-    S as soon as the next one starts. Memory: one bucket of one group's vocabulary."""
-
-    def __init__(self) -> None:
-        self.current: tuple[int, int] | None = None
-        self.group: _Group | None = None
-        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
-        self.done: set[tuple[int, int]] = set()
-
-    def add(self, group: _Group, row: dict) -> None:
-        key = (row["gid"], row["key"])
-        if key != self.current:
-            self.close()
-            if key in self.done:  # summed twice, a word would count as two words
-                raise ValueError(f"word rows of group {key[0]} bucket {key[1]} are not "
-                                 "contiguous: the input must be sorted by (gid, kind, key)")
-            self.done.add(key)
-            self.current, self.group = key, group
-        self.parts.append(unpack(row["word_keys"], row["word_counts"]))
-
-    def close(self) -> None:
-        if self.parts:
-            _, counts = count_keys(np.concatenate([k for k, _ in self.parts]),
-                                   np.concatenate([c for _, c in self.parts]))
-            self.group.add_words(counts)
-        self.current, self.group, self.parts = None, None, []
 
 
 def _fold_row(group: _Group, row: dict, precision: int, sample_size: int) -> None:

@@ -35,7 +35,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.diversity.accum import count_keys
-from tailguard.diversity.blobs import read_blobs, split_blobs
+from tailguard.diversity.blobs import BucketSums, read_blobs, split_blobs
 from tailguard.diversity.ngrams import concept_edges, hash_words, ngram_levels
 from tailguard.schema import require_columns
 from tailguard.text.tokenize import words_arrow
@@ -76,33 +76,26 @@ def _sum_frequent(min_count: int):
     least `min_count` times are kept (most concepts are seen once, and drop out here).
     Memory: one bucket's (key, count) pairs, not the whole partition's."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        done: set[int] = set()
-        current, parts = None, []
+        sums, emitted = BucketSums(), False
         for batch in batches:
-            for label, blob in zip(batch.column("bucket").to_pylist(), read_blobs(batch),
-                                   strict=True):
-                if label != current:
-                    if parts:
-                        yield _frequent_batch(parts, min_count)
-                    if label in done:
-                        raise ValueError(f"rows of bucket {label} are not contiguous")
-                    done.add(label)
-                    current, parts = label, []
-                parts.append(blob)
-        if parts or not done:
-            yield _frequent_batch(parts, min_count)
+            for label, (keys, counts) in zip(batch.column("bucket").to_pylist(),
+                                             read_blobs(batch), strict=True):
+                finished = sums.add(label, keys, counts)
+                if finished is not None:
+                    emitted = True
+                    yield _frequent_batch(*finished[1:], min_count)
+        last = sums.close()
+        if last is not None or not emitted:  # an empty partition still has a schema
+            yield _frequent_batch(*(last[1:] if last else _NO_KEYS), min_count)
 
     return run
 
 
-def _frequent_batch(parts: list[tuple[np.ndarray, np.ndarray]],
-                    min_count: int) -> pa.RecordBatch:
-    """key, count of the keys whose partial counts in `parts` sum to >= min_count."""
-    if parts:
-        keys, counts = count_keys(np.concatenate([k for k, _ in parts]),
-                                  np.concatenate([c for _, c in parts]))
-    else:
-        keys, counts = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+_NO_KEYS = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+
+
+def _frequent_batch(keys: np.ndarray, counts: np.ndarray, min_count: int) -> pa.RecordBatch:
+    """key, count of the summed keys seen at least min_count times."""
     keep = counts >= min_count
     return pa.RecordBatch.from_arrays(
         [pa.array(keys[keep].view(np.int64)), pa.array(counts[keep])], names=["key", "count"])
