@@ -21,31 +21,39 @@ def test_word_hashes_and_documents():
     assert tokens.lengths.tolist() == [len(words(t)) for t in TEXTS]
     assert tokens.hashes.tolist() == [ng.word_hash(w) for w in flat]
     assert tokens.is_stop.tolist() == [w in ng.STOP_WORDS for w in flat]
-    assert tokens.doc.tolist() == [i for i, t in enumerate(TEXTS) for _ in words(t)]
 
 
 def test_ngrams_stay_inside_documents():
-    tokens = _tokens()
-    for n, (hashes, doc, _) in enumerate(ng.ngram_levels(tokens, 4), 1):
-        expected = [(ng.ngram_hash_py(ws[i:i + n]), d) for d, t in enumerate(TEXTS)
-                    for ws in [words(t)] for i in range(len(ws) - n + 1)]
-        assert list(zip(hashes.tolist(), doc.tolist(), strict=True)) == expected
+    table = ng.ngrams_of(_tokens(), 4, 3)
+    for n in range(1, 5):
+        for d, text in enumerate(TEXTS):
+            ws = words(text)
+            expected = [ng.ngram_hash_py(ws[i:i + n]) for i in range(len(ws) - n + 1)]
+            assert table.doc_grams(d, d + 1)[n - 1].tolist() == expected
+        assert table.bounds[n - 1, -1] == len(table.grams[n - 1])
 
 
-def _concepts(tokens, n):
-    hashes, doc, start = ng.ngram_levels(tokens, n)[n - 1]
-    edge = ng.concept_edges(tokens, start, n)
-    return hashes[edge], doc[edge]
+def test_document_ranges_slice_ngrams_and_concepts():
+    table = ng.ngrams_of(_tokens(), 4, 3)
+    for lo, hi in [(0, 2), (2, 5), (0, 5), (3, 3)]:
+        for n in range(4):
+            assert table.doc_grams(lo, hi)[n].tolist() == [
+                h for d in range(lo, hi) for h in table.doc_grams(d, d + 1)[n].tolist()]
+        assert table.doc_concepts(lo, hi).tolist() == [
+            h for d in range(lo, hi) for h in table.doc_concepts(d, d + 1).tolist()]
 
 
 def test_concepts_drop_stop_word_edges():
-    tokens = _tokens()
-    hashes, _ = _concepts(tokens, 2)
-    assert set(hashes.tolist()) == {ng.ngram_hash_py(["cat", "sat"])}
-    hashes4, _ = _concepts(tokens, 4)
-    assert hashes4.tolist() == [ng.ngram_hash_py(["sat", "on", "the", "mat"]),
-                                ng.ngram_hash_py(["state", "of", "the", "art"])]
-    unigrams, _ = _concepts(tokens, 1)
+    cat_sat = ng.ngram_hash_py(["cat", "sat"])
+    bigrams = set(ng.ngrams_of(_tokens(), 2, 2).concepts.tolist()) - set(
+        ng.ngrams_of(_tokens(), 1, 1).concepts.tolist())
+    assert bigrams == {cat_sat}
+    four = ng.ngrams_of(_tokens(), 4, 4).concepts.tolist()
+    assert [h for h in four if h in {ng.ngram_hash_py(["sat", "on", "the", "mat"]),
+                                      ng.ngram_hash_py(["state", "of", "the", "art"])}] == [
+        ng.ngram_hash_py(["sat", "on", "the", "mat"]),
+        ng.ngram_hash_py(["state", "of", "the", "art"])]
+    unigrams = ng.ngrams_of(_tokens(), 1, 1).concepts
     assert sorted(unigrams.tolist()) == sorted(
         ng.word_hash(w) for w in ["cat", "sat", "mat", "state", "art", "cat"])
 
@@ -53,17 +61,16 @@ def test_concepts_drop_stop_word_edges():
 def test_empty_batch():
     tokens = ng.hash_words(words_arrow(pa.array([None, ""], pa.string())))
     assert tokens.lengths.tolist() == [0, 0]
-    assert [len(h) for h, _, _ in ng.ngram_levels(tokens, 2)] == [0, 0]
+    table = ng.ngrams_of(tokens, 2, 2)
+    assert [len(h) for h in table.grams] == [0, 0] and len(table.concepts) == 0
     assert tokens.hashes.dtype == np.uint64
 
 
-
 def test_concept_hashes_py_equals_the_batch_concepts():
-    """The Python reference and the vectorised concept rule agree, stop-word edges included."""
+    """The Python reference and the compiled concept rule agree, stop-word edges included."""
     texts = ["the state of the art in quokka research", "of the", "", "quokka quokka"]
-    tokens = ng.hash_words(words_arrow(pa.array(texts)))
-    levels = [_concepts(tokens, n) for n in (1, 2, 3)]
+    table = ng.ngrams_of(ng.hash_words(words_arrow(pa.array(texts))), 4, 3)
     for row, text in enumerate(texts):
-        got = [h for hashes, doc in levels for h in hashes[doc == row].tolist()]
+        got = table.doc_concepts(row, row + 1).tolist()
         assert sorted(got) == sorted(ng.concept_hashes_py(words(text), 3))
     assert len(ng.concept_hashes_py(words(texts[0]), 3)) > 5

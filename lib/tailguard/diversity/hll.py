@@ -7,9 +7,10 @@ Registers of two sketches merge by elementwise max, so per-partition sketches co
 into per-group ones in any order: distinct-n grows linearly with the crawl, not with the
 number of distinct n-grams.
 
-datasketch's `HyperLogLogPlusPlus.update` costs ~2 us per item in Python; here a whole
-batch of hashes is turned into (index, rank) pairs by numpy and folded into registers
-with `np.maximum.at`. The estimate itself is datasketch's (linear counting below the
+datasketch's `HyperLogLogPlusPlus.update` costs ~2 us per item in Python; the kernel
+folds a whole batch of hashes into registers in one compiled loop
+(`compiled.hll_update`, ~2 ns per item), held equal by the tests to `registers` here,
+the numpy form of the same rule. The estimate itself is datasketch's (linear counting below the
 empirical threshold, bias-corrected raw estimate above): `estimate(registers)` loads the
 merged registers into `HyperLogLogPlusPlus(reg=...)`, so datasketch is the estimator of
 record; `estimate_many` applies the same rule (and datasketch's bias tables) to many

@@ -47,7 +47,7 @@ from tailguard.diversity.accum import (
     update_registers,
 )
 from tailguard.diversity.hll import estimate_many
-from tailguard.diversity.ngrams import concept_edges, hash_words, ngram_levels
+from tailguard.diversity.ngrams import hash_words, ngrams_of
 from tailguard.diversity.partials import Candidates, Rollups, Signatures, WordGroups
 from tailguard.diversity.rows import (  # noqa: F401  (re-exported: the kernel's contract)
     ALL,
@@ -100,34 +100,19 @@ class TextRows:
 
 class Tokens:
     """One batch tokenised once: word hashes, n-grams n = 1..4 and concepts, each sliceable
-    by a document range (arrays are in document order; `*_bounds[d]` is where document d
-    starts in them, found once per batch so a slice costs no search)."""
+    by a document range (`ngrams.NGrams`)."""
 
     def __init__(self, batch: pa.RecordBatch, concept_max_n: int):
         self.tok = hash_words(words_arrow(batch.column("text")))
         self.texts = batch.column("text").to_pylist()
         self.okeys = batch.column("okey").to_numpy()
-        self.grams, self.gram_doc, self.gram_bounds = [], [], []
-        self.concept, self.concept_bounds = [], []
-        for n, (hashes, doc, start) in enumerate(ngram_levels(self.tok, DISTINCT_N), 1):
-            bounds = _running_total(np.maximum(self.tok.lengths - (n - 1), 0))
-            self.grams.append(hashes)
-            self.gram_doc.append(doc)
-            self.gram_bounds.append(bounds)
-            if n <= concept_max_n:
-                edge = concept_edges(self.tok, start, n)
-                self.concept.append(hashes[edge])
-                self.concept_bounds.append(_running_total(edge)[bounds])
+        self.ngrams = ngrams_of(self.tok, DISTINCT_N, concept_max_n)
 
     def doc_slice(self, lo: int, hi: int) -> DocSlice:
+        bounds = self.ngrams.bounds[:, lo:hi + 1]
         return DocSlice(self.tok.lengths[lo:hi], self.texts[lo:hi], self.okeys[lo:hi],
-                        [g[b[lo]:b[hi]] for g, b in zip(self.grams, self.gram_bounds,
-                                                         strict=True)],
-                        np.concatenate([c[b[lo]:b[hi]] for c, b in
-                                        zip(self.concept, self.concept_bounds, strict=True)]))
-
-    def gram_docs(self, lo: int, hi: int) -> list[np.ndarray]:
-        return [d[b[lo]:b[hi]] for d, b in zip(self.gram_doc, self.gram_bounds, strict=True)]
+                        self.ngrams.doc_grams(lo, hi), bounds - bounds[:, :1],
+                        self.ngrams.doc_concepts(lo, hi))
 
 
 class Run:
@@ -168,10 +153,8 @@ class Run:
             sigs: Signatures) -> None:
         slot = np.array([self._slot(e, m) for e, m in zip(eras, months, strict=True)], np.int64)
         docs = tokens.doc_slice(lo, hi)
-        gram_docs = tokens.gram_docs(lo, hi)
-        update_registers(self.regs, docs.grams, [slot[d - lo] for d in gram_docs],
-                         self.p.precision)
-        self.word_slots.append(slot[gram_docs[0] - lo])
+        update_registers(self.regs, docs.grams, docs.bounds, slot, self.p.precision)
+        self.word_slots.append(np.repeat(slot, docs.lengths))
         self.word_keys.append(docs.grams[0])
         self.word_counts.append(np.ones(len(docs.grams[0]), np.int64))
         self.word_rows += len(docs.grams[0])
@@ -339,13 +322,6 @@ class PartitionKernel:
                 row["entropy_unigram"] = None if np.isnan(value) else value
         out, self.metrics = dict_rows(KIND_METRICS, self.metrics), []
         return out
-
-
-def _running_total(values: np.ndarray) -> np.ndarray:
-    """[0, v0, v0 + v1, ...]: where each item's share starts in a flat array."""
-    total = np.zeros(len(values) + 1, np.int64)
-    np.cumsum(values, out=total[1:])
-    return total
 
 
 def _run_starts(batch: pa.RecordBatch) -> list[int]:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from tailguard.diversity.compiled import ngram_table
 from tailguard.text.hashing import fmix64
 
 # Closed-class English function words (articles, pronouns, auxiliaries, prepositions,
@@ -47,11 +48,10 @@ _COMBINE = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio odd constant: multiplie
 
 @dataclass(frozen=True)
 class TokenBatch:
-    """Flat tokens of a batch: `hashes[i]` is token i, `doc[i]` its document's row."""
+    """Flat tokens of a batch, document after document: `hashes[i]` is token i."""
 
     hashes: np.ndarray      # uint64, one per token
     is_stop: np.ndarray     # bool, one per token
-    doc: np.ndarray         # int64 row index of the token's document
     lengths: np.ndarray     # int64 tokens per document
 
     @property
@@ -65,7 +65,7 @@ def hash_words(words: pa.ListArray) -> TokenBatch:
     flat = pc.list_flatten(words)
     if len(flat) == 0:
         empty = np.zeros(0, dtype=np.uint64)
-        return TokenBatch(empty, np.zeros(0, bool), np.zeros(0, np.int64), lengths)
+        return TokenBatch(empty, np.zeros(0, bool), lengths)
     if isinstance(flat, pa.ChunkedArray):
         flat = flat.combine_chunks()
     encoded = pc.dictionary_encode(flat)
@@ -76,8 +76,7 @@ def hash_words(words: pa.ListArray) -> TokenBatch:
     vocab_stop = pc.is_in(vocab, value_set=pa.array(sorted(STOP_WORDS))).to_numpy(
         zero_copy_only=False)
     index = encoded.indices.to_numpy()
-    doc = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    return TokenBatch(vocab_hash[index], vocab_stop[index], doc, lengths)
+    return TokenBatch(vocab_hash[index], vocab_stop[index], lengths)
 
 
 def word_hash(word: str) -> int:
@@ -97,46 +96,36 @@ def ngram_hash_py(words: list[str]) -> int:
 
 def concept_hashes_py(words: list[str], max_n: int) -> list[int]:
     """Pure-Python concept hashes of one document's words (n = 1..max_n, no stop-word at
-    either edge): the reference `concept_edges` over `ngram_levels` must agree with."""
+    either edge): the reference `ngrams_of` must agree with."""
     return [ngram_hash_py(words[i:i + n]) for n in range(1, max_n + 1)
             for i in range(len(words) - n + 1)
             if words[i] not in STOP_WORDS and words[i + n - 1] not in STOP_WORDS]
 
 
-def ngram_levels(tokens: TokenBatch, max_n: int
-                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """All n-grams that lie inside one document, for n = 1..max_n: per level, (hash,
-    doc row, start token index).
+@dataclass(frozen=True)
+class NGrams:
+    """The n-grams (n = 1..max_n) and concepts of a batch, sliceable by documents."""
 
-    Hash of (w1..wn) = fmix64(hash(w1..wn-1) * C + hash(wn)), built for all positions at
-    once, each level from the one below (one fmix64 pass per level); position i is kept
-    when tokens i and i+n-1 belong to the same document, i.e. unless i is among the last
-    n-1 tokens of its document (marked per document, not compared per token).
-    """
-    total = len(tokens.hashes)
-    ends = np.cumsum(tokens.lengths)           # token index after each document
-    firsts = ends - tokens.lengths
-    out = []
-    h = tokens.hashes
-    for n in range(1, max_n + 1):
-        if total < n:
-            empty = np.zeros(0, np.int64)
-            out.append((np.zeros(0, np.uint64), empty, empty))
-            continue
-        if n == 1:  # every token is a unigram of its document
-            out.append((h, tokens.doc, np.arange(total, dtype=np.int64)))
-            continue
-        with np.errstate(over="ignore"):
-            h = fmix64(h[:-1] * _COMBINE + tokens.hashes[n - 1:])
-        keep = np.ones(total - n + 1, dtype=bool)
-        for k in range(1, n):  # the last n-1 tokens of a document start no n-gram
-            pos = ends - k
-            keep[pos[(pos >= firsts) & (pos < len(keep))]] = False
-        start = np.flatnonzero(keep)
-        out.append((h[keep], tokens.doc[start], start))
-    return out
+    grams: list[np.ndarray]     # grams[n-1]: n-gram hashes, document by document
+    bounds: np.ndarray          # (max_n, docs + 1): document d's n-grams start at bounds[n-1, d]
+    concepts: np.ndarray        # concept hashes (n = 1..concept_max_n), document by document
+    concept_bounds: np.ndarray  # (docs + 1,): document d's concepts start here
+
+    def doc_grams(self, lo: int, hi: int) -> list[np.ndarray]:
+        """The n-grams of documents lo..hi-1, per n."""
+        return [g[b[lo]:b[hi]] for g, b in zip(self.grams, self.bounds, strict=True)]
+
+    def doc_concepts(self, lo: int, hi: int) -> np.ndarray:
+        return self.concepts[self.concept_bounds[lo]:self.concept_bounds[hi]]
 
 
-def concept_edges(tokens: TokenBatch, start: np.ndarray, n: int) -> np.ndarray:
-    """True for the n-grams starting at `start` with no stop-word at either edge."""
-    return ~tokens.is_stop[start] & ~tokens.is_stop[start + n - 1]
+def ngrams_of(tokens: TokenBatch, max_n: int, concept_max_n: int) -> NGrams:
+    """Every n-gram that lies inside one document, n = 1..max_n, and the concepts among
+    them (n <= concept_max_n, no stop word at either edge).
+
+    Hash of (w1..wn) = fmix64(hash(w1..wn-1) * C + hash(wn)), all levels and the concept
+    rule in one compiled pass over the tokens (`compiled.ngram_table`)."""
+    grams, level_start, bounds, concepts, concept_bounds = ngram_table(
+        tokens.hashes, tokens.is_stop, tokens.lengths, max_n, concept_max_n, _COMBINE)
+    return NGrams([grams[level_start[n]:level_start[n + 1]] for n in range(max_n)],
+                  bounds, concepts, concept_bounds)

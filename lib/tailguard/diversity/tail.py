@@ -36,7 +36,7 @@ from pyspark.sql import functions as F
 
 from tailguard.diversity.accum import count_keys
 from tailguard.diversity.blobs import BucketSums, read_blobs, split_blobs
-from tailguard.diversity.ngrams import concept_edges, hash_words, ngram_levels
+from tailguard.diversity.ngrams import hash_words, ngrams_of
 from tailguard.schema import require_columns
 from tailguard.text.tokenize import words_arrow
 
@@ -56,11 +56,10 @@ def _concept_blobs(max_n: int, n_buckets: int, window: int):
         pending: list[np.ndarray] = []
         size = 0
         for batch in batches:
-            tokens = hash_words(words_arrow(batch.column("text")))
-            for n, (hashes, _, start) in enumerate(ngram_levels(tokens, max_n), 1):
-                grams = hashes[concept_edges(tokens, start, n)]
-                pending.append(grams)
-                size += len(grams)
+            concepts = ngrams_of(hash_words(words_arrow(batch.column("text"))), max_n,
+                                 max_n).concepts
+            pending.append(concepts)
+            size += len(concepts)
             if size > window:
                 yield split_blobs(*count_keys(np.concatenate(pending)), n_buckets)
                 pending, size = [], 0

@@ -1,0 +1,60 @@
+"""The compiled loops equal their numpy / Python references bit for bit."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from tailguard.diversity import compiled
+from tailguard.diversity.hll import index_rank
+
+
+def _hashes(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2**63, n, dtype=np.int64).view(
+        np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5000, 3 * compiled.BUCKET_ROWS + 17, 200_000])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_count_probes_sums_per_value_and_keeps_first_rows(n, weighted):
+    rng = np.random.default_rng(n)
+    pool = _hashes(max(n // 3, 1), seed=n)
+    probe = pool[rng.integers(0, len(pool), n)] if n else np.zeros(0, np.uint64)
+    weights = rng.integers(1, 9, n).astype(np.int64)
+    first, sums = compiled.count_probes(probe, weights if weighted else np.zeros(0, np.int64),
+                                        weighted)
+    expected = Counter()
+    first_row = {}
+    for i, value in enumerate(probe.tolist()):
+        expected[value] += int(weights[i]) if weighted else 1
+        first_row.setdefault(value, i)
+    got = dict(zip(probe[first].tolist(), sums.tolist(), strict=True))
+    assert got == dict(expected)
+    assert len(first) == len(expected)  # each value reported once
+    assert sorted(first.tolist()) == sorted(first_row.values())
+
+
+def test_count_probes_order_depends_only_on_the_input():
+    probe = _hashes(50_000, seed=3)[np.random.default_rng(4).integers(0, 50_000, 120_000)]
+    a = compiled.count_probes(probe, np.zeros(0, np.int64), False)
+    b = compiled.count_probes(probe.copy(), np.zeros(0, np.int64), False)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("p", [4, 11, 14, 16])
+def test_hll_update_equals_the_numpy_registers(p):
+    hashes = np.concatenate([_hashes(30_000, seed=p),
+                             np.array([0, 1 << p, (1 << 64) - 1], np.uint64)])
+    cuts = np.sort(np.random.default_rng(p).integers(0, len(hashes), 40))
+    bounds = np.concatenate([[0], cuts, [len(hashes)]]).astype(np.int64)  # empty runs too
+    doc_rows = np.random.default_rng(p + 1).integers(0, 5, len(bounds) - 1).astype(np.int64)
+    rows = np.repeat(doc_rows, np.diff(bounds))
+    regs = np.zeros((5, 1 << p), np.int8)
+    compiled.hll_update(regs, hashes, bounds, doc_rows, p)
+    expected = np.zeros_like(regs)
+    index, rank = index_rank(hashes, p)
+    np.maximum.at(expected, (rows, index), rank)
+    assert np.array_equal(regs, expected)
+    assert regs.max() == 64 - p + 1  # the all-zero rest has datasketch's largest rank
