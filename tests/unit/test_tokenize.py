@@ -87,3 +87,10 @@ def test_slices_of_ascii_batches_tokenise_alike():
     for sliced, expected in ((column.slice(25, 10), texts[25:35]),
                              (column.cast(pa.large_string()).slice(3, 5), texts[3:8])):
         assert words_arrow(sliced).to_pylist() == [_reference_words(t) for t in expected]
+
+
+def test_words_and_apostrophes_at_document_edges_stay_in_their_document():
+    """The compiled pass never joins a word or an apostrophe across two documents."""
+    texts = ["a'", "'b", "x", "", "y'", "'", "z", "ab'cd", "q"]
+    assert words_arrow(pa.array(texts)).to_pylist() == [_reference_words(t) for t in texts]
+    assert words_arrow(pa.array(["end", "start"])).to_pylist() == [["end"], ["start"]]

@@ -8,12 +8,13 @@ Tokenising is the hottest loop of the pipeline (every job reads every word), so 
 Arrow batch is tokenised at once on its UTF-8 bytes: one regex pass turns the rare
 non-ASCII non-word characters (dashes, curly quotes, ...) into spaces, after which a byte
 is part of a word iff it is an ASCII letter/digit, a non-ASCII byte, or an apostrophe
-between two such bytes. numpy finds the word runs and gathers their bytes into a new
-string array; no Python loop touches a document or a word.
+between two such bytes. One compiled pass (numba) finds the word runs and copies their
+bytes into a new string array; no Python loop touches a document or a word.
 """
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,16 +22,6 @@ import pyarrow.compute as pc
 # Non-ASCII characters that are not letters or digits become separators.
 _NON_ASCII_SEPARATOR = r"[^\x00-\x7f\pL\pN]+"
 _APOSTROPHE = ord("'")
-
-
-def _word_bytes(data: np.ndarray) -> np.ndarray:
-    """True for ASCII letters/digits and for every non-ASCII byte (the bytes of the
-    letter/digit characters left after the regex), by uint8 arithmetic: three
-    wrap-around range tests cost less than a 256-entry table lookup per byte."""
-    with np.errstate(over="ignore"):
-        letter = ((data | np.uint8(0x20)) - np.uint8(ord("a"))) < 26
-        digit = (data - np.uint8(ord("0"))) < 10
-    return letter | digit | (data >= 0x80)
 
 
 def _normalised(texts: pa.Array) -> pa.LargeStringArray:
@@ -51,34 +42,67 @@ def _normalised(texts: pa.Array) -> pa.LargeStringArray:
     return pc.replace_with_mask(lowered, pa.array(~is_ascii), other)
 
 
-def _word_mask(data: np.ndarray, doc_starts: np.ndarray, doc_ends: np.ndarray) -> np.ndarray:
-    """True for bytes inside words: word bytes, plus apostrophes flanked by word bytes
-    within the same document."""
-    word = _word_bytes(data)
-    apostrophe = data == _APOSTROPHE
-    if apostrophe.any():
-        left = np.zeros_like(word)
-        right = np.zeros_like(word)
-        left[1:] = word[:-1]
-        right[:-1] = word[1:]
-        left[doc_starts[doc_starts < len(data)]] = False  # no neighbour across documents
-        right[doc_ends[doc_ends > 0] - 1] = False
-        word = word | (apostrophe & left & right)
-    return word
+def _byte_table(test) -> np.ndarray:
+    return np.array([int(test(b)) for b in range(256)], np.int64)
 
 
-def _word_runs(mask: np.ndarray, rel_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last byte of every word: maximal runs of the mask, cut at document starts."""
-    n = len(mask)
-    doc_start = np.zeros(n + 1, dtype=bool)
-    doc_start[rel_offsets[:-1]] = True
-    prev_on = np.zeros(n, dtype=bool)
-    prev_on[1:] = mask[:-1]
-    prev_on &= ~doc_start[:n]
-    next_on = np.zeros(n, dtype=bool)
-    next_on[:-1] = mask[1:]
-    next_on &= ~doc_start[1:]
-    return np.flatnonzero(mask & ~prev_on), np.flatnonzero(mask & ~next_on)
+# 1 for the bytes of words: ASCII letters and digits, and every non-ASCII byte (after
+# `_normalised`, only the bytes of letters and digits are non-ASCII)
+_WORD_BYTE = _byte_table(lambda b: chr(b).isascii() and chr(b).isalnum() or b >= 0x80)
+_IS_APOSTROPHE = _byte_table(lambda b: b == _APOSTROPHE)
+
+
+@nb.njit(cache=True, nogil=True)
+def _word_spans(data: np.ndarray, offsets: np.ndarray):
+    """The words of every document (data[offsets[d]:offsets[d + 1]]) as Arrow buffers:
+    (word offsets int32, word bytes, per-document list offsets int32).
+
+    A byte is inside a word when it is a word byte, or an apostrophe between two word
+    bytes of its document. Word boundaries fall every few bytes, so the inner loops are
+    branch-free (0/1 flags from byte tables; a byte is always written and the cursor
+    advanced by its flag; a document's last byte, which has no right neighbour, is
+    handled after the loop): a mispredicted branch per boundary costs more than the
+    work. Two passes over the bytes, the first to size the outputs."""
+    n_docs = len(offsets) - 1
+    n_words = 0
+    n_bytes = 0
+    for d in range(n_docs):
+        start, end = offsets[d], offsets[d + 1]
+        if start == end:
+            continue
+        prev, inside, cur = 0, 0, _WORD_BYTE[data[start]]
+        for k in range(start, end - 1):
+            nxt = _WORD_BYTE[data[k + 1]]
+            now = cur | (_IS_APOSTROPHE[data[k]] & prev & nxt)
+            n_bytes += now
+            n_words += now & (1 - inside)
+            inside, prev, cur = now, cur, nxt
+        n_bytes += cur
+        n_words += cur & (1 - inside)
+    word_offsets = np.empty(n_words + 2, np.int32)  # +1: the branch-free spare write
+    word_bytes = np.empty(n_bytes + 1, np.uint8)
+    list_offsets = np.zeros(n_docs + 1, np.int32)
+    word_offsets[0] = 0
+    w = 0
+    out = 0
+    for d in range(n_docs):
+        start, end = offsets[d], offsets[d + 1]
+        if start < end:
+            prev, inside, cur = 0, 0, _WORD_BYTE[data[start]]
+            for k in range(start, end - 1):
+                nxt = _WORD_BYTE[data[k + 1]]
+                now = cur | (_IS_APOSTROPHE[data[k]] & prev & nxt)
+                word_bytes[out] = data[k]
+                out += now
+                word_offsets[w + 1] = out  # final once the word has ended
+                w += inside & (1 - now)
+                inside, prev, cur = now, cur, nxt
+            word_bytes[out] = data[end - 1]
+            out += cur
+            word_offsets[w + 1] = out
+            w += inside | cur  # the word open at the document's end ends with it
+        list_offsets[d + 1] = w
+    return word_offsets[:n_words + 1], word_bytes[:n_bytes], list_offsets
 
 
 def words_arrow(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
@@ -93,16 +117,9 @@ def words_arrow(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
     base = int(offsets[0])
     data = (np.frombuffer(value_buffer, dtype=np.uint8)[base:int(offsets[-1])]
             if value_buffer is not None else np.zeros(0, dtype=np.uint8))
-    rel = offsets - base
-    mask = _word_mask(data, rel[:-1], rel[1:])
-    starts, ends = _word_runs(mask, rel)
-    lengths = (ends - starts + 1).astype(np.int64)
-    token_offsets = np.zeros(len(starts) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=token_offsets[1:])
-    tokens = pa.StringArray.from_buffers(len(starts), pa.py_buffer(token_offsets),
-                                         pa.py_buffer(data[mask].tobytes()))
-    tokens_per_doc = np.searchsorted(starts, rel, side="left")
-    list_offsets = (tokens_per_doc - tokens_per_doc[0]).astype(np.int32)
+    word_offsets, word_bytes, list_offsets = _word_spans(data, offsets - base)
+    tokens = pa.StringArray.from_buffers(len(word_offsets) - 1, pa.py_buffer(word_offsets),
+                                         pa.py_buffer(word_bytes))
     return pa.ListArray.from_arrays(pa.array(list_offsets), tokens)
 
 
