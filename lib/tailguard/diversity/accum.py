@@ -116,6 +116,7 @@ class Stream:
     ngrams: np.ndarray = field(default_factory=lambda: np.zeros(DISTINCT_N, np.int64))
     sample: list[int] = field(default_factory=list)
     compressor: ChunkCompressor | None = None
+    zstd: object | None = None  # a shared zstd context (`estimators.zstd_compressor`)
 
     def add(self, lengths: np.ndarray, texts: list[str | None], okeys: np.ndarray) -> list[int]:
         """Add documents in order; returns the okeys that entered the sample."""
@@ -128,7 +129,7 @@ class Stream:
         taken = [int(k) for k in okeys[: max(self.sample_size - len(self.sample), 0)]]
         self.sample.extend(taken)
         if self.compressor is None:
-            self.compressor = ChunkCompressor(self.chunk_bytes, self.level)
+            self.compressor = ChunkCompressor(self.chunk_bytes, self.level, self.zstd)
         self.compressor.add(("\n".join(t or "" for t in texts) + "\n").encode("utf-8"))
         return taken
 

@@ -46,6 +46,7 @@ from tailguard.diversity.accum import (
     count_keys,
     update_registers,
 )
+from tailguard.diversity.estimators import zstd_compressor
 from tailguard.diversity.hll import estimate_many
 from tailguard.diversity.ngrams import hash_words, ngrams_of
 from tailguard.diversity.partials import Candidates, Rollups, Signatures, WordGroups
@@ -83,8 +84,8 @@ class KernelParams:
     sample_size: int = 200           # homogenization sample per group
     mode: str = "groups"             # "groups" (main pass) or "budgets" (scope-wide samples)
 
-    def stream(self) -> Stream:
-        return Stream(self.chunk_bytes, self.level, self.sample_size)
+    def stream(self, zstd=None) -> Stream:
+        return Stream(self.chunk_bytes, self.level, self.sample_size, zstd=zstd)
 
 
 class TextRows:
@@ -119,8 +120,8 @@ class Run:
     """One (scope, domain) of the main pass: its (era, month) groups and budget prefix."""
 
     def __init__(self, scope: str, domain: str, part: int, params: KernelParams,
-                 tail: TailSet):
-        self.scope, self.domain, self.p = scope, domain, params
+                 tail: TailSet, zstd=None):
+        self.scope, self.domain, self.p, self.zstd = scope, domain, params, zstd
         self.part = part  # >= 0: one part of a split domain (its groups leave as partials)
         self.slots: dict[tuple[str, str], int] = {}
         self.streams: list[Stream] = []
@@ -132,7 +133,7 @@ class Run:
         # a part's documents are not the domain's first in okey order: its budget samples
         # come from the candidates of every part instead (`Candidates`, budgets pass)
         self.prefix = Prefix(() if self.partial else params.budgets, params.precision,
-                             params.stream(), tail)
+                             params.stream(zstd), tail)
 
     @property
     def partial(self) -> bool:
@@ -142,7 +143,7 @@ class Run:
         slot = self.slots.get((era, month))
         if slot is None:
             slot = self.slots[(era, month)] = len(self.streams)
-            self.streams.append(self.p.stream())
+            self.streams.append(self.p.stream(self.zstd))
             if slot >= len(self.regs):
                 grown = np.zeros((max(4, 2 * len(self.regs)),) + self.regs.shape[1:], np.int8)
                 grown[: len(self.regs)] = self.regs
@@ -192,6 +193,7 @@ class PartitionKernel:
 
     def __init__(self, params: KernelParams, tail: np.ndarray):
         self.p, self.tail = params, TailSet(tail)
+        self.zstd = zstd_compressor(params.level)  # one context for every group
         self.run: Run | None = None
         self.budget_run: tuple[tuple[str, str], Prefix] | None = None
         self.sigs = Signatures()
@@ -237,7 +239,7 @@ class PartitionKernel:
         out: list[pa.RecordBatch] = []
         if self.run is None or (self.run.scope, self.run.domain, self.run.part) != key:
             out += self._close_run()
-            self.run = Run(*key, self.p, self.tail)
+            self.run = Run(*key, self.p, self.tail, self.zstd)
         self.run.add(tokens, lo, hi, rows.eras[lo:hi], rows.months[lo:hi], self.sigs)
         wanted = [ALL, key[1]] if self.run.partial else [ALL]
         for domain in wanted:  # scope-wide candidates; a part's, for its domain's budgets
@@ -256,7 +258,8 @@ class PartitionKernel:
         out = []
         if self.budget_run is None or self.budget_run[0] != key:
             out = self._close_budget_run()
-            self.budget_run = (key, Prefix(self.p.budgets, self.p.precision, self.p.stream(),
+            self.budget_run = (key, Prefix(self.p.budgets, self.p.precision,
+                                           self.p.stream(self.zstd),
                                            self.tail))
         prefix = self.budget_run[1]
         stop_at = next((i for i in range(lo, hi) if stops[i]), hi)
