@@ -74,3 +74,16 @@ def test_concept_hashes_py_equals_the_batch_concepts():
         got = table.doc_concepts(row, row + 1).tolist()
         assert sorted(got) == sorted(ng.concept_hashes_py(words(text), 3))
     assert len(ng.concept_hashes_py(words(texts[0]), 3)) > 5
+
+
+def test_every_stop_word_and_no_other_word_is_flagged():
+    import random
+
+    rng = random.Random(3)
+    others = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyzé'") for _ in range(rng.randint(1, 9)))
+              for _ in range(3000)]
+    vocab = sorted(ng.STOP_WORDS) + others
+    tokens = ng.hash_words(pa.array([vocab], pa.list_(pa.string())))
+    assert tokens.is_stop.tolist() == [w in ng.STOP_WORDS for w in vocab]
+    assert tokens.hashes.tolist() == [ng.word_hash(w) for w in vocab]
+    assert len(set(tokens.hashes.tolist())) == len(set(vocab))  # no collision here

@@ -1,9 +1,9 @@
 """Word and n-gram hashes for a whole Arrow batch, plus the stop-word rule for concepts.
 
 Why hashes: distinct-n, unigram counts and tail concepts only need n-gram *identity*, so
-every n-gram is reduced to one 64-bit value. Each distinct word of a batch is hashed once
-with xxh3 (a well-kept C hash); n-gram hashes are then combined from word hashes with
-vectorised uint64 arithmetic over the flat token array, never looping per document.
+every n-gram is reduced to one 64-bit value. Every token is hashed from the tokeniser's
+Arrow buffers in one compiled pass (FNV-1a finalised by fmix64, `compiled.hash_tokens`);
+n-gram hashes are then combined from word hashes in another (`compiled.ngram_table`).
 With 64-bit hashes the chance that two of a billion distinct n-grams collide is ~3e-2,
 and one collision moves a distinct count by one, far below the HLL error.
 
@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
-from tailguard.diversity.compiled import ngram_table
+from tailguard.diversity.compiled import bytes_hash, hash_tokens, ngram_table, stop_word_table
 from tailguard.text.hashing import fmix64
 
 # Closed-class English function words (articles, pronouns, auxiliaries, prepositions,
@@ -60,28 +59,29 @@ class TokenBatch:
 
 
 def hash_words(words: pa.ListArray) -> TokenBatch:
-    """Hash every token of a list<string> array (one list per document)."""
+    """Hash every token of a list<string> array (one list per document), in one compiled
+    pass over the Arrow buffers (`compiled.hash_tokens`)."""
+    if isinstance(words, pa.ChunkedArray):
+        words = words.combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(words), 0).to_numpy().astype(np.int64)
     flat = pc.list_flatten(words)
-    if len(flat) == 0:
-        empty = np.zeros(0, dtype=np.uint64)
-        return TokenBatch(empty, np.zeros(0, bool), lengths)
     if isinstance(flat, pa.ChunkedArray):
         flat = flat.combine_chunks()
-    encoded = pc.dictionary_encode(flat)
-    vocab = encoded.dictionary
-    vocab_bytes = vocab.cast(pa.binary()).to_pylist()
-    vocab_hash = np.fromiter((xxhash.xxh3_64_intdigest(w) for w in vocab_bytes),
-                             dtype=np.uint64, count=len(vocab))
-    vocab_stop = pc.is_in(vocab, value_set=pa.array(sorted(STOP_WORDS))).to_numpy(
-        zero_copy_only=False)
-    index = encoded.indices.to_numpy()
-    return TokenBatch(vocab_hash[index], vocab_stop[index], lengths)
+    flat = flat.cast(pa.large_string())
+    offsets = np.frombuffer(flat.buffers()[1], np.int64)[flat.offset:
+                                                         flat.offset + len(flat) + 1]
+    data = (np.frombuffer(flat.buffers()[2], np.uint8) if flat.buffers()[2] is not None
+            else np.zeros(0, np.uint8))
+    hashes, is_stop = hash_tokens(offsets, data, _STOP_TABLE)
+    return TokenBatch(hashes, is_stop, lengths)
 
 
 def word_hash(word: str) -> int:
     """Hash of one word, as `hash_words` computes it (for tests and reference code)."""
-    return xxhash.xxh3_64_intdigest(word.encode("utf-8"))
+    return bytes_hash(word.encode("utf-8"))
+
+
+_STOP_TABLE = stop_word_table(np.array([word_hash(w) for w in STOP_WORDS], np.uint64))
 
 
 def ngram_hash_py(words: list[str]) -> int:
