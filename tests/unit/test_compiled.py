@@ -58,3 +58,16 @@ def test_hll_update_equals_the_numpy_registers(p):
     np.maximum.at(expected, (rows, index), rank)
     assert np.array_equal(regs, expected)
     assert regs.max() == 64 - p + 1  # the all-zero rest has datasketch's largest rank
+
+
+@pytest.mark.parametrize("with_zero", [False, True])
+def test_key_table_membership_is_exact(with_zero):
+    keys = _hashes(20_000, seed=5)
+    if with_zero:
+        keys = np.append(keys, np.uint64(0))
+    table = compiled.key_table(keys)
+    queries = np.concatenate([keys[::3], _hashes(20_000, seed=6), np.array([0], np.uint64)])
+    want = len(set(queries.tolist()) & set(keys.tolist()))
+    assert compiled.count_members(table, queries) == want
+    assert compiled.count_members(table, np.array([0], np.uint64)) == int(with_zero)
+    assert compiled.count_members(compiled.key_table(np.zeros(0, np.uint64)), queries) == 0

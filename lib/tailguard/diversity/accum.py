@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tailguard.diversity.compiled import count_probes, hll_update
+from tailguard.diversity.compiled import count_members, count_probes, hll_update, key_table
 from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
 from tailguard.diversity.hll import estimate_many
 
@@ -154,27 +154,18 @@ def estimates_row(regs: np.ndarray) -> dict:
 
 
 class TailSet:
-    """Membership in the tail (sorted uint64 concept hashes), for many keys at once.
+    """Membership in the tail (uint64 concept hashes), for many keys at once: a hash set
+    (`compiled.key_table`), about one probe per key."""
 
-    A binary search per key into a tail of hundreds of thousands of hashes misses the
-    cache at every step; so a byte map indexed by the low bits of the hash (the hashes
-    are uniform) first rules out most keys, and only the few that pass are searched.
-    The map has >= 8 slots per tail key (false positives <= 1/8), at most 16 MiB."""
-
-    def __init__(self, sorted_keys: np.ndarray):
-        self.keys = np.asarray(sorted_keys, np.uint64)
-        bits = int(np.clip(np.ceil(np.log2(max(len(self.keys), 1) * 8)), 10, 24))
-        self.mask = np.uint64((1 << bits) - 1)
-        self.present = np.zeros(1 << bits, bool)
-        self.present[(self.keys & self.mask).astype(np.int64)] = True
+    def __init__(self, keys: np.ndarray):
+        self.size = len(keys)
+        self.table = key_table(keys)
 
     def count_in(self, keys: np.ndarray) -> int:
         """How many of `keys` (distinct uint64 hashes) are tail concepts."""
-        if not len(self.keys) or not len(keys):
+        if not self.size or not len(keys):
             return 0
-        candidates = keys[self.present[(keys & self.mask).astype(np.int64)]]
-        pos = np.minimum(np.searchsorted(self.keys, candidates), len(self.keys) - 1)
-        return int((self.keys[pos] == candidates).sum())
+        return int(count_members(self.table, np.ascontiguousarray(keys, np.uint64)))
 
 
 def concept_stats(counts: Counts, tail: TailSet) -> dict:

@@ -14,6 +14,9 @@ Here each is one loop over the items:
   document's group, one pass (datasketch's convention, see hll.py).
 - `hash_tokens`: a 64-bit hash and a stop-word flag for every token of a batch, straight
   from the tokeniser's Arrow buffers (no per-word Python call, no dictionary).
+- `key_table` / `count_members`: an open-addressing set of 64-bit keys (stop words, the
+  tail), about one probe per lookup (a binary search into hundreds of thousands of
+  sorted hashes misses the cache at every step).
 - `ngram_table`: every n-gram (n = 1..4) and concept of a batch from its word hashes,
   one pass over the tokens with no temporary per level (ngrams.py).
 
@@ -216,48 +219,74 @@ def _bytes_hash(data: np.ndarray, start: int, end: int) -> np.uint64:
 
 
 @nb.njit(cache=True, nogil=True)
-def hash_tokens(offsets: np.ndarray, data: np.ndarray, stop_table: np.ndarray
+def hash_tokens(offsets: np.ndarray, data: np.ndarray, stop_words: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(hash, is stop word) of every token data[offsets[i]:offsets[i + 1]]. `stop_table`:
-    the stop words' hashes in an open-addressing table (`stop_word_table`), 0 = empty."""
+    """(hash, is stop word) of every token data[offsets[i]:offsets[i + 1]]; `stop_words`:
+    the stop words' hashes as a `key_table`."""
     n = len(offsets) - 1
     hashes = np.empty(n, np.uint64)
     is_stop = np.empty(n, np.bool_)
-    mask = len(stop_table) - 1
-    shift = np.uint64(64 - _bit_count(len(stop_table)))
+    shift = _table_shift(stop_words)
     for i in range(n):
         h = _bytes_hash(data, offsets[i], offsets[i + 1])
         hashes[i] = h
-        slot = np.int64((h * _MIX) >> shift)
-        while stop_table[slot] != 0 and stop_table[slot] != h:
-            slot = (slot + 1) & mask
-        is_stop[i] = stop_table[slot] == h
+        is_stop[i] = _contains(stop_words, shift, h)
     return hashes, is_stop
 
 
-@nb.njit(cache=True, nogil=True)
-def _bit_count(size: int) -> int:
-    bits = 0
-    while (1 << bits) < size:
-        bits += 1
-    return bits
+# A key table is an open-addressing hash set of uint64 keys: 2^b slots (0 = empty, linear
+# probing from the top bits of key * _MIX), then one flag slot for the key 0 itself.
 
-
-def stop_word_table(hashes: np.ndarray) -> np.ndarray:
-    """Open-addressing table of stop-word hashes for `hash_tokens`: a power of two with at
-    least 8 slots per word, linear probing from the same slot function."""
-    hashes = np.unique(np.asarray(hashes, np.uint64))
-    if (hashes == 0).any():
-        raise ValueError("a stop word hashes to 0, the empty-slot marker")
-    bits = max(4, int(np.ceil(np.log2(max(len(hashes), 1) * 8))))
-    table = np.zeros(1 << bits, np.uint64)
-    with np.errstate(over="ignore"):
-        slots = ((hashes * _MIX) >> np.uint64(64 - bits)).astype(np.int64)
-    for h, slot in zip(hashes.tolist(), slots.tolist(), strict=True):
-        while table[slot] != 0:
-            slot = (slot + 1) & (len(table) - 1)
-        table[slot] = h
+def key_table(keys: np.ndarray, slots_per_key: int = 2) -> np.ndarray:
+    """A key table of `keys` with at least `slots_per_key` slots per key (load <= 1/2 at
+    the default: about one probe per lookup)."""
+    keys = np.unique(np.asarray(keys, np.uint64))
+    bits = max(4, int(np.ceil(np.log2(max(len(keys), 1) * slots_per_key))))
+    table = np.zeros((1 << bits) + 1, np.uint64)
+    table[-1] = np.uint64(bool(len(keys)) and keys[0] == 0)  # sorted: 0 comes first
+    _fill_table(table, keys[keys != 0])
     return table
+
+
+@nb.njit(cache=True, nogil=True)
+def _table_shift(table: np.ndarray) -> np.uint64:
+    bits = 0
+    while (1 << bits) < len(table) - 1:
+        bits += 1
+    return np.uint64(64 - bits)
+
+
+@nb.njit(cache=True, nogil=True)
+def _fill_table(table: np.ndarray, keys: np.ndarray) -> None:
+    shift, mask = _table_shift(table), len(table) - 2
+    for key in keys:
+        slot = np.int64((key * _MIX) >> shift)
+        while table[slot] != 0:
+            slot = (slot + 1) & mask
+        table[slot] = key
+
+
+@nb.njit(inline="always")
+def _contains(table: np.ndarray, shift: np.uint64, key: np.uint64) -> bool:
+    if key == 0:
+        return table[len(table) - 1] != 0
+    mask = len(table) - 2
+    slot = np.int64((key * _MIX) >> shift)
+    while table[slot] != 0:
+        if table[slot] == key:
+            return True
+        slot = (slot + 1) & mask
+    return False
+
+
+@nb.njit(cache=True, nogil=True)
+def count_members(table: np.ndarray, keys: np.ndarray) -> int:
+    """How many of `keys` are in the key table."""
+    shift = _table_shift(table)
+    found = 0
+    for key in keys:
+        found += _contains(table, shift, key)
+    return found
 
 
 def bytes_hash(data: bytes) -> int:

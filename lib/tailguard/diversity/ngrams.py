@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tailguard.diversity.compiled import bytes_hash, hash_tokens, ngram_table, stop_word_table
+from tailguard.diversity.compiled import bytes_hash, hash_tokens, key_table, ngram_table
 from tailguard.text.hashing import fmix64
 
 # Closed-class English function words (articles, pronouns, auxiliaries, prepositions,
@@ -81,7 +81,7 @@ def word_hash(word: str) -> int:
     return bytes_hash(word.encode("utf-8"))
 
 
-_STOP_TABLE = stop_word_table(np.array([word_hash(w) for w in STOP_WORDS], np.uint64))
+_STOP_TABLE = key_table(np.array([word_hash(w) for w in STOP_WORDS], np.uint64), 8)
 
 
 def ngram_hash_py(words: list[str]) -> int:
