@@ -38,10 +38,11 @@ def count_keys(keys: np.ndarray, counts: np.ndarray | None = None,
     Counting is the largest cost of the kernel, so it is one compiled pass over
     cache-sized buckets rather than a hash table over the whole batch (pandas'
     `factorize` + `bincount`: ~1.2x slower at kernel sizes; Arrow's aggregation on two
-    key columns was several times slower again). A (group, key) pair is counted as one uint64, the key xor the group id times
-    an odd constant; the keys are uniform 64-bit hashes, so two pairs meet only with the
-    chance of a 64-bit hash collision (as two distinct n-grams do). The group and key
-    reported for a pair are read from its first row, not decoded."""
+    key columns was several times slower again). A (group, key) pair is counted as one
+    uint64, the key xor the group id times an odd constant; the keys are uniform 64-bit
+    hashes, so two pairs meet only with the chance of a 64-bit hash collision (as two
+    distinct n-grams do). The group and key reported for a pair are read from its first
+    row, not decoded."""
     keys = np.ascontiguousarray(keys, np.uint64)
     probe = keys if groups is None else keys ^ (_as_u64(groups) * _GROUP_MIX)
     weighted = counts is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -69,7 +70,12 @@ def split_mask(lines: list[str], fraction: float, seed: int) -> np.ndarray:
 
 
 def train_fasttext(lines: list[str], labels: np.ndarray, cfg: Config, workdir: str):
-    """Supervised fastText on normalised lines; deterministic with detector.threads = 1."""
+    """Supervised fastText on normalised lines; deterministic with detector.threads = 1.
+
+    Training runs in a fresh child process (spawned, not forked) and hands back the model
+    file. Why: in a long-lived driver that had run Spark jobs and compiled code, the same
+    data and seed diverged to NaN on some runs and not others, while a fresh process
+    trains it reliably; a clean process makes the model depend on data and config alone."""
     import fasttext
 
     train_file = Path(workdir) / "train.txt"
@@ -77,14 +83,27 @@ def train_fasttext(lines: list[str], labels: np.ndarray, cfg: Config, workdir: s
         for line, label in zip(lines, labels, strict=True):
             out.write(f"{det.SYNTHETIC if label else det.HUMAN} {line}\n")
     d = cfg.detector
+    params = dict(input=str(train_file), epoch=d.epoch, lr=d.lr, wordNgrams=d.word_ngrams,
+                  dim=d.dim, minCount=d.min_count, bucket=d.bucket, thread=d.threads,
+                  seed=d.seed, verbose=0)
+    model_file = Path(workdir) / "trained.bin"
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        error = pool.apply(_train_to_file, (params, str(model_file)))
+    if error is not None:  # fastText's only failure mode here: divergence to NaN
+        raise InputError(f"fastText training failed ({error}); with {len(lines)} examples "
+                         f"try a lower detector.lr (now {d.lr}) or more data")
+    return fasttext.load_model(str(model_file))
+
+
+def _train_to_file(params: dict, model_file: str) -> str | None:
+    """Child-process side of `train_fasttext`: train, save; the error text on failure."""
+    import fasttext
+
     try:
-        return fasttext.train_supervised(
-            input=str(train_file), epoch=d.epoch, lr=d.lr, wordNgrams=d.word_ngrams,
-            dim=d.dim, minCount=d.min_count, bucket=d.bucket, thread=d.threads, seed=d.seed,
-            verbose=0)
-    except RuntimeError as exc:  # fastText's only failure mode here: divergence to NaN
-        raise InputError(f"fastText training failed ({exc}); with {len(lines)} examples "
-                         f"try a lower detector.lr (now {d.lr}) or more data") from exc
+        fasttext.train_supervised(**params).save_model(model_file)
+    except RuntimeError as exc:
+        return str(exc)
+    return None
 
 
 def train_detector(texts: list[str], labels: np.ndarray, cfg: Config, workdir: str):
