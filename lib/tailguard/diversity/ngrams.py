@@ -64,10 +64,7 @@ def hash_words(words: pa.ListArray) -> TokenBatch:
     if isinstance(words, pa.ChunkedArray):
         words = words.combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(words), 0).to_numpy().astype(np.int64)
-    flat = pc.list_flatten(words)
-    if isinstance(flat, pa.ChunkedArray):
-        flat = flat.combine_chunks()
-    flat = flat.cast(pa.large_string())
+    flat = pc.list_flatten(words).cast(pa.large_string())  # one Array: words is one
     offsets = np.frombuffer(flat.buffers()[1], np.int64)[flat.offset:
                                                          flat.offset + len(flat) + 1]
     data = (np.frombuffer(flat.buffers()[2], np.uint8) if flat.buffers()[2] is not None
