@@ -157,7 +157,6 @@ class Run:
         update_registers(self.regs, docs.grams, docs.bounds, slot, self.p.precision)
         self.word_slots.append(np.repeat(slot, docs.lengths))
         self.word_keys.append(docs.grams[0])
-        self.word_counts.append(np.ones(len(docs.grams[0]), np.int64))
         self.word_rows += len(docs.grams[0])
         if self.word_rows > COMPACT_ROWS:
             self._compact_words()
@@ -179,12 +178,17 @@ class Run:
             self.word_slots, self.word_keys, self.word_counts = [slots], [words], [counts]
         self.word_rows = len(words)
 
-    def words(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(slot, word hash, occurrences) of the run's tokens, partly summed."""
+    def words(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(slot, word hash, occurrences) of the run's tokens, partly summed; occurrences
+        None while every row is one token (never compacted)."""
         if not self.word_keys:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        return (np.concatenate(self.word_slots), np.concatenate(self.word_keys),
-                np.concatenate(self.word_counts))
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64), None
+        if self.word_counts:  # compacted once: the rows after it count one token each
+            rows = sum(len(k) for k in self.word_keys[len(self.word_counts):])
+            counts = np.concatenate([*self.word_counts, np.ones(rows, np.int64)])
+        else:
+            counts = None
+        return np.concatenate(self.word_slots), np.concatenate(self.word_keys), counts
 
 
 class PartitionKernel:
