@@ -87,3 +87,15 @@ def test_every_stop_word_and_no_other_word_is_flagged():
     assert tokens.is_stop.tolist() == [w in ng.STOP_WORDS for w in vocab]
     assert tokens.hashes.tolist() == [ng.word_hash(w) for w in vocab]
     assert len(set(tokens.hashes.tolist())) == len(set(vocab))  # no collision here
+
+
+def test_hash_texts_equals_tokenising_then_hashing():
+    """The one-pass `hash_texts` gives the hashes, stop flags and lengths of
+    `hash_words(words_arrow(...))`, on text with Unicode, apostrophes and nulls."""
+    texts = [*TEXTS, "Ça va—très BIEN’s, don't", "x'y 42 it's", "'", "the of and", "é"]
+    batch = pa.array(texts, pa.string())
+    fused, reference = ng.hash_texts(batch), ng.hash_words(words_arrow(batch))
+    assert fused.hashes.tolist() == reference.hashes.tolist()
+    assert fused.is_stop.tolist() == reference.is_stop.tolist()
+    assert fused.lengths.tolist() == reference.lengths.tolist()
+    assert fused.is_stop.any() and not fused.is_stop.all()

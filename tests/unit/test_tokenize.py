@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from tailguard.text.tokenize import words, words_arrow
+from tailguard.text.tokenize import word_fnv, words, words_arrow
 
 
 def test_words_lowercase_unicode_and_inner_apostrophes():
@@ -94,3 +94,29 @@ def test_words_and_apostrophes_at_document_edges_stay_in_their_document():
     texts = ["a'", "'b", "x", "", "y'", "'", "z", "ab'cd", "q"]
     assert words_arrow(pa.array(texts)).to_pylist() == [_reference_words(t) for t in texts]
     assert words_arrow(pa.array(["end", "start"])).to_pylist() == [["end"], ["start"]]
+
+
+def _fnv1a(word: str) -> int:
+    h = 0xCBF29CE484222325
+    for byte in word.encode("utf-8"):
+        h = ((h ^ byte) * 0x100000001B3) & ((1 << 64) - 1)
+    return h
+
+
+def test_word_fnv_hashes_exactly_the_words_of_the_definition():
+    """The fused find-and-hash pass sees the same words as the tokeniser (random text,
+    document edges, nulls, slices), each hashed over exactly its own bytes."""
+    import random
+    import string
+
+    rng = random.Random(11)
+    alphabet = list(string.ascii_letters + "  ''\u2019_-.,;0123456789\n\"") + [
+        "é", "ß", "日", "—", "\u00a0", "😀"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+             for _ in range(300)] + [None, "", "'", "a", "a'", "'b", "x'y'z", "ab'cd", "q"]
+    batch = pa.array(texts)
+    for column, expected in ((batch, texts), (batch.slice(40, 60), texts[40:100])):
+        states, lengths = word_fnv(column)
+        reference = [_reference_words(t) for t in expected]
+        assert lengths.tolist() == [len(ws) for ws in reference]
+        assert states.tolist() == [_fnv1a(w) for ws in reference for w in ws]

@@ -14,7 +14,9 @@ here ~2. Here each is one loop over the items:
 - `hll_update`: register index and rank of each hash, max into the register row of its
   document's group, one pass (datasketch's convention, see hll.py).
 - `hash_tokens`: a 64-bit hash and a stop-word flag for every token of a batch, straight
-  from the tokeniser's Arrow buffers (no per-word Python call, no dictionary).
+  from the tokeniser's Arrow buffers (no per-word Python call, no dictionary);
+  `finish_hashes` gives the same from the FNV-1a states `tokenize.word_fnv` computes
+  while it finds the words, so the diversity passes never build the words at all.
 - `key_table` / `count_members`: an open-addressing set of 64-bit keys (stop words, the
   tail), about one probe per lookup (a binary search into hundreds of thousands of
   sorted hashes misses the cache at every step).
@@ -230,6 +232,22 @@ def hash_tokens(offsets: np.ndarray, data: np.ndarray, stop_words: np.ndarray
     shift = _table_shift(stop_words)
     for i in range(n):
         h = _bytes_hash(data, offsets[i], offsets[i + 1])
+        hashes[i] = h
+        is_stop[i] = _contains(stop_words, shift, h)
+    return hashes, is_stop
+
+
+@nb.njit(cache=True, nogil=True)
+def finish_hashes(states: np.ndarray, stop_words: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(hash, is stop word) of every token from its FNV-1a state (`tokenize.word_fnv`):
+    fmix64 of the state, as `_bytes_hash` finishes it, so equal to `hash_tokens`."""
+    n = len(states)
+    hashes = np.empty(n, np.uint64)
+    is_stop = np.empty(n, np.bool_)
+    shift = _table_shift(stop_words)
+    for i in range(n):
+        h = _fmix64(states[i])
         hashes[i] = h
         is_stop[i] = _contains(stop_words, shift, h)
     return hashes, is_stop

@@ -48,7 +48,7 @@ from tailguard.diversity.accum import (
 )
 from tailguard.diversity.estimators import zstd_compressor
 from tailguard.diversity.hll import estimate_many
-from tailguard.diversity.ngrams import hash_words, ngrams_of
+from tailguard.diversity.ngrams import hash_texts, ngrams_of
 from tailguard.diversity.partials import Candidates, Rollups, Signatures, WordGroups
 from tailguard.diversity.rows import (  # noqa: F401  (re-exported: the kernel's contract)
     ALL,
@@ -68,7 +68,6 @@ from tailguard.diversity.rows import (  # noqa: F401  (re-exported: the kernel's
     dict_rows,
     group_key,
 )
-from tailguard.text.tokenize import words_arrow
 
 COMPACT_ROWS = 1 << 22  # a run's raw (slot, word) rows summed beyond this many
 WHOLE = -1  # `part` of a domain measured in one run (not split)
@@ -104,7 +103,7 @@ class Tokens:
     by a document range (`ngrams.NGrams`)."""
 
     def __init__(self, batch: pa.RecordBatch, concept_max_n: int):
-        self.tok = hash_words(words_arrow(batch.column("text")))
+        self.tok = hash_texts(batch.column("text"))
         self.texts = batch.column("text").to_pylist()
         self.okeys = batch.column("okey").to_numpy()
         self.ngrams = ngrams_of(self.tok, DISTINCT_N, concept_max_n)

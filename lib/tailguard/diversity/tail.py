@@ -36,9 +36,8 @@ from pyspark.sql import functions as F
 
 from tailguard.diversity.accum import count_keys
 from tailguard.diversity.blobs import BucketSums, read_blobs, split_blobs
-from tailguard.diversity.ngrams import hash_words, ngrams_of
+from tailguard.diversity.ngrams import hash_texts, ngrams_of
 from tailguard.schema import require_columns
-from tailguard.text.tokenize import words_arrow
 
 log = logging.getLogger(__name__)
 FLUSH_OCCURRENCES = 1 << 22  # concept occurrences a task sums at once, then emits
@@ -56,8 +55,7 @@ def _concept_blobs(max_n: int, n_buckets: int, window: int):
         pending: list[np.ndarray] = []
         size = 0
         for batch in batches:
-            concepts = ngrams_of(hash_words(words_arrow(batch.column("text"))), max_n,
-                                 max_n).concepts
+            concepts = ngrams_of(hash_texts(batch.column("text")), max_n, max_n).concepts
             pending.append(concepts)
             size += len(concepts)
             if size > window:
