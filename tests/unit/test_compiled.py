@@ -71,3 +71,6 @@ def test_key_table_membership_is_exact(with_zero):
     assert compiled.count_members(table, queries) == want
     assert compiled.count_members(table, np.array([0], np.uint64)) == int(with_zero)
     assert compiled.count_members(compiled.key_table(np.zeros(0, np.uint64)), queries) == 0
+    # already sorted and unique (as the tail arrives: no second sort), or with repeats
+    for prepared in (np.unique(keys), np.concatenate([keys, keys[:500]])):
+        assert compiled.count_members(compiled.key_table(prepared), queries) == want

@@ -259,7 +259,9 @@ def finish_hashes(states: np.ndarray, stop_words: np.ndarray
 def key_table(keys: np.ndarray, slots_per_key: int = 2) -> np.ndarray:
     """A key table of `keys` with at least `slots_per_key` slots per key (load <= 1/2 at
     the default: about one probe per lookup)."""
-    keys = np.unique(np.asarray(keys, np.uint64))
+    keys = np.asarray(keys, np.uint64)
+    if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():  # the tail comes sorted and
+        keys = np.unique(keys)                                # unique: no second sort
     bits = max(4, int(np.ceil(np.log2(max(len(keys), 1) * slots_per_key))))
     table = np.zeros((1 << bits) + 1, np.uint64)
     table[-1] = np.uint64(bool(len(keys)) and keys[0] == 0)  # sorted: 0 comes first
