@@ -9,6 +9,7 @@ import pytest
 
 from tailguard.diversity import compiled
 from tailguard.diversity.hll import index_rank
+from tailguard.text.hashing import fmix64
 
 
 def _hashes(n: int, seed: int) -> np.ndarray:
@@ -74,3 +75,22 @@ def test_key_table_membership_is_exact(with_zero):
     # already sorted and unique (as the tail arrives: no second sort), or with repeats
     for prepared in (np.unique(keys), np.concatenate([keys, keys[:500]])):
         assert compiled.count_members(compiled.key_table(prepared), queries) == want
+
+
+@pytest.mark.parametrize("with_zero", [False, True])
+def test_finish_hashes_flags_exactly_the_table_keys(with_zero):
+    """The branch-free lookup finds every key of a crowded table (long probe runs, the
+    wrap-around at its end, the key 0) and nothing else; hashes are fmix64 of the
+    states, as the one-word reference finishes them."""
+    states = _hashes(30_000, seed=8)
+    states[:10] = 0  # fmix64(0) == 0: the key 0 through the flag slot
+    hashes = fmix64(states)
+    members = np.unique(hashes[::2])
+    if not with_zero:
+        members = members[members != 0]
+    table = compiled.key_table(members, slots_per_key=1)  # load ~1: long runs
+    probes = compiled.max_probes(table)
+    assert probes > 4
+    got, is_stop = compiled.finish_hashes(states, table, probes)
+    assert got.tolist() == hashes.tolist()
+    assert is_stop.tolist() == np.isin(hashes, members).tolist()

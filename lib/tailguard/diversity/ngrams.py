@@ -25,6 +25,7 @@ from tailguard.diversity.compiled import (
     finish_hashes,
     hash_tokens,
     key_table,
+    max_probes,
     ngram_table,
 )
 from tailguard.text.hashing import fmix64
@@ -85,7 +86,7 @@ def hash_texts(texts: pa.Array | pa.ChunkedArray) -> TokenBatch:
     found and hashed together (`tokenize.word_fnv`, `compiled.finish_hashes`), never
     copied out (~2x faster than tokenising, then hashing the word array)."""
     states, lengths = word_fnv(texts)
-    hashes, is_stop = finish_hashes(states, _STOP_TABLE)
+    hashes, is_stop = finish_hashes(states, _STOP_TABLE, _STOP_PROBES)
     return TokenBatch(hashes, is_stop, lengths)
 
 
@@ -95,6 +96,7 @@ def word_hash(word: str) -> int:
 
 
 _STOP_TABLE = key_table(np.array([word_hash(w) for w in STOP_WORDS], np.uint64), 8)
+_STOP_PROBES = max_probes(_STOP_TABLE)
 
 
 def ngram_hash_py(words: list[str]) -> int:
