@@ -189,22 +189,29 @@ def ngram_table(words: np.ndarray, is_stop: np.ndarray, lengths: np.ndarray, max
     grams = np.empty(level_start[max_n], np.uint64)
     concepts = np.empty(level_start[min(concept_max_n, max_n)], np.uint64)
     concept_bounds = np.zeros(n_docs + 1, np.int64)
+    # Whether an n-gram is a concept depends on stop words, which fall at random: it is
+    # written at the cursor always and the cursor advanced by the test (no branch to
+    # mispredict). A write lands at most at the index of the n-gram being tested.
+    concept_levels = min(concept_max_n, max_n)
+    start = np.empty(max_n, np.int64)  # where the document's n-grams start, per level
     found = 0
     token = 0
     for d in range(n_docs):
         length = lengths[d]
+        for n in range(max_n):
+            start[n] = level_start[n] + bounds[n, d]
         for i in range(length):
             first = token + i
             h = words[first]
-            edge_ok = not is_stop[first]
+            edge = np.int64(1) - np.int64(is_stop[first])  # no stop word at the left edge
             for n in range(1, min(max_n, length - i) + 1):
                 last = first + n - 1
                 if n > 1:
                     h = _fmix64(h * combine + words[last])
-                grams[level_start[n - 1] + bounds[n - 1, d] + i] = h
-                if n <= concept_max_n and edge_ok and not is_stop[last]:
+                grams[start[n - 1] + i] = h
+                if n <= concept_levels:
                     concepts[found] = h
-                    found += 1
+                    found += edge & (np.int64(1) - np.int64(is_stop[last]))
         concept_bounds[d + 1] = found
         token += length
     return grams, level_start, bounds, concepts[:found], concept_bounds
