@@ -99,20 +99,18 @@ class WordGroups:
         entropy[len(eras):] = _entropies(s, c, len(run.slots))
         entropy[:len(eras)] = _entropies(e, ec, len(eras))
 
-        def gids(domain: str, months: list[str]) -> tuple[np.ndarray, np.ndarray]:
-            month_gid = [group_key(run.scope, domain, era, m, None) for era, m in months]
-            era_gid = [group_key(run.scope, domain, era, ALL, None) for era in eras]
-            return np.array(month_gid, np.int64)[s], np.array(era_gid, np.int64)[e]
+        def month_gids(domain: str) -> np.ndarray:
+            return np.array([group_key(run.scope, domain, era, m, None) for era, m in labels],
+                            np.int64)[s]
 
-        # the era rollup sums the era groups' counts: fewer rows than the months'
-        month_rollup, era_rollup = gids(ALL, labels)
-        self.gids += [month_rollup, era_rollup]
-        self.keys += [k, ek]
-        self.counts += [c, ec]
-        self.size += len(k) + len(ek)
+        # only the month groups' words leave: an (era, __all__) rollup's words are the sum
+        # of its months', summed once at the end (`Rollups.batches`), not run by run
+        self.gids.append(month_gids(ALL))
+        self.keys.append(k)
+        self.counts.append(c)
+        self.size += len(k)
         if run.partial:  # a split domain's own groups merge across its parts
-            month_own, era_own = gids(run.domain, labels)
-            self.parts += [(month_own, k, c), (era_own, ek, ec)]
+            self.parts.append((month_gids(run.domain), k, c))
         return slot_ids, era_ids
 
     def flush(self, rollups: Rollups, parts: Rollups) -> np.ndarray:
@@ -151,7 +149,8 @@ class Rollups:
         self.word_gids: list[np.ndarray] = []
         self.word_keys: list[np.ndarray] = []
         self.word_counts: list[np.ndarray] = []
-        self.pending = 0
+        self.reduced = 0  # rows already summed (the first list entries)
+        self.fresh = 0    # rows added since
 
     def add(self, run, month_rows: list[dict], sigs: Signatures, domain: str) -> None:
         """Fold a closed run's (era, month) groups (rows in slot order) into the groups
@@ -166,11 +165,16 @@ class Rollups:
                             signed)
 
     def add_words(self, gids: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> None:
+        """Word counts of (scope, domain, era, month) groups; their (era, __all__) groups'
+        words are summed from them in `batches`. Rows are summed once the new ones
+        outnumber the summed ones (and 4M), so each row is re-counted a bounded number
+        of times; a fixed threshold re-counted the whole summed table every few runs
+        once it neared the threshold itself."""
         self.word_gids.append(gids)
         self.word_keys.append(keys)
         self.word_counts.append(counts)
-        self.pending += len(keys)
-        if self.pending > 1 << 22:
+        self.fresh += len(keys)
+        if self.fresh > max(1 << 22, self.reduced):
             self._reduce_words()
 
     def _merge(self, gid: int, labels: tuple, sums: dict, regs: np.ndarray,
@@ -207,13 +211,23 @@ class Rollups:
                                  word_counts=packed.column("counts")))
         return out
 
+    def _era_gids(self, month_gids: np.ndarray) -> np.ndarray:
+        """The (scope, domain, era, __all__) gid of each (scope, domain, era, month) gid."""
+        distinct, index = np.unique(month_gids, return_inverse=True)
+        era_of = []
+        for gid in distinct.tolist():
+            labels = self.sums[gid]
+            era_of.append(group_key(labels["scope"], labels["domain"], labels["era"], ALL,
+                                    None))
+        return np.asarray(era_of, np.int64)[index]
+
     def _reduce_words(self) -> None:
         if self.word_keys:
             g, k, c = count_keys(np.concatenate(self.word_keys),
                                  np.concatenate(self.word_counts),
                                  groups=np.concatenate(self.word_gids))
             self.word_gids, self.word_keys, self.word_counts = [g], [k], [c]
-            self.pending = len(k)
+            self.reduced, self.fresh = len(k), 0
 
     def batches(self) -> list[pa.RecordBatch]:
         out = dict_rows(KIND_SUMS, list(self.sums.values()))
@@ -227,7 +241,10 @@ class Rollups:
             out.append(bulk_rows(KIND_REGISTERS, len(gids), gid=gids, n=ns, registers=blobs))
         self._reduce_words()
         if self.word_keys:
-            out += self._word_blobs(self.word_gids[0], self.word_keys[0], self.word_counts[0])
+            g, k, c = self.word_gids[0], self.word_keys[0], self.word_counts[0]
+            eg, ek, ec = count_keys(k, c, groups=self._era_gids(g))
+            out += self._word_blobs(np.concatenate([g, eg]), np.concatenate([k, ek]),
+                                    np.concatenate([c, ec]))
         rows = [(gid, okey, blob) for gid, sample in self.samples.items()
                 for okey, blob in sorted(sample, key=lambda item: item[0])[: self.sample_size]]
         if rows:
