@@ -314,3 +314,57 @@ def test_count_keys_sums_exactly_per_group_and_key(with_groups):
         got = dict(zip(k.tolist(), c.tolist(), strict=True))
     assert got == dict(expected)
     assert k.dtype == np.uint64 and c.dtype == np.int64
+
+
+def test_era_rollup_words_are_the_sum_of_the_months_with_repeated_summing(monkeypatch):
+    """The (era, __all__) rollup's words are summed from its months' at the end, and the
+    partition's rollup word table is re-summed many times on the way (tiny threshold):
+    every rollup group's words still equal the exact counts of its documents."""
+    from tailguard.diversity import partials
+
+    docs = sorted(DOCS + [_doc(int(k), "pre_ai", m, 25, domain=dom)
+                          for k, m, dom in zip(RNG.choice(10**6, size=12, replace=False),
+                                               ["2021-01", "2021-03"] * 6,
+                                               ["b.com"] * 6 + ["c.com"] * 6, strict=True)],
+                  key=lambda d: (d["domain"], d["okey"]))
+    monkeypatch.setattr(partials, "ROLLUP_REDUCE_ROWS", 5)
+    out = _run(PARAMS, _rows(docs))
+
+    def words_of(gid):
+        rows = out[(out.kind == K.KIND_WORDS) & (out.gid == gid)]
+        counts = Counter()
+        for keys, packed in zip(rows.word_keys, rows.word_counts, strict=True):
+            keys, values = blobs.unpack(keys, packed)
+            counts.update(dict(zip(keys.tolist(), values.tolist(), strict=True)))
+        return sorted(counts.values())
+
+    for month in ("2021-01", "2021-02", "2021-03", K.ALL):
+        members = [d for d in docs if month in (K.ALL, d["month"])]
+        exact = Counter(w for d in members for w in words(d["text"]))
+        gid = K.group_key("pre_ai", K.ALL, "pre_ai", month, None)
+        assert words_of(gid) == sorted(exact.values()), month
+
+
+def test_rollup_word_table_resummed_as_it_grows_stays_exact(monkeypatch):
+    """Many small additions, summed whenever the new rows outnumber the summed ones:
+    the table holds each (group, word) once, with its exact total, all along."""
+    from tailguard.diversity import partials
+
+    monkeypatch.setattr(partials, "ROLLUP_REDUCE_ROWS", 50)
+    rollups, exact, sums = partials.Rollups(5), Counter(), 0
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        gids = rng.integers(0, 3, 30).astype(np.int64)
+        keys = rng.integers(1, 40, 30).astype(np.uint64)
+        counts = rng.integers(1, 4, 30).astype(np.int64)
+        rollups.add_words(gids, keys, counts)
+        exact.update({(int(g), int(k)): 0 for g, k in zip(gids, keys, strict=True)})
+        for g, k, c in zip(gids, keys, counts, strict=True):
+            exact[(int(g), int(k))] += int(c)
+        sums += rollups.fresh == 0
+    assert sums > 3  # summed on the way, not only at the end
+    rollups._reduce_words()
+    g, k, c = rollups.word_gids[0], rollups.word_keys[0], rollups.word_counts[0]
+    pairs = zip(g.tolist(), k.tolist(), strict=True)
+    assert dict(zip(pairs, c.tolist(), strict=True)) == dict(exact)
+    assert len(g) == len(exact)

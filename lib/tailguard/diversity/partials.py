@@ -68,8 +68,8 @@ class WordGroups:
     its (era group, word) pairs, each in one small hash table that stays in cache
     (`count_keys` on a run's few tens of thousands of tokens: ~18 ns per token, against
     ~40-90 ns when the raw tokens of hundreds of runs were counted at once, a table far
-    larger than the cache). Only the reduced pairs wait here for the rollups, which take
-    them a few hundred groups at a time (`flush`)."""
+    larger than the cache). Only the summed month pairs wait here for the rollups, which
+    take them a few hundred groups at a time (`flush`)."""
 
     def __init__(self) -> None:
         self.gids: list[np.ndarray] = []     # rollup gid of each reduced (group, word) row
@@ -133,6 +133,7 @@ def _entropies(groups: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
     return entropy_bits(n, s)
 
 
+ROLLUP_REDUCE_ROWS = 1 << 22  # new rollup word rows summed beyond this many (at least)
 WORD_BUCKETS = 64  # key buckets of a rollup group's word counts (the merge's memory unit)
 
 
@@ -174,7 +175,7 @@ class Rollups:
         self.word_keys.append(keys)
         self.word_counts.append(counts)
         self.fresh += len(keys)
-        if self.fresh > max(1 << 22, self.reduced):
+        if self.fresh > max(ROLLUP_REDUCE_ROWS, self.reduced):
             self._reduce_words()
 
     def _merge(self, gid: int, labels: tuple, sums: dict, regs: np.ndarray,
