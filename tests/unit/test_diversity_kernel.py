@@ -358,7 +358,6 @@ def test_rollup_word_table_resummed_as_it_grows_stays_exact(monkeypatch):
         keys = rng.integers(1, 40, 30).astype(np.uint64)
         counts = rng.integers(1, 4, 30).astype(np.int64)
         rollups.add_words(gids, keys, counts)
-        exact.update({(int(g), int(k)): 0 for g, k in zip(gids, keys, strict=True)})
         for g, k, c in zip(gids, keys, counts, strict=True):
             exact[(int(g), int(k))] += int(c)
         sums += rollups.fresh == 0
