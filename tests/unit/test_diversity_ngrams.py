@@ -12,7 +12,7 @@ TEXTS = ["The cat sat on the mat.", None, "", "state of the art", "Cat!"]
 
 
 def _tokens():
-    return ng.hash_words(words_arrow(pa.array(TEXTS, pa.string())))
+    return ng.hash_texts(pa.array(TEXTS, pa.string()))
 
 
 def test_word_hashes_and_documents():
@@ -59,7 +59,7 @@ def test_concepts_drop_stop_word_edges():
 
 
 def test_empty_batch():
-    tokens = ng.hash_words(words_arrow(pa.array([None, ""], pa.string())))
+    tokens = ng.hash_texts(pa.array([None, ""], pa.string()))
     assert tokens.lengths.tolist() == [0, 0]
     table = ng.ngrams_of(tokens, 2, 2)
     assert [len(h) for h in table.grams] == [0, 0] and len(table.concepts) == 0
@@ -69,7 +69,7 @@ def test_empty_batch():
 def test_concept_hashes_py_equals_the_batch_concepts():
     """The Python reference and the compiled concept rule agree, stop-word edges included."""
     texts = ["the state of the art in quokka research", "of the", "", "quokka quokka"]
-    table = ng.ngrams_of(ng.hash_words(words_arrow(pa.array(texts))), 4, 3)
+    table = ng.ngrams_of(ng.hash_texts(pa.array(texts)), 4, 3)
     for row, text in enumerate(texts):
         got = table.doc_concepts(row, row + 1).tolist()
         assert sorted(got) == sorted(ng.concept_hashes_py(words(text), 3))
@@ -82,20 +82,22 @@ def test_every_stop_word_and_no_other_word_is_flagged():
     rng = random.Random(3)
     others = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyzé'") for _ in range(rng.randint(1, 9)))
               for _ in range(3000)]
-    vocab = sorted(ng.STOP_WORDS) + others
-    tokens = ng.hash_words(pa.array([vocab], pa.list_(pa.string())))
+    text = " ".join(sorted(ng.STOP_WORDS) + others)
+    vocab = words(text)
+    assert vocab[:len(ng.STOP_WORDS)] == sorted(ng.STOP_WORDS)  # each is one token
+    tokens = ng.hash_texts(pa.array([text]))
     assert tokens.is_stop.tolist() == [w in ng.STOP_WORDS for w in vocab]
     assert tokens.hashes.tolist() == [ng.word_hash(w) for w in vocab]
     assert len(set(tokens.hashes.tolist())) == len(set(vocab))  # no collision here
 
 
 def test_hash_texts_equals_tokenising_then_hashing():
-    """The one-pass `hash_texts` gives the hashes, stop flags and lengths of
-    `hash_words(words_arrow(...))`, on text with Unicode, apostrophes and nulls."""
+    """The one-pass `hash_texts` gives the hashes, stop flags and lengths of the
+    tokeniser's words hashed one by one, on text with Unicode, apostrophes and nulls."""
     texts = [*TEXTS, "Ça va—très BIEN’s, don't", "x'y 42 it's", "'", "the of and", "é"]
-    batch = pa.array(texts, pa.string())
-    fused, reference = ng.hash_texts(batch), ng.hash_words(words_arrow(batch))
-    assert fused.hashes.tolist() == reference.hashes.tolist()
-    assert fused.is_stop.tolist() == reference.is_stop.tolist()
-    assert fused.lengths.tolist() == reference.lengths.tolist()
+    fused = ng.hash_texts(pa.array(texts, pa.string()))
+    flat = [w for ws in words_arrow(pa.array(texts, pa.string())).to_pylist() for w in ws]
+    assert fused.hashes.tolist() == [ng.word_hash(w) for w in flat]
+    assert fused.is_stop.tolist() == [w in ng.STOP_WORDS for w in flat]
+    assert fused.lengths.tolist() == [len(words(t)) for t in texts]
     assert fused.is_stop.any() and not fused.is_stop.all()

@@ -13,10 +13,9 @@ here ~2. Here each is one loop over the items:
   another library's hash table.
 - `hll_update`: register index and rank of each hash, max into the register row of its
   document's group, one pass (datasketch's convention, see hll.py).
-- `hash_tokens`: a 64-bit hash and a stop-word flag for every token of a batch, straight
-  from the tokeniser's Arrow buffers (no per-word Python call, no dictionary);
-  `finish_hashes` gives the same from the FNV-1a states `tokenize.word_fnv` computes
-  while it finds the words, so the diversity passes never build the words at all.
+- `finish_hashes`: a 64-bit hash and a stop-word flag for every token of a batch, from
+  the FNV-1a states `tokenize.word_fnv` computes while it finds the words (no word array,
+  no per-word Python call, no dictionary); `bytes_hash` is the one-word reference.
 - `key_table` / `count_members`: an open-addressing set of 64-bit keys (stop words, the
   tail), about one probe per lookup (a binary search into hundreds of thousands of
   sorted hashes misses the cache at every step).
@@ -36,11 +35,11 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from tailguard.text.tokenize import FNV_OFFSET, FNV_PRIME
+
 _MIX = np.uint64(0x9E3779B97F4A7C15)   # odd multiplier of the bucket / slot hash
 _M1 = np.uint64(0xFF51AFD7ED558CCD)   # MurmurHash3 fmix64 constants (hashing.fmix64)
 _M2 = np.uint64(0xC4CEB9FE1A85EC53)
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)  # FNV-1a 64-bit offset basis and prime
-_FNV_PRIME = np.uint64(0x100000001B3)
 BUCKET_ROWS = 8192  # rows per bucket (about): a bucket's table of 2x that stays in cache
 MAX_BUCKET_BITS = 16
 
@@ -222,33 +221,18 @@ def _bytes_hash(data: np.ndarray, start: int, end: int) -> np.uint64:
     """64-bit hash of data[start:end]: FNV-1a over the bytes, then MurmurHash3's fmix64
     so every bit of the result is uniform (FNV-1a alone mixes its high bits poorly, and
     HLL reads registers from the low bits and ranks from the high ones)."""
-    h = _FNV_OFFSET
+    h = FNV_OFFSET
     for k in range(start, end):
-        h = (h ^ np.uint64(data[k])) * _FNV_PRIME
+        h = (h ^ np.uint64(data[k])) * FNV_PRIME
     return _fmix64(h)
-
-
-@nb.njit(cache=True, nogil=True)
-def hash_tokens(offsets: np.ndarray, data: np.ndarray, stop_words: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(hash, is stop word) of every token data[offsets[i]:offsets[i + 1]]; `stop_words`:
-    the stop words' hashes as a `key_table`."""
-    n = len(offsets) - 1
-    hashes = np.empty(n, np.uint64)
-    is_stop = np.empty(n, np.bool_)
-    shift = _table_shift(stop_words)
-    for i in range(n):
-        h = _bytes_hash(data, offsets[i], offsets[i + 1])
-        hashes[i] = h
-        is_stop[i] = _contains(stop_words, shift, h)
-    return hashes, is_stop
 
 
 @nb.njit(cache=True, nogil=True)
 def finish_hashes(states: np.ndarray, stop_words: np.ndarray, probes: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(hash, is stop word) of every token from its FNV-1a state (`tokenize.word_fnv`):
-    fmix64 of the state, as `_bytes_hash` finishes it, so equal to `hash_tokens`.
+    fmix64 of the state, as `_bytes_hash` finishes it, so equal to `bytes_hash` of the
+    word.
 
     Stop words are looked up branch-free: every token compares the same `probes` slots
     (`max_probes` of the stop-word key table), so whether a token is a stop word (about
@@ -343,5 +327,5 @@ def count_members(table: np.ndarray, keys: np.ndarray) -> int:
 
 
 def bytes_hash(data: bytes) -> int:
-    """The token hash of one byte string (the reference for `hash_tokens`)."""
+    """The token hash of one byte string (the reference for `finish_hashes`)."""
     return int(_bytes_hash(np.frombuffer(data, np.uint8), 0, len(data)))

@@ -1,8 +1,8 @@
 """Word and n-gram hashes for a whole Arrow batch, plus the stop-word rule for concepts.
 
 Why hashes: distinct-n, unigram counts and tail concepts only need n-gram *identity*, so
-every n-gram is reduced to one 64-bit value. Every token is hashed from the tokeniser's
-Arrow buffers in one compiled pass (FNV-1a finalised by fmix64, `compiled.hash_tokens`);
+every n-gram is reduced to one 64-bit value. Every token is hashed while the words are
+found in the text bytes (FNV-1a finalised by fmix64, `hash_texts`);
 n-gram hashes are then combined from word hashes in another (`compiled.ngram_table`).
 With 64-bit hashes the chance that two of a billion distinct n-grams collide is ~3e-2,
 and one collision moves a distinct count by one, far below the HLL error.
@@ -18,12 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tailguard.diversity.compiled import (
     bytes_hash,
     finish_hashes,
-    hash_tokens,
     key_table,
     max_probes,
     ngram_table,
@@ -66,32 +64,18 @@ class TokenBatch:
         return len(self.lengths)
 
 
-def hash_words(words: pa.ListArray) -> TokenBatch:
-    """Hash every token of a list<string> array (one list per document), in one compiled
-    pass over the Arrow buffers (`compiled.hash_tokens`)."""
-    if isinstance(words, pa.ChunkedArray):
-        words = words.combine_chunks()
-    lengths = pc.fill_null(pc.list_value_length(words), 0).to_numpy().astype(np.int64)
-    flat = pc.list_flatten(words).cast(pa.large_string())  # one Array: words is one
-    offsets = np.frombuffer(flat.buffers()[1], np.int64)[flat.offset:
-                                                         flat.offset + len(flat) + 1]
-    data = (np.frombuffer(flat.buffers()[2], np.uint8) if flat.buffers()[2] is not None
-            else np.zeros(0, np.uint8))
-    hashes, is_stop = hash_tokens(offsets, data, _STOP_TABLE)
-    return TokenBatch(hashes, is_stop, lengths)
-
-
 def hash_texts(texts: pa.Array | pa.ChunkedArray) -> TokenBatch:
-    """`hash_words(words_arrow(texts))` in one pass over the text bytes: the words are
-    found and hashed together (`tokenize.word_fnv`, `compiled.finish_hashes`), never
-    copied out (~2x faster than tokenising, then hashing the word array)."""
+    """Hash every word of `words_arrow(texts)` (`word_hash`) in one pass over the text
+    bytes: the words are found and hashed together (`tokenize.word_fnv`,
+    `compiled.finish_hashes`), never copied out (~2x faster than tokenising, then
+    hashing the word array)."""
     states, lengths = word_fnv(texts)
     hashes, is_stop = finish_hashes(states, _STOP_TABLE, _STOP_PROBES)
     return TokenBatch(hashes, is_stop, lengths)
 
 
 def word_hash(word: str) -> int:
-    """Hash of one word, as `hash_words` computes it (for tests and reference code)."""
+    """Hash of one word, as `hash_texts` computes it (for tests and reference code)."""
     return bytes_hash(word.encode("utf-8"))
 
 

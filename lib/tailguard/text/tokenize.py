@@ -105,8 +105,8 @@ def _word_spans(data: np.ndarray, offsets: np.ndarray):
     return word_offsets[:n_words + 1], word_bytes[:n_bytes], list_offsets
 
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)  # FNV-1a 64-bit offset basis and prime
-_FNV_PRIME = np.uint64(0x100000001B3)
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)  # FNV-1a 64-bit offset basis and prime
+FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -124,17 +124,17 @@ def _word_fnv(data: np.ndarray, offsets: np.ndarray):
     for d in range(n_docs):
         start, end = offsets[d], offsets[d + 1]
         if start < end:
-            h = _FNV_OFFSET
+            h = FNV_OFFSET
             prev, inside, cur = 0, 0, _WORD_BYTE[data[start]]
             for k in range(start, end - 1):
                 nxt = _WORD_BYTE[data[k + 1]]
                 now = cur | (_IS_APOSTROPHE[data[k]] & prev & nxt)
-                folded = (h ^ np.uint64(data[k])) * _FNV_PRIME
+                folded = (h ^ np.uint64(data[k])) * FNV_PRIME
                 raw[w] = folded if now else h
                 w += inside & (1 - now)
-                h = folded if now else _FNV_OFFSET
+                h = folded if now else FNV_OFFSET
                 inside, prev, cur = now, cur, nxt
-            folded = (h ^ np.uint64(data[end - 1])) * _FNV_PRIME
+            folded = (h ^ np.uint64(data[end - 1])) * FNV_PRIME
             raw[w] = folded if cur else h
             w += inside | cur  # the word open at the document's end ends with it
         list_offsets[d + 1] = w
