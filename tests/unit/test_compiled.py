@@ -17,30 +17,39 @@ def _hashes(n: int, seed: int) -> np.ndarray:
         np.uint64) * np.uint64(2) + np.uint64(1)
 
 
+_NONE = np.zeros(0, np.int64)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
 @pytest.mark.parametrize("n", [0, 1, 5000, 3 * compiled.BUCKET_ROWS + 17, 200_000])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_count_probes_sums_per_value_and_keeps_first_rows(n, weighted):
+@pytest.mark.parametrize("grouped", [False, True])
+def test_count_probes_sums_per_key_or_pair_and_reports_each_once(n, weighted, grouped):
     rng = np.random.default_rng(n)
     pool = _hashes(max(n // 3, 1), seed=n)
-    probe = pool[rng.integers(0, len(pool), n)] if n else np.zeros(0, np.uint64)
+    keys = pool[rng.integers(0, len(pool), n)] if n else np.zeros(0, np.uint64)
+    groups = rng.integers(-3, 4, n).astype(np.int64)  # negative ids mix in as their bits
     weights = rng.integers(1, 9, n).astype(np.int64)
-    first, sums = compiled.count_probes(probe, weights if weighted else np.zeros(0, np.int64),
-                                        weighted)
+    out_groups, out_keys, sums = compiled.count_probes(
+        keys, groups if grouped else _NONE, grouped, weights if weighted else _NONE,
+        weighted, _MIX)
     expected = Counter()
-    first_row = {}
-    for i, value in enumerate(probe.tolist()):
-        expected[value] += int(weights[i]) if weighted else 1
-        first_row.setdefault(value, i)
-    got = dict(zip(probe[first].tolist(), sums.tolist(), strict=True))
-    assert got == dict(expected)
-    assert len(first) == len(expected)  # each value reported once
-    assert sorted(first.tolist()) == sorted(first_row.values())
+    for i, key in enumerate(keys.tolist()):
+        expected[(int(groups[i]) if grouped else None, key)] += (int(weights[i]) if weighted
+                                                                 else 1)
+    labels = out_groups.tolist() if grouped else [None] * len(out_keys)
+    got = Counter()
+    for label, key, total in zip(labels, out_keys.tolist(), sums.tolist(), strict=True):
+        got[(label, key)] += total
+    assert got == expected
+    assert len(out_keys) == len(expected)  # each key (pair) reported once
 
 
 def test_count_probes_order_depends_only_on_the_input():
-    probe = _hashes(50_000, seed=3)[np.random.default_rng(4).integers(0, 50_000, 120_000)]
-    a = compiled.count_probes(probe, np.zeros(0, np.int64), False)
-    b = compiled.count_probes(probe.copy(), np.zeros(0, np.int64), False)
+    keys = _hashes(50_000, seed=3)[np.random.default_rng(4).integers(0, 50_000, 120_000)]
+    groups = np.random.default_rng(5).integers(0, 7, len(keys)).astype(np.int64)
+    a = compiled.count_probes(keys, groups, True, _NONE, False, _MIX)
+    b = compiled.count_probes(keys.copy(), groups.copy(), True, _NONE, False, _MIX)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 

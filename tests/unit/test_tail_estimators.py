@@ -43,6 +43,18 @@ def test_mean_pairwise_jaccard_by_hand():
     np.testing.assert_array_equal(est.unpack_signatures(blobs, 4), sig)
 
 
+@pytest.mark.parametrize("k", [2, est.SMALL_SAMPLE, est.SMALL_SAMPLE + 1, 60])
+def test_mean_pairwise_jaccard_equals_every_pair_compared(k):
+    """Both counting paths (all pairs at once; sorted columns and their runs of equal
+    values) equal the mean over pairs, also with long runs of equal values."""
+    rng = np.random.default_rng(k)
+    sig = rng.integers(0, 3, size=(k, 16)).astype(np.uint32)
+    sig[k // 2:] = sig[: k - k // 2]  # duplicated documents: every column has long runs
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    want = np.mean([np.mean(sig[i] == sig[j]) for i, j in pairs])
+    assert est.mean_pairwise_jaccard(sig) == pytest.approx(want, rel=1e-12)
+
+
 def test_chunk_compressor_sums_fixed_chunks():
     data = (b"abc" * 100) + bytes(range(256))
     comp = est.ChunkCompressor(chunk_bytes=128, level=3)

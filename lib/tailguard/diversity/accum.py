@@ -19,8 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from tailguard.diversity.compiled import count_members, count_probes, hll_update, key_table
+from tailguard.diversity.compiled import (
+    count_members,
+    count_probes,
+    hll_update,
+    join_lines,
+    key_table,
+)
 from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
 from tailguard.diversity.hll import estimate_many
 
@@ -41,24 +49,22 @@ def count_keys(keys: np.ndarray, counts: np.ndarray | None = None,
     key columns was several times slower again). A (group, key) pair is counted as one
     uint64, the key xor the group id times an odd constant; the keys are uniform 64-bit
     hashes, so two pairs meet only with the chance of a 64-bit hash collision (as two
-    distinct n-grams do). The group and key reported for a pair are read from its first
-    row, not decoded."""
+    distinct n-grams do). The group and key reported for a pair are those of its first
+    row, not decoded (a negative group id mixes in as its 64 bits, unsigned)."""
     keys = np.ascontiguousarray(keys, np.uint64)
-    probe = keys if groups is None else keys ^ (_as_u64(groups) * _GROUP_MIX)
+    grouped = groups is not None
+    group_ids = np.ascontiguousarray(groups, np.int64) if grouped else _NO_GROUPS
     weighted = counts is not None
     weights = np.ascontiguousarray(counts, np.int64) if weighted else _NO_WEIGHTS
-    first, summed = count_probes(probe, weights, weighted)
-    if groups is None:
-        return keys[first], summed
-    return np.asarray(groups, np.int64)[first], keys[first], summed
+    out_groups, out_keys, summed = count_probes(keys, group_ids, grouped, weights, weighted,
+                                                _GROUP_MIX)
+    if not grouped:
+        return out_keys, summed
+    return out_groups, out_keys, summed
 
 
+_NO_GROUPS = np.zeros(0, np.int64)
 _NO_WEIGHTS = np.zeros(0, np.int64)
-
-
-def _as_u64(values: np.ndarray) -> np.ndarray:
-    """int64 ids (group keys may be negative) as the same 64 bits, unsigned."""
-    return np.asarray(values, np.int64).view(np.uint64)
 
 
 def entropy_of(counts: np.ndarray) -> float:
@@ -119,8 +125,9 @@ class Stream:
     compressor: ChunkCompressor | None = None
     zstd: object | None = None  # a shared zstd context (`estimators.zstd_compressor`)
 
-    def add(self, lengths: np.ndarray, texts: list[str | None], okeys: np.ndarray) -> list[int]:
-        """Add documents in order; returns the okeys that entered the sample."""
+    def add(self, lengths: np.ndarray, lines: np.ndarray, okeys: np.ndarray) -> list[int]:
+        """Add documents in order, `lines` their UTF-8 texts each ended by a newline
+        (`TextBytes.lines`); returns the okeys that entered the sample."""
         if len(lengths) == 0:
             return []
         grams = np.maximum(lengths[:, None] - _GRAM_SHORTFALL, 0).sum(axis=0)
@@ -131,7 +138,7 @@ class Stream:
         self.sample.extend(taken)
         if self.compressor is None:
             self.compressor = ChunkCompressor(self.chunk_bytes, self.level, self.zstd)
-        self.compressor.add(("\n".join(t or "" for t in texts) + "\n").encode("utf-8"))
+        self.compressor.add(memoryview(lines))
         return taken
 
     def sizes(self) -> tuple[int, int]:
@@ -178,17 +185,52 @@ def concept_stats(counts: Counts, tail: TailSet) -> dict:
             "covered": tail.count_in(keys)}
 
 
+class TextBytes:
+    """A batch's text column as its UTF-8 bytes and offsets (zero-copy from Arrow): the
+    compressed-size measures read documents' bytes from here, so no Python string is
+    made per document (`to_pylist`, then joining and encoding them again, cost ~4% of
+    the kernel). Null texts are empty."""
+
+    def __init__(self, column: pa.Array | pa.ChunkedArray):
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        self.column = column  # as given: a null text reads back as None
+        if column.null_count:
+            column = pc.fill_null(column, "")
+        width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+        offsets = np.frombuffer(column.buffers()[1], width)[column.offset:
+                                                            column.offset + len(column) + 1]
+        data = column.buffers()[2]
+        self.data = (np.frombuffer(data, np.uint8) if data is not None
+                     else np.zeros(0, np.uint8))
+        self.offsets = offsets.astype(np.int64)
+
+    def lines(self, rows: np.ndarray) -> np.ndarray:
+        """The texts of `rows`, each followed by a newline, as one uint8 array."""
+        return join_lines(self.data, self.offsets, np.ascontiguousarray(rows, np.int64))
+
+    def text(self, row: int) -> str:
+        return self.column[row].as_py()
+
+
 @dataclass
 class DocSlice:
-    """What a group needs of a run of consecutive documents: token lengths, texts, okeys,
-    and the n-gram / word / concept hashes of exactly those documents."""
+    """What a group needs of a run of consecutive documents: token lengths, texts (rows
+    of a batch's `TextBytes`), okeys, and the n-gram / word / concept hashes of exactly
+    those documents."""
 
     lengths: np.ndarray
-    texts: list
+    source: TextBytes
+    rows: np.ndarray             # the documents' rows in `source`
     okeys: np.ndarray
     grams: list[np.ndarray]      # n-gram hashes, n = 1..4
     bounds: np.ndarray           # (4, docs + 1): document j's n-grams in grams[n-1]
     concepts: np.ndarray         # concept hashes (n = 1..max_n, stop-word edges removed)
+
+    def lines(self, which: np.ndarray | None = None) -> np.ndarray:
+        """The texts of the documents (of `which`, indices into this slice), each ended by
+        a newline."""
+        return self.source.lines(self.rows if which is None else self.rows[which])
 
 
 class Prefix:
@@ -255,7 +297,7 @@ class Prefix:
         docs, self.pending = self.pending, []
         grams = [np.concatenate([d.grams[n] for d in docs]) for n in range(DISTINCT_N)]
         self.stream.add(np.concatenate([d.lengths for d in docs]),
-                        [t for d in docs for t in d.texts],
+                        np.concatenate([d.lines() for d in docs]),
                         np.concatenate([d.okeys for d in docs]))
         whole = np.array([[0, len(g)] for g in grams], np.int64)  # one group: the sample
         update_registers(self.regs, grams, whole, np.zeros(1, np.int64), self.precision)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from datasketch import HyperLogLogPlusPlus
 
+from tailguard.diversity.compiled import inverse_power_sums
+
 HASH_BITS = 64
 MIN_PRECISION, MAX_PRECISION = 4, 16   # datasketch's bias tables cover p = 4..16
 
@@ -100,7 +102,7 @@ def estimate_many(regs: np.ndarray) -> np.ndarray:
     out[use_linear] = linear[use_linear]
     rest = np.flatnonzero(~use_linear & (zeros < m))
     if len(rest):
-        raw = _alpha(p) * float(m * m) / _INV_POW2[regs[rest]].sum(axis=1)
+        raw = _alpha(p) * float(m * m) / inverse_power_sums(regs, rest, _INV_POW2)
         small = raw <= 5 * m
         if small.any():  # k-NN bias correction, all rows at once (datasketch's rule)
             table = np.asarray(_raw_estimate[p - 4], dtype=np.float64)

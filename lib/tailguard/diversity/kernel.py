@@ -43,6 +43,7 @@ from tailguard.diversity.accum import (
     Prefix,
     Stream,
     TailSet,
+    TextBytes,
     count_keys,
     update_registers,
 )
@@ -104,13 +105,14 @@ class Tokens:
 
     def __init__(self, batch: pa.RecordBatch, concept_max_n: int):
         self.tok = hash_texts(batch.column("text"))
-        self.texts = batch.column("text").to_pylist()
+        self.text = TextBytes(batch.column("text"))
         self.okeys = batch.column("okey").to_numpy()
         self.ngrams = ngrams_of(self.tok, DISTINCT_N, concept_max_n)
 
     def doc_slice(self, lo: int, hi: int) -> DocSlice:
         bounds = self.ngrams.bounds[:, lo:hi + 1]
-        return DocSlice(self.tok.lengths[lo:hi], self.texts[lo:hi], self.okeys[lo:hi],
+        return DocSlice(self.tok.lengths[lo:hi], self.text, np.arange(lo, hi),
+                        self.okeys[lo:hi],
                         self.ngrams.doc_grams(lo, hi), bounds - bounds[:, :1],
                         self.ngrams.doc_concepts(lo, hi))
 
@@ -161,7 +163,7 @@ class Run:
             self._compact_words()
         for s in np.unique(slot):
             rows = np.flatnonzero(slot == s)
-            sigs.want(self.streams[s].add(docs.lengths[rows], [docs.texts[i] for i in rows],
+            sigs.want(self.streams[s].add(docs.lengths[rows], docs.lines(rows),
                                           docs.okeys[rows]))
         if not self.prefix.done:
             self.prefix.feed(docs, lambda a, b: tokens.doc_slice(lo + a, lo + b))
@@ -248,7 +250,7 @@ class PartitionKernel:
         for domain in wanted:  # scope-wide candidates; a part's, for its domain's budgets
             self.sigs.want(self.candidates.add(
                 (key[0], domain), tokens.okeys[lo:hi], tokens.tok.lengths[lo:hi],
-                rows.eras[lo:hi], rows.months[lo:hi], tokens.texts[lo:hi]))
+                rows.eras[lo:hi], rows.months[lo:hi], lambda i: tokens.text.text(lo + i)))
         return out
 
     def finish(self) -> list[pa.RecordBatch]:

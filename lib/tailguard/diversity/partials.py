@@ -268,14 +268,16 @@ class Candidates:
         self.pending: dict[tuple[str, str], int] = {}
         self.unsigned: list[list] = []
 
-    def add(self, key: tuple[str, str], okeys, lengths, eras, months, texts) -> list[int]:
-        """Offer documents; returns the okeys taken (their signatures are wanted)."""
+    def add(self, key: tuple[str, str], okeys, lengths, eras, months, text_of) -> list[int]:
+        """Offer documents (`text_of(i)`: the text of the i-th, read only for the ones
+        taken); returns the okeys taken (their signatures are wanted)."""
         stop = self.stop.get(key)
         keep = np.flatnonzero(okeys < stop) if stop is not None else range(len(okeys))
         items = self.items.setdefault(key, [])
         taken = []
         for i in keep:
-            items.append([int(okeys[i]), int(lengths[i]), eras[i], months[i], texts[i], None])
+            items.append([int(okeys[i]), int(lengths[i]), eras[i], months[i], text_of(i),
+                          None])
             self.unsigned.append(items[-1])
             taken.append(int(okeys[i]))
             self.pending[key] = self.pending.get(key, 0) + int(lengths[i])
