@@ -1,6 +1,6 @@
 """Diversity benchmarks: the whole job on the bench tables (docs / provenance / signatures
 under cfg.output.root), the same job on a seeded quarter of them (so one size gives the
-1x -> 4x per-document scaling), and references measured in the same run on the same
+1x -> 4x per-document scaling), each the median of three runs (`timed_median`), and references measured in the same run on the same
 documents: Spark's approx_count_distinct over exploded n-grams (what issue 6 measured at
 ~2,000 docs/s per core), datasketch's per-item HLL++ updates (~500 there) and the kernel
 stage alone."""
@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 from pyspark.sql import functions as F
 
-from bench.common import Result, force, spark_cores, timed
+from bench.common import Result, force, spark_cores, timed, timed_median
 from tailguard.diversity.job import kernel_params
 from tailguard.diversity.job import run as diversity_run
 from tailguard.diversity.kernel import OUTPUT_DDL, kernel_fn
@@ -120,11 +120,12 @@ def bench(spark, cfg) -> list[dict]:
             _datasketch_per_item(spark, cfg, docs, cores)]
     quarter = _quarter_tables(spark, cfg)
     quarter_docs = read_table(spark, quarter, "docs").count()
-    small = timed("diversity_job_quarter", quarter_docs,
-                  lambda: diversity_run(_ctx(quarter, spark)), cores,
-                  "whole job on a seeded 1/4 of the docs (the 1x point)")
-    big = timed("diversity_job", docs, lambda: diversity_run(_ctx(cfg, spark)), cores,
-                "whole job: kernel pass, rollups, budgets, tail, homogenization, written")
+    small = timed_median("diversity_job_quarter", quarter_docs,
+                         lambda: diversity_run(_ctx(quarter, spark)), cores,
+                         "whole job on a seeded 1/4 of the docs (the 1x point)")
+    big = timed_median("diversity_job", docs, lambda: diversity_run(_ctx(cfg, spark)), cores,
+                       "whole job: kernel pass, rollups, budgets, tail, homogenization, "
+                       "written")
     growth = (big.seconds / big.docs) / (small.seconds / small.docs)
     rows += [small, big, Result("diversity_per_doc_growth_1x_to_4x", docs, float("nan"), cores,
                                 f"per-document time 4x / 1x = {growth:.2f} (target <= 1.3)")]

@@ -42,6 +42,20 @@ def timed(name: str, docs: int, fn: Callable[[], Any], cores: int, note: str = "
     return Result(name, docs, time.perf_counter() - start, cores, note)
 
 
+def timed_median(name: str, docs: int, fn: Callable[[], Any], cores: int, note: str = "",
+                 repeats: int = 3) -> Result:
+    """Run `fn` `repeats` times and report the median time, every time listed in the note.
+
+    For the whole-job rows: on a shared 2-core machine one run of the same job varies by
+    15-40% from minute to minute, so a single run says more about the neighbours than about
+    the job; the median of three is the usual remedy (pyperf, criterion)."""
+    seconds = sorted(timed(name, docs, fn, cores).seconds for _ in range(repeats))
+    runs = ", ".join(f"{s:.1f}" for s in seconds)
+    median = seconds[len(seconds) // 2]
+    return Result(name, docs, median, cores,
+                  f"{note} (median of {repeats} runs: {runs} s)".strip())
+
+
 def spark_cores(spark) -> int:
     return int(spark.sparkContext.defaultParallelism)
 
