@@ -1,9 +1,9 @@
 """Diversity benchmarks: the whole job on the bench tables (docs / provenance / signatures
 under cfg.output.root), the same job on a seeded quarter of them (so one size gives the
-1x -> 4x per-document scaling), each the median of three runs (`timed_median`), and references measured in the same run on the same
-documents: Spark's approx_count_distinct over exploded n-grams (what issue 6 measured at
-~2,000 docs/s per core), datasketch's per-item HLL++ updates (~500 there) and the kernel
-stage alone."""
+1x -> 4x per-document scaling), each the median of three runs (`timed_median`), and
+references measured in the same run on the same documents: Spark's approx_count_distinct
+over exploded n-grams (what issue 6 measured at ~2,000 docs/s per core), datasketch's
+per-item HLL++ updates (~500 there) and the kernel stage alone."""
 
 from __future__ import annotations
 
