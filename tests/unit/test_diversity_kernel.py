@@ -367,3 +367,22 @@ def test_rollup_word_table_resummed_as_it_grows_stays_exact(monkeypatch):
     pairs = zip(g.tolist(), k.tolist(), strict=True)
     assert dict(zip(pairs, c.tolist(), strict=True)) == dict(exact)
     assert len(g) == len(exact)
+
+
+@pytest.mark.parametrize("form", ["string", "large_string", "slice", "chunked"])
+def test_text_bytes_lines_equal_the_texts_joined_and_encoded(form):
+    """What the compressors are fed: each text's UTF-8 bytes and a newline, read from the
+    Arrow buffers, equal to joining the Python strings (nulls as empty) and encoding."""
+    from tailguard.diversity.accum import TextBytes
+
+    texts = ["héllo wörld", None, "", "abc\ndef", "x" * 10, "\u2019quote\u2019"]
+    column = {"string": pa.array(texts),
+              "large_string": pa.array(texts, pa.large_string()),
+              "slice": pa.array(["before"] + texts + ["after"]).slice(1, len(texts)),
+              "chunked": pa.chunked_array([texts[:2], texts[2:]])}[form]
+    source = TextBytes(column)
+    for rows in ([0, 1, 2, 3, 4, 5], [4, 0], [1], [2, 2]):
+        expected = ("\n".join(texts[r] or "" for r in rows) + "\n").encode("utf-8")
+        assert bytes(source.lines(np.array(rows, np.int64))) == expected
+    assert bytes(source.lines(np.zeros(0, np.int64))) == b""
+    assert [source.text(i) for i in range(len(texts))] == texts

@@ -188,8 +188,8 @@ def concept_stats(counts: Counts, tail: TailSet) -> dict:
 class TextBytes:
     """A batch's text column as its UTF-8 bytes and offsets (zero-copy from Arrow): the
     compressed-size measures read documents' bytes from here, so no Python string is
-    made per document (`to_pylist`, then joining and encoding them again, cost ~4% of
-    the kernel). Null texts are empty."""
+    made per document only to be joined and encoded back to bytes. Null texts are empty
+    (`text` gives them back as None)."""
 
     def __init__(self, column: pa.Array | pa.ChunkedArray):
         if isinstance(column, pa.ChunkedArray):
