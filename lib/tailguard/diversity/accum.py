@@ -209,7 +209,8 @@ class TextBytes:
         """The texts of `rows`, each followed by a newline, as one uint8 array."""
         return join_lines(self.data, self.offsets, np.ascontiguousarray(rows, np.int64))
 
-    def text(self, row: int) -> str:
+    def text(self, row: int) -> str | None:
+        """One document's text as a Python string (for the few that are kept)."""
         return self.column[row].as_py()
 
 
