@@ -86,6 +86,21 @@ def test_key_table_membership_is_exact(with_zero):
         assert compiled.count_members(compiled.key_table(prepared), queries) == want
 
 
+@pytest.mark.parametrize("bits", [6, 12, 18])
+def test_filtered_membership_is_exact_whatever_the_filter_size(bits):
+    """The bit filter only skips keys that are surely absent: from a filter so small that
+    every bit is set (6 bits for 20k keys) to a sparse one, the count is the table's."""
+    keys = np.append(_hashes(20_000, seed=7), np.uint64(0))
+    table = compiled.key_table(keys)
+    words = compiled.key_filter(keys, bits)
+    queries = np.unique(np.concatenate([keys[::2], _hashes(50_000, seed=8)]))  # 0 included
+    want = len(set(queries.tolist()) & set(keys.tolist()))
+    assert compiled.count_filtered_members(words, bits, table, queries) == want
+    assert compiled.count_members(table, queries) == want
+    none = compiled.key_filter(np.zeros(0, np.uint64), bits)
+    assert compiled.count_filtered_members(none, bits, table, queries) == 0
+
+
 @pytest.mark.parametrize("with_zero", [False, True])
 def test_finish_hashes_flags_exactly_the_table_keys(with_zero):
     """The branch-free lookup finds every key of a crowded table (long probe runs, the

@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tailguard.diversity.compiled import (
-    count_members,
+    count_filtered_members,
     count_probes,
     hll_update,
     join_lines,
+    key_filter,
     key_table,
 )
 from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
@@ -163,17 +164,26 @@ def estimates_row(regs: np.ndarray) -> dict:
 
 class TailSet:
     """Membership in the tail (uint64 concept hashes), for many keys at once: a hash set
-    (`compiled.key_table`), about one probe per key."""
+    (`compiled.key_table`), about one probe per key, behind a bit filter of 8-16 bits per
+    tail concept (`compiled.key_filter`). Most concepts of a sample are not in the tail;
+    the filter answers for ~90% of them from the core's own cache (512 KiB for a 367k
+    tail) where the table (8 MiB) would miss: ~11 vs ~23 ns per key on the bench tail."""
+
+    FILTER_BITS_PER_KEY = 8  # at least: the filter has 2^ceil(log2(8 n)) bits
 
     def __init__(self, keys: np.ndarray):
+        keys = np.asarray(keys, np.uint64)
         self.size = len(keys)
         self.table = key_table(keys)
+        self.bits = max(6, int(np.ceil(np.log2(max(self.size, 1) * self.FILTER_BITS_PER_KEY))))
+        self.filter = key_filter(keys, self.bits)
 
     def count_in(self, keys: np.ndarray) -> int:
         """How many of `keys` (distinct uint64 hashes) are tail concepts."""
         if not self.size or not len(keys):
             return 0
-        return int(count_members(self.table, np.ascontiguousarray(keys, np.uint64)))
+        return int(count_filtered_members(self.filter, self.bits, self.table,
+                                          np.ascontiguousarray(keys, np.uint64)))
 
 
 def concept_stats(counts: Counts, tail: TailSet) -> dict:
