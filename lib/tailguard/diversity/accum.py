@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tailguard.diversity.compiled import (
-    count_filtered_members,
+    count_members,
     count_probes,
     hll_update,
     join_lines,
@@ -32,6 +32,7 @@ from tailguard.diversity.compiled import (
 )
 from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
 from tailguard.diversity.hll import estimate_many
+from tailguard.text.tokenize import byte_view
 
 DISTINCT_N = 4  # distinct-n is reported for n = 1..4
 _GRAM_SHORTFALL = np.arange(DISTINCT_N)  # a document of L tokens has L - (n - 1) n-grams
@@ -182,8 +183,8 @@ class TailSet:
         """How many of `keys` (distinct uint64 hashes) are tail concepts."""
         if not self.size or not len(keys):
             return 0
-        return int(count_filtered_members(self.filter, self.bits, self.table,
-                                          np.ascontiguousarray(keys, np.uint64)))
+        return int(count_members(self.table, np.ascontiguousarray(keys, np.uint64),
+                                 self.filter, self.bits))
 
 
 def concept_stats(counts: Counts, tail: TailSet) -> dict:
@@ -207,13 +208,7 @@ class TextBytes:
         self.column = column  # as given: a null text reads back as None
         if column.null_count:
             column = pc.fill_null(column, "")
-        width = np.int64 if pa.types.is_large_string(column.type) else np.int32
-        offsets = np.frombuffer(column.buffers()[1], width)[column.offset:
-                                                            column.offset + len(column) + 1]
-        data = column.buffers()[2]
-        self.data = (np.frombuffer(data, np.uint8) if data is not None
-                     else np.zeros(0, np.uint8))
-        self.offsets = offsets.astype(np.int64)
+        self.data, self.offsets = byte_view(column)
 
     def lines(self, rows: np.ndarray) -> np.ndarray:
         """The texts of `rows`, each followed by a newline, as one uint8 array."""

@@ -18,8 +18,8 @@ here ~2. Here each is one loop over the items:
   no per-word Python call, no dictionary); `bytes_hash` is the one-word reference.
 - `key_table` / `count_members`: an open-addressing set of 64-bit keys (stop words, the
   tail), about one probe per lookup (a binary search into hundreds of thousands of
-  sorted hashes misses the cache at every step); for the tail, behind a bit filter that
-  stays in the core's cache (`key_filter`, `count_filtered_members`).
+  sorted hashes misses the cache at every step), behind a bit filter that stays in the
+  core's cache (`key_filter`).
 - `ngram_table`: every n-gram (n = 1..4) and concept of a batch from its word hashes,
   one pass over the tokens with no temporary per level (ngrams.py).
 - `join_lines`: documents' bytes from an Arrow string column's buffers, each ended by a
@@ -338,16 +338,6 @@ def _contains(table: np.ndarray, shift: np.uint64, key: np.uint64) -> bool:
     return False
 
 
-@nb.njit(cache=True, nogil=True)
-def count_members(table: np.ndarray, keys: np.ndarray) -> int:
-    """How many of `keys` are in the key table."""
-    shift = _table_shift(table)
-    found = 0
-    for key in keys:
-        found += _contains(table, shift, key)
-    return found
-
-
 _FILTER_MIX = np.uint64(0xC2B2AE3D27D4EB4F)  # odd, unlike _MIX: filter bits and table
 #                                            slots come from different bits of the key
 
@@ -366,11 +356,11 @@ def key_filter(keys: np.ndarray, bits: int) -> np.ndarray:
 
 
 @nb.njit(cache=True, nogil=True)
-def count_filtered_members(words: np.ndarray, bits: int, table: np.ndarray,
-                           keys: np.ndarray) -> int:
-    """`count_members`, with the key table probed only for keys whose filter bit is set
-    (`key_filter` of the table's keys): the filter stays in the core's cache where the
-    table does not, so most keys (not members) cost one cached read, not a miss."""
+def count_members(table: np.ndarray, keys: np.ndarray, words: np.ndarray, bits: int) -> int:
+    """How many of `keys` are in the key table, which is probed only for keys whose bit is
+    set in `words` (`key_filter` of the table's keys, 2^bits bits): the filter stays in
+    the core's cache where a large table does not, so most keys that are not members
+    cost one cached read, not a miss."""
     shift = np.uint64(64 - bits)
     table_shift = _table_shift(table)
     found = 0

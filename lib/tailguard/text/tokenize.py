@@ -141,12 +141,15 @@ def _word_fnv(data: np.ndarray, offsets: np.ndarray):
     return raw[:w], list_offsets
 
 
-def _byte_view(clean: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes, offsets from 0) of a normalised batch, zero-copy."""
-    n_docs = len(clean)
-    offsets = np.frombuffer(clean.buffers()[1], dtype=np.int64)[clean.offset:
-                                                                 clean.offset + n_docs + 1]
-    value_buffer = clean.buffers()[2]
+def byte_view(texts: pa.StringArray | pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets from 0) of a string array without nulls, zero-copy for
+    the bytes: text i is bytes[offsets[i]:offsets[i + 1]]. Slices are honoured."""
+    n_docs = len(texts)
+    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    offsets = np.frombuffer(texts.buffers()[1], dtype=width)[texts.offset:
+                                                             texts.offset + n_docs + 1]
+    offsets = offsets.astype(np.int64)
+    value_buffer = texts.buffers()[2]
     base = int(offsets[0])
     data = (np.frombuffer(value_buffer, dtype=np.uint8)[base:int(offsets[-1])]
             if value_buffer is not None else np.zeros(0, dtype=np.uint8))
@@ -160,7 +163,7 @@ def word_fnv(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]
     need only word hashes (the diversity passes); a hash finishes it (e.g. fmix64)."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
-    raw, list_offsets = _word_fnv(*_byte_view(_normalised(texts)))
+    raw, list_offsets = _word_fnv(*byte_view(_normalised(texts)))
     return raw, np.diff(list_offsets)
 
 
@@ -168,7 +171,7 @@ def words_arrow(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
     """Tokenise a batch of texts into a list<string> array; nulls become empty lists."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
-    word_offsets, word_bytes, list_offsets = _word_spans(*_byte_view(_normalised(texts)))
+    word_offsets, word_bytes, list_offsets = _word_spans(*byte_view(_normalised(texts)))
     tokens = pa.StringArray.from_buffers(len(word_offsets) - 1, pa.py_buffer(word_offsets),
                                          pa.py_buffer(word_bytes))
     return pa.ListArray.from_arrays(pa.array(list_offsets), tokens)
