@@ -316,18 +316,15 @@ def test_count_keys_sums_exactly_per_group_and_key(with_groups):
     assert k.dtype == np.uint64 and c.dtype == np.int64
 
 
-def test_era_rollup_words_are_the_sum_of_the_months_with_repeated_summing(monkeypatch):
-    """The (era, __all__) rollup's words are summed from its months' at the end, and the
-    partition's rollup word table is re-summed many times on the way (tiny threshold):
-    every rollup group's words still equal the exact counts of its documents."""
-    from tailguard.diversity import partials
-
+def test_era_rollup_words_are_the_sum_of_the_months():
+    """The (era, __all__) rollup's words are summed from its months' at the end, the
+    months' from every run of the partition as it closes: every rollup group's words
+    equal the exact counts of its documents."""
     docs = sorted(DOCS + [_doc(int(k), "pre_ai", m, 25, domain=dom)
                           for k, m, dom in zip(RNG.choice(10**6, size=12, replace=False),
                                                ["2021-01", "2021-03"] * 6,
                                                ["b.com"] * 6 + ["c.com"] * 6, strict=True)],
                   key=lambda d: (d["domain"], d["okey"]))
-    monkeypatch.setattr(partials, "ROLLUP_REDUCE_ROWS", 5)
     out = _run(PARAMS, _rows(docs))
 
     def words_of(gid):
@@ -345,28 +342,37 @@ def test_era_rollup_words_are_the_sum_of_the_months_with_repeated_summing(monkey
         assert words_of(gid) == sorted(exact.values()), month
 
 
-def test_rollup_word_table_resummed_as_it_grows_stays_exact(monkeypatch):
-    """Many small additions, summed whenever the new rows outnumber the summed ones:
-    the table holds each (group, word) once, with its exact total, all along."""
+def test_rollup_word_tables_grow_and_stay_exact():
+    """Many runs' (slot, word) rows into the rollup groups' word tables, each table
+    growing many times from its smallest size: every group holds each of its words
+    once, with its exact total, and two runs over the same rows list them in the same
+    order."""
     from tailguard.diversity import partials
 
-    monkeypatch.setattr(partials, "ROLLUP_REDUCE_ROWS", 50)
-    rollups, exact, sums = partials.Rollups(5), Counter(), 0
-    rng = np.random.default_rng(3)
-    for _ in range(40):
-        gids = rng.integers(0, 3, 30).astype(np.int64)
-        keys = rng.integers(1, 40, 30).astype(np.uint64)
-        counts = rng.integers(1, 4, 30).astype(np.int64)
-        rollups.add_words(gids, keys, counts)
-        for g, k, c in zip(gids, keys, counts, strict=True):
-            exact[(int(g), int(k))] += int(c)
-        sums += rollups.fresh == 0
-    assert sums > 3  # summed on the way, not only at the end
-    rollups._reduce_words()
-    g, k, c = rollups.word_gids[0], rollups.word_keys[0], rollups.word_counts[0]
-    pairs = zip(g.tolist(), k.tolist(), strict=True)
-    assert dict(zip(pairs, c.tolist(), strict=True)) == dict(exact)
-    assert len(g) == len(exact)
+    def fill():
+        rollups, exact = partials.Rollups(5), Counter()
+        rng = np.random.default_rng(3)
+        for _ in range(60):
+            slot_gids = rng.choice(np.array([-4, 9, 2**61], np.int64), 2, replace=False)
+            slots = rng.integers(0, 2, 400)
+            keys = rng.integers(0, 5000, 400).astype(np.uint64)
+            counts = rng.integers(1, 4, 400).astype(np.int64)
+            rollups.add_words(slot_gids, slots, keys, counts)
+            for s_, k, c in zip(slots.tolist(), keys.tolist(), counts.tolist(), strict=True):
+                exact[(int(slot_gids[s_]), k)] += c
+        return rollups, exact
+
+    rollups, exact = fill()
+    held = {}
+    for gid, table in rollups.words.items():
+        keys, sums = table.items()
+        assert table.bits > partials.WordTable.MIN_BITS  # it grew
+        assert len(keys) == len(set(keys.tolist())) == table.size
+        held.update({(gid, k): c for k, c in zip(keys.tolist(), sums.tolist(), strict=True)})
+    assert held == dict(exact)
+    again, _ = fill()
+    for gid, table in rollups.words.items():
+        assert np.array_equal(table.items()[0], again.words[gid].items()[0])
 
 
 @pytest.mark.parametrize("form", ["string", "large_string", "slice", "chunked"])

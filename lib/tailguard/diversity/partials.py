@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from tailguard.diversity.accum import DISTINCT_N, count_keys
 from tailguard.diversity.blobs import split_blobs
+from tailguard.diversity.compiled import sum_into
 from tailguard.diversity.estimators import entropy_bits, mean_pairwise_jaccard
 from tailguard.diversity.hll import encode
 from tailguard.diversity.rows import (
@@ -72,10 +73,10 @@ class WordGroups:
     take them a few hundred groups at a time (`flush`)."""
 
     def __init__(self) -> None:
-        self.gids: list[np.ndarray] = []     # rollup gid of each reduced (group, word) row
-        self.keys: list[np.ndarray] = []
-        self.counts: list[np.ndarray] = []
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # split domains'
+        # per closed run: (rollup gid of each slot, the domain's own gid of each slot for
+        # a split domain or None, slot / word / occurrences of its summed (slot, word) rows)
+        self.runs: list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray,
+                              np.ndarray]] = []
         self.entropy: list[np.ndarray] = []  # per group id, in id order
         self.n_ids = 0
         self.size = 0
@@ -99,29 +100,26 @@ class WordGroups:
         entropy[len(eras):] = _entropies(s, c, len(run.slots))
         entropy[:len(eras)] = _entropies(e, ec, len(eras))
 
-        def month_gids(domain: str) -> np.ndarray:
+        def slot_gids(domain: str) -> np.ndarray:
             return np.array([group_key(run.scope, domain, era, m, None) for era, m in labels],
-                            np.int64)[s]
+                            np.int64)
 
         # only the month groups' words leave: an (era, __all__) rollup's words are the sum
-        # of its months', summed once at the end (`Rollups.batches`), not run by run
-        self.gids.append(month_gids(ALL))
-        self.keys.append(k)
-        self.counts.append(c)
+        # of its months', summed once at the end (`Rollups.batches`), not run by run; a
+        # split domain's own groups merge across its parts the same way
+        self.runs.append((slot_gids(ALL), slot_gids(run.domain) if run.partial else None,
+                          s, k, c))
         self.size += len(k)
-        if run.partial:  # a split domain's own groups merge across its parts
-            self.parts.append((month_gids(run.domain), k, c))
         return slot_ids, era_ids
 
     def flush(self, rollups: Rollups, parts: Rollups) -> np.ndarray:
         """Entropy of every registered group (indexed by id); rollup words to `rollups`,
         the words of a split domain's groups to `parts`. Then start over."""
         entropy = np.concatenate(self.entropy) if self.entropy else np.zeros(0)
-        if self.keys:
-            rollups.add_words(np.concatenate(self.gids), np.concatenate(self.keys),
-                              np.concatenate(self.counts))
-        for gids, keys, counts in self.parts:
-            parts.add_words(gids, keys, counts)
+        for rollup_gids, domain_gids, slots, keys, counts in self.runs:
+            rollups.add_words(rollup_gids, slots, keys, counts)
+            if domain_gids is not None:
+                parts.add_words(domain_gids, slots, keys, counts)
         self.__init__()
         return entropy
 
@@ -133,7 +131,42 @@ def _entropies(groups: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
     return entropy_bits(n, s)
 
 
-ROLLUP_REDUCE_ROWS = 1 << 22  # new rollup word rows summed beyond this many (at least)
+class WordTable:
+    """Exact word counts of one group, summed as rows arrive: a hash table of word ->
+    occurrences (`compiled.sum_into`), grown by doubling at 3/4 full. One per
+    cross-domain month group of a partition; a group's table (its distinct words, tens
+    of thousands) stays in the core's cache while a run's rows for it go in."""
+
+    MAX_LOAD = 0.75
+    MIN_BITS = 10
+
+    def __init__(self) -> None:
+        self.bits = self.MIN_BITS
+        self.table = np.zeros((1 << self.bits, 2), np.uint64)  # rows of (key, sum)
+        self.size = 0  # distinct keys held
+
+    def add(self, keys: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> None:
+        """Add counts[r] (each >= 1) to word keys[r], for r in `rows`."""
+        if self.size + len(rows) > self.MAX_LOAD * len(self.table):  # all new, at most
+            self._grow(self.size + len(rows))
+        self.size += sum_into(self.table, np.uint64(64 - self.bits), keys, counts, rows)
+
+    def _grow(self, size: int) -> None:
+        bits = self.bits
+        while size > self.MAX_LOAD * (1 << bits):
+            bits += 1
+        keys, sums = self.items()
+        self.bits = bits
+        self.table = np.zeros((1 << bits, 2), np.uint64)
+        sum_into(self.table, np.uint64(64 - bits), keys, sums, np.arange(len(keys)))
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, occurrences) held, in table order (the same rows added in the same
+        order give the same order)."""
+        filled = np.flatnonzero(self.table[:, 1])
+        return self.table[filled, 0], self.table[filled, 1].astype(np.int64)
+
+
 WORD_BUCKETS = 64  # key buckets of a rollup group's word counts (the merge's memory unit)
 
 
@@ -147,11 +180,7 @@ class Rollups:
         self.sums: dict[int, dict] = {}
         self.regs: dict[int, np.ndarray] = {}
         self.samples: dict[int, list[tuple[int, bytes | None]]] = {}
-        self.word_gids: list[np.ndarray] = []
-        self.word_keys: list[np.ndarray] = []
-        self.word_counts: list[np.ndarray] = []
-        self.reduced = 0  # rows already summed (the first list entries)
-        self.fresh = 0    # rows added since
+        self.words: dict[int, WordTable] = {}  # month group gid -> its word counts
 
     def add(self, run, month_rows: list[dict], sigs: Signatures, domain: str) -> None:
         """Fold a closed run's (era, month) groups (rows in slot order) into the groups
@@ -165,18 +194,25 @@ class Rollups:
                             (run.scope, domain, era, m), month_rows[slot], run.regs[slot],
                             signed)
 
-    def add_words(self, gids: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> None:
-        """Word counts of (scope, domain, era, month) groups; their (era, __all__) groups'
-        words are summed from them in `batches`. Rows are summed once the new ones
-        outnumber the summed ones (and 4M), so each row is re-counted a bounded number
-        of times; a fixed threshold re-counted the whole summed table every few runs
-        once it neared the threshold itself."""
-        self.word_gids.append(gids)
-        self.word_keys.append(keys)
-        self.word_counts.append(counts)
-        self.fresh += len(keys)
-        if self.fresh > max(ROLLUP_REDUCE_ROWS, self.reduced):
-            self._reduce_words()
+    def add_words(self, slot_gids: np.ndarray, slots: np.ndarray, keys: np.ndarray,
+                  counts: np.ndarray) -> None:
+        """Word counts of one closed run's (scope, domain, era, month) groups: row i is
+        word keys[i] seen counts[i] times in the run's slot slots[i], whose group is
+        slot_gids[slots[i]]. Their (era, __all__) groups' words are summed from them in
+        `batches`. Each slot's rows go straight into its group's table (`WordTable`):
+        the rows of a partition (~15M at 100k documents) are summed once, where re-summing
+        a growing row table cost ~4x more."""
+        if not len(keys):
+            return
+        small = len(slot_gids) <= np.iinfo(np.uint16).max  # radix sort for 16-bit ids
+        order = np.argsort(slots.astype(np.uint16) if small else slots, kind="stable")
+        bounds = np.searchsorted(slots[order], np.arange(len(slot_gids) + 1))
+        for slot, gid in enumerate(slot_gids.tolist()):
+            if bounds[slot] < bounds[slot + 1]:
+                table = self.words.get(gid)
+                if table is None:
+                    table = self.words[gid] = WordTable()
+                table.add(keys, counts, order[bounds[slot]:bounds[slot + 1]])
 
     def _merge(self, gid: int, labels: tuple, sums: dict, regs: np.ndarray,
                signed: list) -> None:
@@ -222,14 +258,6 @@ class Rollups:
                                     None))
         return np.asarray(era_of, np.int64)[index]
 
-    def _reduce_words(self) -> None:
-        if self.word_keys:
-            g, k, c = count_keys(np.concatenate(self.word_keys),
-                                 np.concatenate(self.word_counts),
-                                 groups=np.concatenate(self.word_gids))
-            self.word_gids, self.word_keys, self.word_counts = [g], [k], [c]
-            self.reduced, self.fresh = len(k), 0
-
     def batches(self) -> list[pa.RecordBatch]:
         out = dict_rows(KIND_SUMS, list(self.sums.values()))
         gids, ns, blobs = [], [], []
@@ -240,9 +268,12 @@ class Rollups:
                 blobs.append(encode(regs[n - 1]))
         if gids:
             out.append(bulk_rows(KIND_REGISTERS, len(gids), gid=gids, n=ns, registers=blobs))
-        self._reduce_words()
-        if self.word_keys:
-            g, k, c = self.word_gids[0], self.word_keys[0], self.word_counts[0]
+        if self.words:
+            gids = sorted(self.words)
+            items = [self.words[gid].items() for gid in gids]
+            g = np.repeat(np.array(gids, np.int64), [len(k) for k, _ in items])
+            k = np.concatenate([k for k, _ in items])
+            c = np.concatenate([c for _, c in items])
             eg, ek, ec = count_keys(k, c, groups=self._era_gids(g))
             out += self._word_blobs(np.concatenate([g, eg]), np.concatenate([k, ek]),
                                     np.concatenate([c, ec]))
