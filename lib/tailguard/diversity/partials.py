@@ -200,8 +200,8 @@ class Rollups:
         word keys[i] seen counts[i] times in the run's slot slots[i], whose group is
         slot_gids[slots[i]]. Their (era, __all__) groups' words are summed from them in
         `batches`. Each slot's rows go straight into its group's table (`WordTable`):
-        the rows of a partition (~15M at 100k documents) are summed once, where re-summing
-        a growing row table cost ~4x more."""
+        the rows of a partition (~15M at 100k documents) are summed once, where keeping
+        them as rows and re-summing the growing row table cost about twice as much."""
         if not len(keys):
             return
         small = len(slot_gids) <= np.iinfo(np.uint16).max  # radix sort for 16-bit ids
