@@ -248,15 +248,10 @@ class Rollups:
                                  word_counts=packed.column("counts")))
         return out
 
-    def _era_gids(self, month_gids: np.ndarray) -> np.ndarray:
-        """The (scope, domain, era, __all__) gid of each (scope, domain, era, month) gid."""
-        distinct, index = np.unique(month_gids, return_inverse=True)
-        era_of = []
-        for gid in distinct.tolist():
-            labels = self.sums[gid]
-            era_of.append(group_key(labels["scope"], labels["domain"], labels["era"], ALL,
-                                    None))
-        return np.asarray(era_of, np.int64)[index]
+    def _era_gid(self, month_gid: int) -> int:
+        """The (scope, domain, era, __all__) gid of a (scope, domain, era, month) gid."""
+        labels = self.sums[month_gid]
+        return group_key(labels["scope"], labels["domain"], labels["era"], ALL, None)
 
     def batches(self) -> list[pa.RecordBatch]:
         out = dict_rows(KIND_SUMS, list(self.sums.values()))
@@ -271,10 +266,12 @@ class Rollups:
         if self.words:
             gids = sorted(self.words)
             items = [self.words[gid].items() for gid in gids]
-            g = np.repeat(np.array(gids, np.int64), [len(k) for k, _ in items])
+            sizes = [len(k) for k, _ in items]
+            g = np.repeat(np.array(gids, np.int64), sizes)
+            era = np.repeat(np.array([self._era_gid(gid) for gid in gids], np.int64), sizes)
             k = np.concatenate([k for k, _ in items])
             c = np.concatenate([c for _, c in items])
-            eg, ek, ec = count_keys(k, c, groups=self._era_gids(g))
+            eg, ek, ec = count_keys(k, c, groups=era)
             out += self._word_blobs(np.concatenate([g, eg]), np.concatenate([k, ek]),
                                     np.concatenate([c, ec]))
         rows = [(gid, okey, blob) for gid, sample in self.samples.items()
