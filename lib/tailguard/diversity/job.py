@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -70,6 +73,7 @@ DIVERSITY_COLUMNS = tuple(schema.DIVERSITY_METRICS.fieldNames())
 COVERAGE_COLUMNS = tuple(schema.TAIL_COVERAGE.fieldNames())
 RAREFACTION_COLUMNS = tuple(schema.RAREFACTION.fieldNames())
 _MB = 1 << 20
+T = TypeVar("T")
 
 
 def kernel_params(cfg: Config) -> KernelParams:
@@ -198,6 +202,22 @@ def budget_input(candidates: DataFrame, partitions: int) -> DataFrame:
             .sortWithinPartitions("scope", "domain", "okey"))
 
 
+def concurrently(*steps: Callable[[], T]) -> list[T]:
+    """Run independent driver steps (each one or a few Spark jobs) at the same time and
+    return their results in order; the first error is raised once all have ended.
+
+    Why: the job's small steps (the tail band and the large-domain count before the main
+    pass; the three table writes after it) are each a few short Spark jobs whose time
+    is mostly scheduling and planning latency, not work, so one waiting on another
+    leaves the cores idle. Spark schedules jobs from several driver threads (FIFO:
+    tasks of the earlier job first), and each write still goes through its own staging
+    directory."""
+    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="tailguard") as pool:
+        futures = [pool.submit(step) for step in steps]
+        wait(futures)
+    return [future.result() for future in futures]
+
+
 def _partitions(spark: SparkSession, cfg: Config) -> int:
     size = table_bytes(spark, cfg, "docs")
     return max(int(spark.sparkContext.defaultParallelism),
@@ -252,10 +272,12 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
     params = kernel_params(cfg)
     frequent = tail.frequent_concepts(reference, cfg.tail.max_n, cfg.tail.min_count,
                                       partitions)
-    tail_keys = tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile)
+    tail_keys, splits = concurrently(
+        lambda: tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile),
+        lambda: split_domains(sizes if sizes is not None
+                              else measured.select("scope", "domain"),
+                              cfg.diversity.split_docs))
     tail_set = spark.sparkContext.broadcast(tail_keys)
-    splits = split_domains(sizes if sizes is not None else measured.select("scope", "domain"),
-                           cfg.diversity.split_docs)
     if splits:
         log.info("%d large (scope, domain) runs measured in parts: %s", len(splits),
                  ", ".join(f"{s}/{d} x{n}" for s, d, n in splits[:10]))
@@ -309,12 +331,14 @@ def run(ctx) -> None:
     out = diversity_tables(measured, reference, signatures, cfg, _partitions(spark, cfg),
                            signature_keys, sizes)
     try:
-        write_partitions(out.diversity, cfg, "metrics/diversity", partition_col="scope",
-                         sort_by=("domain", "era", "month", "token_budget"))
-        write_partitions(out.tail_coverage, cfg, "metrics/tail_coverage",
-                         partition_col="scope", sort_by=("domain", "token_budget"))
-        write_partitions(out.rarefaction, cfg, "metrics/rarefaction", partition_col="scope",
-                         sort_by=("domain", "token_budget"))
+        concurrently(
+            lambda: write_partitions(out.diversity, cfg, "metrics/diversity",
+                                     partition_col="scope",
+                                     sort_by=("domain", "era", "month", "token_budget")),
+            lambda: write_partitions(out.tail_coverage, cfg, "metrics/tail_coverage",
+                                     partition_col="scope", sort_by=("domain", "token_budget")),
+            lambda: write_partitions(out.rarefaction, cfg, "metrics/rarefaction",
+                                     partition_col="scope", sort_by=("domain", "token_budget")))
     finally:
         out.release()
     log.info("diversity: wrote metrics/diversity, metrics/tail_coverage, metrics/rarefaction "
