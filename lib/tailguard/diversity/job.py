@@ -293,13 +293,15 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
         .mapInArrow(kernel_fn(replace(params, mode="budgets"), tail_set), OUTPUT_DDL)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    budgets.count()
+    # the cross-domain rollups read only the main pass: they merge while the budgets
+    # pass runs (both are small, mostly job latency), and the write reads them cached
+    rollups = (rollup.rollup_metrics(main, params.precision, params.sample_size,
+                                     int(spark.sparkContext.defaultParallelism))
+               .select(*GROUP_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK))
+    concurrently(budgets.count, rollups.count)
     metrics = (main.where(F.col("kind") == KIND_METRICS).unionByName(budgets)
                .where(F.col("kind") == KIND_METRICS))
-    groups = metrics.select(*GROUP_COLUMNS).unionByName(
-        rollup.rollup_metrics(main, params.precision, params.sample_size,
-                              int(spark.sparkContext.defaultParallelism))
-        .select(*GROUP_COLUMNS))
+    groups = metrics.select(*GROUP_COLUMNS).unionByName(rollups)
     budget_rows = metrics.where(F.col("token_budget").isNotNull())
     if signatures is None:
         log.warning("no signatures table: homogenization is left null")
@@ -307,7 +309,7 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
         _finish_groups(groups),
         tail.coverage_table(budget_rows, len(tail_keys)).select(*COVERAGE_COLUMNS),
         tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
-        [main, budgets])
+        [main, budgets, rollups])
 
 
 def run(ctx) -> None:
