@@ -56,3 +56,20 @@ def test_empty_reference_gives_no_rows(spark):
     assert len(tail.tail_concepts(tail.frequent_concepts(empty, 3, 2, 2), 2, 0.5)) == 0
     no_concepts = spark.createDataFrame([(None,), ("",), ("the of",)], "text string")
     assert tail.frequent_concepts(no_concepts.repartition(2), 3, 1, 2).collect() == []
+
+
+def test_tail_band_is_the_lower_quantile_of_eligible_counts(spark):
+    """The band is read off the (key, count) rows on the driver: keys seen fewer than
+    min_count times never enter it (nor its quantile), the bound is the exact quantile of
+    the eligible counts, and the keys come back as uint64 sorted by that order (a
+    negative int64 key is a hash above 2^63)."""
+    rows = [(-5, 3), (7, 3), (9, 4), (11, 9), (13, 2), (15, 2), (17, 2)]
+    frequent = spark.createDataFrame(rows, "key bigint, count bigint").repartition(3)
+    # eligible counts 3, 3, 4, 9: P(count <= 3) = 0.5, so the 0.5 band ends at 3
+    band = tail.tail_concepts(frequent, 3, 0.5)
+    assert band.dtype == np.uint64
+    assert band.tolist() == [7, 2**64 - 5]
+    # the 0.75 band ends at 4; with min_count 2 the three 2s are eligible and are the band
+    assert tail.tail_concepts(frequent, 3, 0.75).tolist() == [7, 9, 2**64 - 5]
+    assert tail.tail_concepts(frequent, 2, 0.4).tolist() == [13, 15, 17]
+    assert len(tail.tail_concepts(frequent, 10, 0.5)) == 0
