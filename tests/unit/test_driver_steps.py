@@ -11,14 +11,14 @@ from tailguard.diversity.job import concurrently
 
 
 def test_results_come_back_in_step_order():
-    assert concurrently(lambda: "a", lambda: 2, lambda: None) == ["a", 2, None]
+    assert concurrently(None, lambda: "a", lambda: 2, lambda: None) == ["a", 2, None]
 
 
 def test_steps_run_at_the_same_time():
     """Each step waits for the other at a barrier: run one after the other, the first
     would time out there."""
     barrier = threading.Barrier(2, timeout=10)
-    assert concurrently(barrier.wait, barrier.wait) in ([0, 1], [1, 0])
+    assert concurrently(None, barrier.wait, barrier.wait) in ([0, 1], [1, 0])
 
 
 def test_an_error_is_raised_after_every_step_has_ended():
@@ -34,5 +34,5 @@ def test_an_error_is_raised_after_every_step_has_ended():
         ended.set()
 
     with pytest.raises(ValueError, match="step failed"):
-        concurrently(fails, slow)
+        concurrently(None, fails, slow)
     assert ended.is_set()

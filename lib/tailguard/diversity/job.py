@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from pyspark import StorageLevel
+from pyspark import StorageLevel, inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -202,18 +202,21 @@ def budget_input(candidates: DataFrame, partitions: int) -> DataFrame:
             .sortWithinPartitions("scope", "domain", "okey"))
 
 
-def concurrently(*steps: Callable[[], T]) -> list[T]:
+def concurrently(spark: SparkSession | None, *steps: Callable[[], T]) -> list[T]:
     """Run independent driver steps (each one or a few Spark jobs) at the same time and
     return their results in order; the first error is raised once all have ended.
 
     Why: the job's small steps (the tail band and the large-domain count before the main
-    pass; the three table writes after it) are each a few short Spark jobs whose time
-    is mostly scheduling and planning latency, not work, so one waiting on another
-    leaves the cores idle. Spark schedules jobs from several driver threads (FIFO:
-    tasks of the earlier job first), and each write still goes through its own staging
-    directory."""
+    pass; the budgets pass, the rollups and the three table writes after it) are each a
+    few short Spark jobs whose time is mostly scheduling and planning latency, not work,
+    so one waiting on another leaves the cores idle. Spark schedules jobs from several
+    driver threads (FIFO: tasks of the earlier job first), and each write still goes
+    through its own staging directory. With a session, each thread inherits the caller's
+    job group, description and tags (`inheritable_thread_target`), so cancelling the
+    caller's group cancels these jobs too."""
+    wrap = inheritable_thread_target(spark) if spark is not None else (lambda step: step)
     with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="tailguard") as pool:
-        futures = [pool.submit(step) for step in steps]
+        futures = [pool.submit(wrap(step)) for step in steps]
         wait(futures)
     return [future.result() for future in futures]
 
@@ -273,6 +276,7 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
     frequent = tail.frequent_concepts(reference, cfg.tail.max_n, cfg.tail.min_count,
                                       partitions)
     tail_keys, splits = concurrently(
+        spark,
         lambda: tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile),
         lambda: split_domains(sizes if sizes is not None
                               else measured.select("scope", "domain"),
@@ -298,7 +302,7 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
     rollups = (rollup.rollup_metrics(main, params.precision, params.sample_size,
                                      int(spark.sparkContext.defaultParallelism))
                .select(*GROUP_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK))
-    concurrently(budgets.count, rollups.count)
+    concurrently(spark, budgets.count, rollups.count)
     metrics = (main.where(F.col("kind") == KIND_METRICS).unionByName(budgets)
                .where(F.col("kind") == KIND_METRICS))
     groups = metrics.select(*GROUP_COLUMNS).unionByName(rollups)
@@ -334,6 +338,7 @@ def run(ctx) -> None:
                            signature_keys, sizes)
     try:
         concurrently(
+            spark,
             lambda: write_partitions(out.diversity, cfg, "metrics/diversity",
                                      partition_col="scope",
                                      sort_by=("domain", "era", "month", "token_budget")),
