@@ -139,9 +139,10 @@ def tail_concepts(frequent: DataFrame, min_count: int, quantile: float) -> np.nd
     enough), from `frequent_concepts`. Its (key, count) rows come to the driver in one
     job, as Arrow, and the exact quantile and the band are read off them there: about
     twice the tail's size (the band is the lower `quantile` of them), and the tail itself
-    is held on the driver and broadcast to every executor anyway. One job, not four: a
-    persisted table, a histogram, then the band, each a round of Spark jobs whose
-    latency (~0.4 s each) outweighed moving a few MB."""
+    is held on the driver and broadcast to every executor anyway (driver memory at the
+    peak: ~50 bytes per eligible concept). One job, not four: a persisted table, a
+    histogram, then the band, each a round of Spark jobs whose latency (~0.4 s each)
+    outweighed moving a few MB."""
     require_columns(frequent, ("key", "count"), "tail_concepts")
     table = frequent.select("key", "count").toArrow()
     keys = table.column("key").to_numpy().view(np.uint64)
