@@ -148,7 +148,8 @@ def tail_concepts(frequent: DataFrame, min_count: int, quantile: float) -> np.nd
     keys = table.column("key").to_numpy().view(np.uint64)
     counts = table.column("count").to_numpy()
     eligible = counts >= min_count
-    keys, counts = keys[eligible], counts[eligible]
+    if not eligible.all():  # the reducers drop rarer keys already: no copy then
+        keys, counts = keys[eligible], counts[eligible]
     values, sizes = np.unique(counts, return_counts=True)
     bound = quantile_bound(list(zip(values.tolist(), sizes.tolist(), strict=True)), quantile)
     if bound is None:
