@@ -3,7 +3,7 @@
 Why compiled: numpy states these as several passes over arrays of tens of millions of
 values, a temporary per step, and its scatter primitive is slow where it matters:
 `np.maximum.at` (HLL registers) costs ~17 ns per item on the bench machine, the loop
-here ~2. Here each is one loop over the items:
+here ~1.5. Here each is one loop over the items:
 
 - `count_probes`: exact sums per 64-bit key. The rows are first spread into buckets by
   the top bits of a multiplicative hash of the key, in row order (one counting-sort
@@ -12,7 +12,7 @@ here ~2. Here each is one loop over the items:
   (measured as ~4% of the whole kernel), and its output order is defined here, not by
   another library's hash table.
 - `hll_update`: register index and rank of each hash, max into the register row of its
-  document's group, one pass (datasketch's convention, see hll.py).
+  document's group, one pass, branch-free (datasketch's convention, see hll.py).
 - `finish_hashes`: a 64-bit hash and a stop-word flag for every token of a batch, from
   the FNV-1a states `tokenize.word_fnv` computes while it finds the words (no word array,
   no per-word Python call, no dictionary); `bytes_hash` is the one-word reference.
@@ -171,10 +171,12 @@ def hll_update(regs: np.ndarray, hashes: np.ndarray, bounds: np.ndarray, rows: n
         for i in range(bounds[j], bounds[j + 1]):
             h = hashes[i]
             # rest = h >> p has 64 - p bits, of which leading_zeros(rest) - p lead with 0s
-            rank = np.int64(_leading_zeros(h >> np.uint64(p))) - p + 1
+            rank = np.int8(np.int64(_leading_zeros(h >> np.uint64(p))) - p + 1)
             index = np.int64(h & mask)
-            if regs[row, index] < rank:
-                regs[row, index] = rank
+            # always stored, no branch: whether a rank raises its register is a coin flip
+            # while registers fill, and the mispredictions cost 2-4x the whole update
+            # (3.6-7.4 against 1.2-1.8 ns per hash on the bench machine)
+            regs[row, index] = max(regs[row, index], rank)
 
 
 @nb.njit(cache=True, nogil=True)
