@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -217,8 +217,7 @@ def concurrently(spark: SparkSession | None, *steps: Callable[[], T]) -> list[T]
     wrap = inheritable_thread_target(spark) if spark is not None else (lambda step: step)
     with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="tailguard") as pool:
         futures = [pool.submit(wrap(step)) for step in steps]
-        wait(futures)
-    return [future.result() for future in futures]
+    return [future.result() for future in futures]  # the pool's exit waited for all
 
 
 def _partitions(spark: SparkSession, cfg: Config) -> int:
