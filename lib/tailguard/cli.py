@@ -58,11 +58,13 @@ JOBS: dict[str, JobSpec] = {
     "share": JobSpec("tailguard.synthetic.share:run", "synthetic share per domain"),
     "diversity": JobSpec("tailguard.diversity.job:run",
                          "n-gram diversity, tail coverage, rarefaction", _diversity_args),
+    "shards": JobSpec("tailguard.mixing.job:run",
+                      "anchored, tail-enriched training shards + manifest.json"),
     "sample": JobSpec("tailguard.sample.job:run", "write the embedded demo crawl",
                       _sample_args, needs_spark=False),
 }
 # `pipeline` runs these in order; each must be importable for the pipeline to include it.
-PIPELINE = ("ingest", "provenance", "score", "share", "diversity")
+PIPELINE = ("ingest", "provenance", "score", "share", "diversity", "shards")
 
 
 def parse_dates(spec: str | None) -> list[dt.date] | None:

@@ -185,6 +185,24 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "must be 'isotonic' or 'platt'")
     require(all(isinstance(b, int) and b > 0 for b in flat["diversity.token_budgets"]),
             "diversity.token_budgets", "must be a list of positive integers")
+    _validate_shards(flat, require)
+
+
+def _validate_shards(flat: Mapping[str, Any], require) -> None:
+    require(flat["shards.token_budget"] >= 0, "shards.token_budget",
+            "must be 0 (as large as the anchor allows) or a positive number of tokens")
+    for key in ("shards.anchor_ratio", "shards.max_p_synthetic", "shards.max_domain_share"):
+        require(0.0 <= flat[key] <= 1.0, key, "must lie between 0 and 1")
+    require(flat["shards.max_weight"] >= 1.0, "shards.max_weight", "must be at least 1")
+    for key in ("shards.target_mb", "shards.row_group_mb", "shards.broadcast_mb"):
+        require(flat[key] > 0, key, "must be positive")
+    require(1 <= flat["shards.compression_level"] <= 22, "shards.compression_level",
+            "must be a zstd level between 1 and 22")
+    for key, size in (("shards.quality.max_top_ngram_chars", 3),
+                      ("shards.quality.max_dup_ngram_chars", 6)):
+        require(len(flat[key]) == size and all(isinstance(v, int | float) and 0 <= v <= 1
+                                               for v in flat[key]),
+                key, f"must be a list of {size} fractions between 0 and 1")
 
 
 class Section(Mapping[str, Any]):

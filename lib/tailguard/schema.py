@@ -87,10 +87,19 @@ RAREFACTION = _fields(
     ("concept_occurrences", T.LongType()), ("f1", T.LongType()), ("f2", T.LongType()),
     ("good_turing_missing_mass", T.DoubleType()), ("chao1", T.DoubleType()))
 
+# The diversity job's tail band (eras scope), read by the shards job: one row per tail
+# concept, with the `tail.*` values that defined it.
+TAIL_CONCEPTS = T.StructType([
+    T.StructField("key", T.LongType(), False),
+    T.StructField("max_n", T.IntegerType(), False),
+    T.StructField("min_count", T.IntegerType(), False),
+    T.StructField("quantile", T.DoubleType(), False),
+])
+
 # Tables read with their declared schema (an empty table still has its columns).
 TABLE_SCHEMAS = {"docs": DOCS, "quarantine": QUARANTINE, "provenance": PROVENANCE,
                  "metrics/diversity": DIVERSITY_METRICS, "metrics/tail_coverage": TAIL_COVERAGE,
-                 "metrics/rarefaction": RAREFACTION}
+                 "metrics/rarefaction": RAREFACTION, "tail_concepts": TAIL_CONCEPTS}
 
 ERAS = ("pre_ai", "attested", "post_ai")
 DUP_KINDS = ("none", "exact", "near")

@@ -445,3 +445,15 @@ def sum_into(table: np.ndarray, shift: np.uint64, keys: np.ndarray, counts: np.n
             new += 1
         table[slot, 1] += np.uint64(counts[r])
     return new
+
+
+@nb.njit(cache=True, nogil=True)
+def contains_each(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of `keys` is in the key table (one flag per key, in order): for
+    callers that need to know which keys are members, not how many (the shards job's
+    tail concepts per document)."""
+    shift = _table_shift(table)
+    out = np.empty(len(keys), np.bool_)
+    for i in range(len(keys)):
+        out[i] = _contains(table, shift, keys[i])
+    return out

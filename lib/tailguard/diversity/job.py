@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+import numpy as np
 from pyspark import StorageLevel, inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -61,6 +62,7 @@ from tailguard.io.tables import (
     table_bytes,
     table_exists,
     write_partitions,
+    write_table,
 )
 from tailguard.schema import require_columns
 
@@ -254,6 +256,7 @@ class DiversityTables:
     tail_coverage: DataFrame
     rarefaction: DataFrame
     cached: list[DataFrame]  # persisted intermediates: `release()` after writing
+    tail_keys: np.ndarray    # the tail band (sorted uint64 concept hashes)
 
     def release(self) -> None:
         for df in self.cached:
@@ -312,7 +315,7 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
         _finish_groups(groups),
         tail.coverage_table(budget_rows, len(tail_keys)).select(*COVERAGE_COLUMNS),
         tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
-        [main, budgets, rollups])
+        [main, budgets, rollups], tail_keys)
 
 
 def run(ctx) -> None:
@@ -335,9 +338,12 @@ def run(ctx) -> None:
         raise InputError(f"--scope must be 'eras' or 'shards:NAME', got '{scope}'")
     out = diversity_tables(measured, reference, signatures, cfg, _partitions(spark, cfg),
                            signature_keys, sizes)
+    # the eras scope owns the tail: the shards job weights documents by it
+    tail_write = ([lambda: write_table(tail.tail_table(spark, out.tail_keys, cfg.tail),
+                                       cfg, "tail_concepts")] if scope == "eras" else [])
     try:
         concurrently(
-            spark,
+            spark, *tail_write,
             lambda: write_partitions(out.diversity, cfg, "metrics/diversity",
                                      partition_col="scope",
                                      sort_by=("domain", "era", "month", "token_budget")),
@@ -347,5 +353,5 @@ def run(ctx) -> None:
                                      partition_col="scope", sort_by=("domain", "token_budget")))
     finally:
         out.release()
-    log.info("diversity: wrote metrics/diversity, metrics/tail_coverage, metrics/rarefaction "
-             "for scope %s", scope)
+    log.info("diversity: wrote metrics/diversity, metrics/tail_coverage, metrics/rarefaction%s "
+             "for scope %s", ", tail_concepts" if tail_write else "", scope)

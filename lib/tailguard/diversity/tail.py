@@ -161,6 +161,20 @@ def tail_concepts(frequent: DataFrame, min_count: int, quantile: float) -> np.nd
     return tail
 
 
+TAIL_PARAMS = ("max_n", "min_count", "quantile")
+
+
+def tail_table(spark, keys: np.ndarray, tail_cfg) -> DataFrame:
+    """The tail band as a table (`tail_concepts`): key (the concept hash as a signed
+    64-bit integer) plus the `tail.*` values that made it, so a reader (the shards job)
+    can refuse a tail made under another definition."""
+    table = pa.table({"key": pa.array(np.asarray(keys, np.uint64).view(np.int64)),
+                      "max_n": pa.array(np.full(len(keys), tail_cfg.max_n, np.int32)),
+                      "min_count": pa.array(np.full(len(keys), tail_cfg.min_count, np.int32)),
+                      "quantile": pa.array(np.full(len(keys), tail_cfg.quantile, np.float64))})
+    return spark.createDataFrame(table).coalesce(1)
+
+
 def good_turing_column(f1: Column, n: Column) -> Column:
     """Spark form of `estimators.good_turing_missing_mass` (tests hold them equal)."""
     return F.when(n > 0, f1 / n)
