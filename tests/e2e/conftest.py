@@ -26,6 +26,7 @@ class DemoRun:
     spark: object
     sample_dir: Path
     cfg: Config
+    sets: tuple[str, ...] = ()
     done: dict = field(default_factory=dict)
 
     def context(self, **options) -> JobContext:
@@ -35,7 +36,8 @@ class DemoRun:
 
     def run(self, job: str):
         prerequisites = {"provenance": ["ingest"], "score": ["ingest", "train-detector"],
-                         "share": ["provenance", "score"], "diversity": ["provenance"]}
+                         "share": ["provenance", "score"], "diversity": ["provenance"],
+                         "shards": ["share", "diversity"]}
         for before in prerequisites.get(job, []):
             self.run(before)
         if job not in self.done:
@@ -46,6 +48,15 @@ class DemoRun:
                 options["scope"] = "eras"
             self.done[job] = run_job(job, self.context(**options))
         return self.done[job]
+
+    def run_with(self, job: str, *sets: str, **options):
+        """Run `job` once more with extra `--set` overrides (its prerequisites as usual)."""
+        for before in {"shards": ["share", "diversity"]}.get(job, []):
+            self.run(before)
+        cfg = load_config([str(REPO / "conf" / "demo.yaml")], [*self.sets, *sets])
+        ctx = JobContext(cfg=cfg, options=argparse.Namespace(**options))
+        ctx.__dict__["spark"] = self.spark
+        return run_job(job, ctx)
 
     def truth(self, name: str):
         path = self.sample_dir / "ground_truth" / name
@@ -58,10 +69,9 @@ class DemoRun:
 def demo(spark, tmp_path_factory) -> DemoRun:
     """The default-size demo sample (the one `make demo` builds), generated once."""
     root = tmp_path_factory.mktemp("demo")
-    cfg = load_config([str(REPO / "conf" / "demo.yaml")],
-                      [f"input.path={root / 'sample' / 'crawl'}",
-                       f"output.root={root / 'tables'}"])
-    run = DemoRun(spark=spark, sample_dir=root / "sample", cfg=cfg)
+    sets = (f"input.path={root / 'sample' / 'crawl'}", f"output.root={root / 'tables'}")
+    cfg = load_config([str(REPO / "conf" / "demo.yaml")], list(sets))
+    run = DemoRun(spark=spark, sample_dir=root / "sample", cfg=cfg, sets=sets)
     run_job("sample", JobContext(cfg=cfg, options=argparse.Namespace(
         out=str(run.sample_dir), docs=None, seed=None)))
     return run

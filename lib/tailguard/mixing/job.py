@@ -23,6 +23,7 @@ every choice is a function of (doc_id, crawl_date), the seed and exact integer s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -38,7 +39,7 @@ from pyspark.sql import functions as F
 
 import tailguard
 from tailguard.config import Config
-from tailguard.diversity.hll import estimate_many
+from tailguard.diversity.hll import estimate_many, relative_error
 from tailguard.errors import InputError
 from tailguard.io.tables import path_exists, read_table, table_bytes, table_exists, write_table
 from tailguard.mixing import choose, manifest, pool, writer
@@ -154,23 +155,22 @@ def chosen_docs(spark, cfg: Config, flagged: DataFrame, n_files: int, n_rows: in
     return docs.join(lookup, on=list(pool.KEYS), how="inner")
 
 
-def _aggregates(flagged: DataFrame) -> dict:
+def _sum_if(condition, value, name: str):
+    return F.sum(F.when(condition, value).otherwise(0)).alias(name)
+
+
+def _aggregates(flagged: DataFrame) -> list[dict]:
     """Token and document totals of the pool and both samples, by era and domain."""
-    def tokens_if(cond):
-        return F.sum(F.when(cond, F.col("n_tokens")).otherwise(0)).alias
-
-    def docs_if(cond):
-        return F.sum(F.when(cond, 1).otherwise(0)).alias
-
-    admitted = F.col("reason").isNull()
+    tokens, one = F.col("n_tokens"), F.lit(1)
+    admitted, selected, sampled = F.col("reason").isNull(), F.col("selected"), F.col("sampled")
     rows = flagged.groupBy("era", "domain").agg(
-        docs_if(F.lit(True))("pool_docs"), tokens_if(F.lit(True))("pool_tokens"),
-        docs_if(admitted)("admitted_docs"), tokens_if(admitted)("admitted_tokens"),
-        docs_if(F.col("selected"))("docs"), tokens_if(F.col("selected"))("tokens"),
-        docs_if(F.col("sampled"))("u_docs"), tokens_if(F.col("sampled"))("u_tokens"),
-        F.sum(F.when(F.col("selected"), F.col("n_bytes")).otherwise(0)).alias("bytes"),
-        docs_if(F.col("selected") & F.col("forced"))("forced_docs"),
-        docs_if(F.col("forced"))("forced_pool")).collect()
+        F.count(one).alias("pool_docs"), F.sum(tokens).alias("pool_tokens"),
+        _sum_if(admitted, one, "admitted_docs"), _sum_if(admitted, tokens, "admitted_tokens"),
+        _sum_if(selected, one, "docs"), _sum_if(selected, tokens, "tokens"),
+        _sum_if(sampled, one, "u_docs"), _sum_if(sampled, tokens, "u_tokens"),
+        _sum_if(selected, F.col("n_bytes"), "bytes"),
+        _sum_if(selected & F.col("forced"), one, "forced_docs"),
+        _sum_if(F.col("forced"), one, "forced_pool")).collect()
     return [r.asDict() for r in rows]
 
 
@@ -235,7 +235,9 @@ def build_manifest(cfg: Config, name: str, dates: list[str], plan, choices, rows
                       "max_domain_share": s.max_domain_share},
         "accumulated": {"from": s.accumulate_from or None, "in_pool": forced_pool,
                         "kept": forced_kept, "dropped_over_fresh_cap": forced_pool - forced_kept},
-        "tail": {"concepts": tail_size, "max_weight": s.max_weight, "shards": shards,
+        "tail": {"concepts": tail_size, "max_weight": s.max_weight,
+                 "distinct_n_rel_error": float(relative_error(writer.SKETCH_PRECISION)),
+                 "shards": shards,
                  "unweighted_sample": unweighted,
                  **manifest.comparison(shards, unweighted)},
     }
@@ -324,8 +326,9 @@ def run(ctx) -> dict:
                         .select("crawl_date").distinct().collect()})
         body = build_manifest(cfg, name, dates, plan, choices, rows, files, covered, distinct,
                               filters, len(tail), jsonl_files)
+        rendered = manifest.render(body)
         with fs.open_output_stream(f"{staging}/manifest.json") as out:
-            out.write(manifest.render(body))
+            out.write(rendered)
         _commit(fs, staging, f"{root}/{name}")
     for frame in (scored, ordered, everything):
         frame.unpersist()
@@ -333,4 +336,4 @@ def run(ctx) -> dict:
              "tail coverage gain %s) in %s", len(files), body["rows"], body["tokens"], root,
              name, body["anchor"]["measured_share"] or 0.0, body["tail"]["tail_coverage_gain"],
              timings)
-    return body
+    return json.loads(rendered)  # the manifest as written (rounded)

@@ -51,7 +51,7 @@ def plan_budget(requested: int, ratio: float, anchor_pool: int, fresh_pool: int,
     if applied != ratio:
         notes.append(f"shards.anchor_ratio {ratio} is below the floor {ANCHOR_FLOOR}: "
                      f"{ANCHOR_FLOOR} applies")
-    share = Fraction(applied)
+    share = Fraction(str(applied))  # the decimal the config says, not its binary float
     if requested > 0:
         budget = requested
         if anchor_pool < share * budget:
@@ -71,7 +71,7 @@ def plan_budget(requested: int, ratio: float, anchor_pool: int, fresh_pool: int,
 def fresh_cap_after(plan: BudgetPlan, anchor_tokens: int) -> int:
     """The fresh cap once the anchor holds `anchor_tokens`: within the plan's cap and the
     budget, and small enough that anchor / (anchor + fresh) >= ratio exactly."""
-    share = Fraction(plan.ratio)
+    share = Fraction(str(plan.ratio))
     by_ratio = math.floor(anchor_tokens * (1 - share) / share)
     return max(0, min(plan.fresh_cap, by_ratio, max(plan.budget, anchor_tokens) - anchor_tokens))
 

@@ -44,7 +44,7 @@ from tailguard.diversity.accum import DISTINCT_N, update_registers
 from tailguard.diversity.ngrams import hash_texts, ngrams_of
 
 TEXT_COMPRESSION = 3.0  # zstd on web text: ~3-4x (the manifest says what it really was)
-SKETCH_PRECISION = 16   # HLL precision of the manifest's distinct-n (0.4% standard error)
+SKETCH_PRECISION = 18   # HLL precision of the manifest's distinct-n (0.2% standard error)
 SAMPLES = ("shards", "unweighted")
 SHARD_SCHEMA = pa.schema([
     ("text", pa.string()), ("doc_id", pa.string()), ("url", pa.string()),
