@@ -23,6 +23,7 @@ from tailguard.io.tables import read_table, table_exists
 log = logging.getLogger(__name__)
 REFERENCE_COLUMNS = ("text", "doc_id", "url", "domain", "crawl_date")
 TARGET_RATIO = 2.0
+REFERENCE_DOCS = 2000
 
 
 def _ctx(cfg, spark, **options) -> SimpleNamespace:
@@ -43,9 +44,23 @@ def _prerequisites(spark, cfg) -> None:
 
         _ensure_detector(spark, cfg)
         score_run(_ctx(cfg, spark))
-    share_run(_ctx(cfg, spark))
+    share_run(_ctx(cfg.with_overrides(f"share.synthetic_reference={_reference(spark, cfg)}"),
+                   spark))
     if not table_exists(spark, cfg, "tail_concepts"):
         diversity_run(_ctx(cfg, spark, scope="eras"))
+
+
+def _reference(spark, cfg) -> str:
+    """A labelled JSONL of bench documents for the share job's MLE reference (the bench
+    detector is trained on hash labels and saves no synthetic text; only time matters)."""
+    d = cfg.detector
+    rows = (read_table(spark, cfg, "docs").where(F.pmod(F.xxhash64("doc_id"), F.lit(50)) == 0)
+            .select(F.col("text").alias(d.text_field), F.lit(d.synthetic_label)
+                    .alias(d.label_field)).limit(REFERENCE_DOCS))
+    path = Path(cfg.get("output.root")) / "_bench_reference"
+    shutil.rmtree(path, ignore_errors=True)
+    rows.coalesce(1).write.json(str(path))
+    return str(path)
 
 
 def _plain_read_and_write(spark, cfg, rows: int, out: Path) -> None:
