@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 from tailguard.io.tables import read_table
 
@@ -151,12 +152,20 @@ def test_same_shards_with_other_parallelism(demo, shard_set, tmp_path):
 
 
 def test_a_pool_too_small_for_the_anchor_shrinks_the_budget_and_says_so(demo, shard_set):
+    """Also writes the optional jsonl.zst copies, which must hold the same rows."""
     small = demo.run_with("shards", "shards.name=greedy", "shards.token_budget=100000000",
-                          "shards.anchor_ratio=0.9")
+                          "shards.anchor_ratio=0.9", "shards.jsonl=true")
     assert small["budget"]["shrunk"] and small["budget"]["applied"] < 100_000_000
     assert "shrinks from 100,000,000" in small["budget"]["message"]
     assert small["anchor"]["measured_share"] >= 0.9
     assert small["tokens"] <= small["budget"]["applied"]
+    root = Path(demo.cfg.table_path("shards/greedy"))
+    for parquet, jsonl in zip(small["files"], small["jsonl_files"], strict=True):
+        raw = (root / jsonl["name"]).read_bytes()
+        assert hashlib.sha256(raw).hexdigest() == jsonl["sha256"]
+        lines = zstandard.ZstdDecompressor().decompressobj().decompress(raw).splitlines()
+        ids = [json.loads(line)["doc_id"] for line in lines]
+        assert ids == pq.read_table(root / parquet["name"]).column("doc_id").to_pylist()
 
 
 def test_diversity_measures_a_shard_set_like_an_era(demo, shard_set):

@@ -198,7 +198,8 @@ class _FileWriter:
             buffer = io.BytesIO()
             frame = table.to_pandas()
             frame["crawl_date"] = frame["crawl_date"].astype("string")
-            frame.to_json(buffer, orient="records", lines=True, force_ascii=False)
+            frame.to_json(buffer, orient="records", lines=True, force_ascii=False,
+                          double_precision=15)
             self.jsonl.write(buffer.getvalue())
         self.pending, self.pending_bytes = [], 0
 
