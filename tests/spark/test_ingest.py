@@ -274,14 +274,16 @@ def test_with_doc_id_and_content_hash(spark):
 def test_split_selects_exact_contract_columns(spark):
     columns = [f.name for f in ingest_mod.RECORDS_SCHEMA] + ["doc_id", "content_hash"]
     row_ok = (D1, "f", 0, "https://a.com/", "a.com", "a.com", "t", 1, 1, None, None, None,
-              "id", 7)
+              None, "id", 7)
     row_bad = (None, "f", None, None, None, None, None, None, None, None, "bad_partition",
-               "raw", None, None)
+               "raw", None, None, None)
+    summary = (D1, "f", None, None, None, None, None, None, None, None, None, None, 2, None,
+               None)
     records = spark.createDataFrame(
-        [row_ok, row_bad],
+        [row_ok, row_bad, summary],
         "crawl_date date, source_file string, record_index long, url string, host string, "
         "domain string, text string, n_chars int, n_words int, lang string, reason string, "
-        "raw_prefix string, doc_id string, content_hash long").select(*columns)
+        "raw_prefix string, n_read long, doc_id string, content_hash long").select(*columns)
     docs, quarantine = ingest_mod.select_docs(records), ingest_mod.select_quarantine(records)
     assert_schema_equality(docs.schema, schema.DOCS, ignore_nullable=True)
     assert_schema_equality(quarantine.schema, schema.QUARANTINE, ignore_nullable=True)
@@ -310,7 +312,7 @@ def test_conservation_fails_when_a_record_is_lost_before_the_split(spark, crawl_
     opts = ingest_mod.options_from_config(cfg, 512)
     records = ingest_mod.read_records(ingest_mod.file_tasks_frame(spark, tasks), uri, opts)
     lost = records.where(~((F.col("source_file") == "crawl_date=2024-01-01/a.jsonl")
-                           & (F.col("record_index") == 0)))
+                           & F.col("record_index").eqNullSafe(0)))
     lost = lost.transform(ingest_mod.with_doc_id).transform(ingest_mod.with_content_hash)
     counts = ingest_mod.count_frames(lost, ingest_mod.select_docs(lost),
                                      ingest_mod.select_quarantine(lost))
