@@ -272,7 +272,7 @@ def test_finish_batch_reason_precedence_and_columns():
         "crawl_date": dt.date(2024, 1, 1), "source_file": "d/f.jsonl", "record_index": 0,
         "url": "https://www.bbc.co.uk/a", "host": "www.bbc.co.uk", "domain": "bbc.co.uk",
         "text": "Caf\u00e9\nok", "n_chars": 7, "n_words": 2, "lang": "en", "reason": None,
-        "raw_prefix": None}
+        "raw_prefix": None, "n_read": None}
     assert all(r[c] is None for r in rows[1:] for c in ("url", "host", "domain", "text",
                                                          "n_chars", "n_words", "lang"))
     assert rows[5]["raw_prefix"] == '{"url": "https:/'  # Parquet-style rows render as JSON
