@@ -98,8 +98,9 @@ def build_hostile_crawl(root: Path) -> tuple[set[int], set[tuple[str, int | None
         for _ in range(256):
             out.write(block)
     bad.add(("long.jsonl", 0, "oversize"))
-    # a zstd JSONL cut in half: the records before the cut are kept, the rest is one row
-    lines = [_line(n) for n in range(100, 2100)]
+    # a zstd JSONL cut in half: the records of its whole blocks before the cut are kept,
+    # the rest is one row
+    lines = [_line(n) for n in range(100, 20100)]  # many zstd blocks: a cut after some
     packed = zstandard.ZstdCompressor(level=1).compress(b"".join(lines))
     (day / "cut.jsonl.zst").write_bytes(packed[: len(packed) // 2])
     # hostile values between good records, CRLF line ends
@@ -225,10 +226,13 @@ def test_hostile_crawl_all_at_once(tmp_path):
     kept = {int(d["text"].split()[0][5:]) for d in docs if d["text"].startswith("GOOD-")}
     cut_zstd = {int(d["text"].split()[0][5:]) for d in docs
                 if d["source_file"].endswith("cut.jsonl.zst")}
-    cut_warc = {d["url"] for d in docs if d["source_file"].endswith("cut.warc.gz")}
+    cut_warc = {int(d["text"].split()[0][5:]) for d in docs
+                if d["source_file"].endswith("cut.warc.gz")}
     assert len(docs) == len(good) + len(cut_zstd) + len(cut_warc)
-    assert kept == good | cut_zstd
+    assert kept == good | cut_zstd | cut_warc
+    # the records before each cut survive, in order
     assert cut_zstd and cut_zstd == set(range(100, 100 + len(cut_zstd)))
+    assert cut_warc == set(range(50, 50 + len(cut_warc))) and len(cut_warc) < 3
     got = {(q["source_file"][len(DAY) + 1:], q["record_index"], q["reason"])
            for q in quarantine}
     assert bad <= got

@@ -217,12 +217,22 @@ def _plain_chunks(handle) -> Iterator[bytes]:
 
 
 def _gzip_chunks(handle) -> Iterator[bytes]:
+    """Decompressed gzip members, each call bounded by `max_length` = _CHUNK.
+
+    At a member's end only `unused_data` carries on: when the call was fed a previous
+    `unconsumed_tail`, CPython leaves the bytes past the end in *both* attributes, and
+    joining them re-read the next member twice (a CRC error, or with small members an
+    endless loop). A `max_length` stop can also leave output inside zlib after the last
+    input byte, so the end of the file drains it before calling the stream cut.
+    """
     inflater, fed, data = zlib.decompressobj(wbits=31), False, b""
     while True:
         if not data:
             data = handle.read(_READ)
             if not data:
-                if fed:
+                while fed and not inflater.eof and (rest := inflater.decompress(b"", _CHUNK)):
+                    yield rest
+                if fed and not inflater.eof:
                     raise UnreadableError("gzip stream is cut short")
                 return
         if not fed:  # between members: skip zero padding
@@ -233,7 +243,7 @@ def _gzip_chunks(handle) -> Iterator[bytes]:
         yield inflater.decompress(data, _CHUNK)
         data = inflater.unconsumed_tail
         if inflater.eof:
-            data = inflater.unused_data + data
+            data = inflater.unused_data
             inflater, fed = zlib.decompressobj(wbits=31), False
 
 

@@ -53,7 +53,8 @@ def _is_html_response(record) -> bool:
     return not content_type or content_type in _HTML_TYPES
 
 
-def _inflate_body(body: bytes, content_encoding: str, limit: int) -> tuple[bytes | None, str | None]:
+def _inflate_body(body: bytes, content_encoding: str,
+                  limit: int) -> tuple[bytes | None, str | None]:
     """(decoded body, reason): an HTTP body decoded with at most `limit` + 1 bytes out."""
     if content_encoding in ("", "identity"):
         return body, None
