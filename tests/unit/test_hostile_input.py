@@ -100,14 +100,14 @@ def test_makefile_daily_passes_valid_dates(tmp_path, date):
 
 def _fake_detector(root: Path) -> tuple[Path, str]:
     """Detector files with a version computed the way train-detector computes it."""
-    from tailguard.synthetic import train
+    from tailguard.synthetic import detector
 
     directory = root / "detector"
     directory.mkdir()
     (directory / "model.bin").write_bytes(os.urandom(4096))
     calibration = {"method": "platt", "a": 1.0, "b": 0.0}
     (directory / "calibration.json").write_text(json.dumps(calibration))
-    version = train._content_version(directory / "model.bin", calibration)
+    version = detector.content_version(directory / "model.bin", calibration)
     (directory / "detector.json").write_text(json.dumps({"version": version}))
     return directory, version
 
