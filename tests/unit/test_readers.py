@@ -393,6 +393,16 @@ def test_concatenated_members_larger_than_a_chunk_are_read_exactly_once(tmp_path
                               (4, "oversize"), (5, None), (6, "oversize")]
 
 
+def test_zero_padding_after_a_gzip_member_is_skipped_like_gzip_does(tmp_path):
+    """Tape / block-device copies pad gzip files with NULs; gzip(1) ignores them."""
+    one = gzip.compress(jsonl_bytes([_good(0)]))
+    path = tmp_path / "padded.jsonl.gz"
+    path.write_bytes(one + b"\x00" * 70000 + one + b"\x00" * 512)
+    assert _reasons(read_rows(path, "jsonl", "gzip")) == [(0, None), (1, None)]
+    path.write_bytes(one + b"\x00" * 10 + b"\x1f\x8b\x08")  # a member that starts, then ends
+    assert _reasons(read_rows(path, "jsonl", "gzip")) == [(0, None), (1, "unreadable_file")]
+
+
 def _gzip_stream(pieces, level=1):
     out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level) as gz:
