@@ -20,7 +20,12 @@ INPUT ?=
 OUT ?=
 DATE ?=
 DEMO_DIR ?= out/demo
-RUN_ARGS = $(if $(INPUT),--set input.path=$(INPUT)) $(if $(OUT),--set output.root=$(OUT))
+# INPUT, OUT and DATE reach the shell as environment variables, always double-quoted
+# ("$$INPUT"), never pasted into the command line: a value with spaces, quotes, `;` or
+# backticks stays one argument and runs nothing.
+export INPUT OUT DATE
+RUN_ARGS = $(if $(INPUT),--set "input.path=$$INPUT") $(if $(OUT),--set "output.root=$$OUT")
+DATE_RE := ^[0-9]{4}-[0-9]{2}-[0-9]{2}((,|\.\.)[0-9]{4}-[0-9]{2}-[0-9]{2})*$$
 
 .PHONY: setup demo test test-fast lint package pipeline daily bench cluster-test clean
 
@@ -59,10 +64,10 @@ pipeline: setup
 	$(VENV)/bin/tailguard pipeline --conf conf/default.yaml --conf $(CONF) $(RUN_ARGS)
 
 daily: setup
-	@test -n "$(DATE)" || { echo "usage: make daily DATE=YYYY-MM-DD [CONF=...]"; exit 2; }
-	$(VENV)/bin/tailguard ingest --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
-	$(VENV)/bin/tailguard provenance --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
-	$(VENV)/bin/tailguard score --conf $(CONF) $(RUN_ARGS) --dates $(DATE)
+	@[[ "$$DATE" =~ $(DATE_RE) ]] || { echo "usage: make daily DATE=YYYY-MM-DD[,YYYY-MM-DD|..YYYY-MM-DD] [CONF=...]"; exit 2; }
+	$(VENV)/bin/tailguard ingest --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
+	$(VENV)/bin/tailguard provenance --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
+	$(VENV)/bin/tailguard score --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
 	$(VENV)/bin/tailguard share --conf $(CONF) $(RUN_ARGS)
 	$(VENV)/bin/tailguard diversity --conf $(CONF) $(RUN_ARGS)
 

@@ -174,6 +174,10 @@ def _validate(flat: Mapping[str, Any]) -> None:
     require(bool(flat["ingest.url_schemes"])
             and all(isinstance(s, str) and s for s in flat["ingest.url_schemes"]),
             "ingest.url_schemes", "must be a non-empty list of URL schemes")
+    require(flat["tail.max_n"] <= 4, "tail.max_n",
+            "must be at most 4 (the diversity kernel keeps n-grams up to n = 4)")
+    for key in ("ingest.max_line_bytes", "ingest.max_record_bytes", "ingest.max_file_bytes"):
+        require(flat[key] > 0, key, "must be a positive number of bytes")
     require(flat["share.primary"] in ESTIMATORS, "share.primary", f"must be one of {ESTIMATORS}")
     for key in ("detector.bucket", "share.mle_min_df", "share.mle_vocab_size",
                 "share.min_reference_docs", "share.mle_prior_docs"):

@@ -41,10 +41,12 @@ QUARANTINE_REASONS = (
     "missing_url",        # no url field, or null / blank
     "invalid_url",        # not an absolute http(s) URL with a host
     "empty_text",         # no text left after normalisation
-    "oversize",           # normalised text longer than ingest.max_chars
+    "oversize",           # normalised text longer than ingest.max_chars; a line / record / file
+                          # past ingest.max_line_bytes / max_record_bytes / max_file_bytes
     "nul_bytes",          # text holding NUL characters (binary payload, not prose)
     "bad_partition",      # file under a crawl_date=... directory whose value is not a date
-    "unreadable_file",    # a file that cannot be opened or decoded (e.g. says .gz, is not)
+    "unreadable_file",    # a file that cannot be opened or decoded (e.g. says .gz, is not),
+                          # or the rest of a file cut short (gzip member, zstd frame, WARC record)
     "unsupported_file",   # a file whose kind ingest does not read
     "bad_record",         # a record of the wrong shape (e.g. url is not a string)
 )

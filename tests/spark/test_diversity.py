@@ -56,7 +56,7 @@ def _measure(spark, root, *overrides):
     from tailguard.config import load_config
 
     cfg = load_config((), (f"output.root={root}",
-                           "diversity.token_budgets=[500,1000]", "diversity.hll_precision=12",
+                           "diversity.token_budgets=[500,1000,2000]", "diversity.hll_precision=12",
                            "tail.min_count=2", "diversity.homogenization_sample=10",
                            *overrides))
     rows = _docs()
@@ -131,19 +131,50 @@ def test_templated_text_is_less_diverse(tables):
         assert _row(rare, scope="post_ai", domain="d1.com", token_budget=budget) \
             .distinct_concepts < _row(rare, scope="pre_ai", domain="d1.com",
                                       token_budget=budget).distinct_concepts
-    # groups with fewer tokens than a budget get no row at that budget
-    assert div[(div.era == "post_ai") & (div.token_budget == 1000)].domain.tolist() != []
-    assert len(div[div.token_budget == 10**9]) == 0
+    # groups with fewer tokens than a budget get no row at that budget, the others one
+    # (a budget sample is drawn per scope and domain, over all of its eras)
+    full = div[div.token_budget.isna() & (div.month == "__all__")]
+    tokens = full.groupby(["scope", "domain"]).n_tokens.sum()
+    for budget in (500, 1000, 2000):
+        at = div[div.token_budget == budget]
+        assert sorted(zip(at.scope, at.domain, strict=True)) == sorted(
+            tokens[tokens >= budget].index), budget
+    assert (tokens < 2000).any() and (tokens >= 2000).any()  # both cases are exercised
 
 
-def test_homogenization_is_exact_on_small_groups(tables):
+def test_homogenization_is_exact_on_small_groups(spark, tables):
     rows, div, _, _ = tables
     got = _row(div, era="post_ai", domain="d0.com", month="2023-01", token_budget=None)
-    assert got.homogenization_sample == 10  # 20 documents, sample bounded at 10
+    assert got.homogenization_sample == 10  # 21 documents, sample bounded at 10
     human = _row(div, era="pre_ai", domain="d0.com", month="2021-01", token_budget=None)
     assert human.homogenization_sample == 10
+    # exactly the mean pairwise MinHash Jaccard of the group's first 10 documents in the
+    # seeded order (xxhash64 of doc_id and crawl_date, seed 1), computed pair by pair
+    for group, era, month in ((got, "post_ai", 1), (human, "pre_ai", 1)):
+        members = [r for r in rows if r[1] == era and r[2] == "d0.com" and r[3].month == month]
+        assert group.homogenization == pytest.approx(_exact_homogenization(spark, members, 10),
+                                                     abs=1e-12)
     # templated documents share most shingles; random ones share few
     assert got.homogenization > 0.5 > human.homogenization >= 0.0
+
+
+def _exact_homogenization(spark, members, k):
+    from pyspark.sql import functions as F
+
+    frame = spark.createDataFrame([(r[0], r[3]) for r in members], "doc_id string, d date")
+    order = frame.select("doc_id", F.xxhash64("doc_id", F.col("d").cast("string"),
+                                              F.lit(1)).alias("okey")).collect()
+    first = {r.doc_id for r in sorted(order, key=lambda r: r.okey)[:k]}
+    sigs = [np.array(_minhash(r[4]).hashvalues, dtype="<u4") for r in members if r[0] in first]
+    pairs = [(a, b) for i, a in enumerate(sigs) for b in sigs[i + 1:]]
+    return sum(float(np.mean(a == b)) for a, b in pairs) / len(pairs)
+
+
+def _minhash(text):
+    m = MinHash(num_perm=16, seed=1)
+    for w in words(text):
+        m.update(w.encode())
+    return m
 
 
 def test_rarefaction_counts_are_consistent(tables):

@@ -274,17 +274,86 @@ def test_with_doc_id_and_content_hash(spark):
 def test_split_selects_exact_contract_columns(spark):
     columns = [f.name for f in ingest_mod.RECORDS_SCHEMA] + ["doc_id", "content_hash"]
     row_ok = (D1, "f", 0, "https://a.com/", "a.com", "a.com", "t", 1, 1, None, None, None,
-              "id", 7)
+              None, "id", 7)
     row_bad = (None, "f", None, None, None, None, None, None, None, None, "bad_partition",
-               "raw", None, None)
+               "raw", None, None, None)
+    summary = (D1, "f", None, None, None, None, None, None, None, None, None, None, 2, None,
+               None)
     records = spark.createDataFrame(
-        [row_ok, row_bad],
+        [row_ok, row_bad, summary],
         "crawl_date date, source_file string, record_index long, url string, host string, "
         "domain string, text string, n_chars int, n_words int, lang string, reason string, "
-        "raw_prefix string, doc_id string, content_hash long").select(*columns)
+        "raw_prefix string, n_read long, doc_id string, content_hash long").select(*columns)
     docs, quarantine = ingest_mod.select_docs(records), ingest_mod.select_quarantine(records)
     assert_schema_equality(docs.schema, schema.DOCS, ignore_nullable=True)
     assert_schema_equality(quarantine.schema, schema.QUARANTINE, ignore_nullable=True)
     assert [r.doc_id for r in docs.collect()] == ["id"]
     assert [(r.crawl_date, r.reason, r.raw_prefix) for r in quarantine.collect()] == [
         (None, "bad_partition", "raw")]
+
+
+# --- the checks that could not fail (issue 20) ---------------------------------------
+
+def test_counts_come_per_file_from_the_readers(crawl_run):
+    _, counts = crawl_run
+    assert counts.read_files["crawl_date=2024-01-01/a.jsonl"] == 11
+    assert counts.read_files["crawl_date=2024-01-01/notes.csv"] == 1
+    assert counts.kept_files["crawl_date=2024-01-01/e.warc.gz"] == 2
+    assert counts.quarantined_files["crawl_date=2024-01-01/a.jsonl"] == 9
+    assert sum(counts.read_files.values()) == counts.total_read
+
+
+def test_conservation_fails_when_a_record_is_lost_before_the_split(spark, crawl_run):
+    """The reader's tally is independent of the frame: drop one record between reading and
+    splitting and `read == kept + quarantined` must no longer hold."""
+    cfg, _ = crawl_run
+    uri = ingest_mod.listing.root_uri(cfg.input.path)
+    tasks = ingest_mod.listing.list_tasks(uri)
+    opts = ingest_mod.options_from_config(cfg, 512)
+    records = ingest_mod.read_records(ingest_mod.file_tasks_frame(spark, tasks), uri, opts)
+    lost = records.where(~((F.col("source_file") == "crawl_date=2024-01-01/a.jsonl")
+                           & F.col("record_index").eqNullSafe(0)))
+    lost = lost.transform(ingest_mod.with_doc_id).transform(ingest_mod.with_content_hash)
+    counts = ingest_mod.count_frames(lost, ingest_mod.select_docs(lost),
+                                     ingest_mod.select_quarantine(lost))
+    assert not counts.conserved
+    assert counts.lost() == {"crawl_date=2024-01-01/a.jsonl": 1}
+
+
+def test_ingest_refuses_to_write_when_records_are_lost(spark, make_cfg, tmp_path, monkeypatch):
+    crawl = tmp_path / "crawl" / f"crawl_date={D1}"
+    crawl.mkdir(parents=True)
+    (crawl / "a.jsonl").write_bytes(_jsonl([{"url": "https://a.com/1", "text": "one"},
+                                            {"url": "https://a.com/2", "text": "two"}]))
+    cfg = make_cfg(f"input.path={tmp_path / 'crawl'}")
+    real = ingest_mod.select_docs
+    monkeypatch.setattr(ingest_mod, "select_docs",
+                        lambda records: real(records).where(F.col("url") != "https://a.com/2"))
+    with pytest.raises(ingest_mod.RecordsLost, match="a.jsonl"):
+        ingest(spark, cfg)
+    assert not Path(cfg.table_path("docs")).exists()
+
+
+def test_read_table_never_reads_a_missing_column_as_nulls(spark, make_cfg):
+    from tailguard.io.tables import read_table, write_table
+
+    cfg = make_cfg()
+    rows = [("d1", "https://a.com/", "a.com", "a.com", D1, "f", "text", 4, 1, 7, None)]
+    full = spark.createDataFrame(rows, schema.DOCS)
+    write_table(full.drop("url"), cfg, "docs", partition_by="crawl_date")
+    docs = read_table(spark, cfg, "docs")
+    assert docs.columns == schema.DOCS.fieldNames()  # the contract, in order
+    assert [r.text for r in docs.select("text").collect()] == ["text"]  # present: fine
+    with pytest.raises(Exception, match="docs.*has no column 'url'"):
+        docs.select("url").collect()
+    with pytest.raises(Exception, match="has no column 'url'"):
+        docs.where(F.col("url").isNull()).count()
+    # a column of another type is a loud error at once
+    write_table(full.withColumn("n_chars", F.lit("many")), cfg, "docs")
+    with pytest.raises(InputError, match="n_chars"):
+        read_table(spark, cfg, "docs")
+    # an empty table (no data files at all) still reads as an empty frame with its columns
+    empty = spark.createDataFrame([], schema.QUARANTINE)
+    ingest_mod.tables.write_partitions(empty, cfg, "quarantine")
+    assert read_table(spark, cfg, "quarantine").count() == 0
+    assert read_table(spark, cfg, "quarantine").columns == schema.QUARANTINE.fieldNames()

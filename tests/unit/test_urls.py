@@ -29,7 +29,10 @@ def _norm(values):
         ("http://example.com:/x", "http://example.com/x", "example.com"),
         ("  https://WWW.BBC.CO.UK./news  ", "https://www.bbc.co.uk/news", "www.bbc.co.uk"),
         ("https://a.com?x=1", "https://a.com/?x=1", "a.com"),
-        ("http://user:pw@Host.org/p", "http://user:pw@host.org/p", "host.org"),
+        ("http://user:pw@Host.org/p", "http://host.org/p", "host.org"),
+        ("https://alice:PASSWORD@a.com:8443/x?q=1", "https://a.com:8443/x?q=1", "a.com"),
+        ("https://token@a.com/", "https://a.com/", "a.com"),
+        ("https://@a.com/", "https://a.com/", "a.com"),
         ("http://[::1]:8080/", "http://[::1]:8080/", "[::1]"),
     ],
 )
@@ -99,3 +102,13 @@ def test_registrable_domains_vector_one_lookup_per_host():
         "bbc.co.uk", None, "bbc.co.uk", "bbc.co.uk", "x.com.au"]
     info = registrable_domain.cache_info()
     assert info.hits + info.misses == 3  # one call per distinct non-null host
+
+
+def test_userinfo_never_survives_in_url_or_host():
+    """Credentials in a crawled URL (RFC 3986 userinfo) must not reach any table."""
+    raw = ["https://alice:PASSWORD@a.com/p", "http://PASSWORD@b.org", "HTTPS://u:PASSWORD@C.NET:80/",
+           "https://a:b@c@d.com/", "https://alice:PASSWORD@[::1]/"]
+    url, host, valid = _norm(raw)
+    assert not any("PASSWORD" in (v or "") or "@" in (v or "") for v in url + host)
+    assert url[:3] == ["https://a.com/p", "http://b.org/", "https://c.net:80/"]
+    assert url[4] == "https://[::1]/"

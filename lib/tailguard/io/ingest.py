@@ -6,7 +6,10 @@ Stages (each a small named function, cf. text-dedup's load -> ... -> remove):
     -> with_doc_id / with_content_hash (Spark built-ins)
     -> split on `reason` -> write docs / quarantine (dynamic partition overwrite)
 Every record read lands in exactly one of the two tables (datatrove-style: a dropped
-record keeps its reason), and the counts returned prove it for every run.
+record keeps its reason), and the counts returned prove it for every run: each file's
+reader counts the records it produces and sends the count in a summary row of its own,
+and ingest refuses to write (RecordsLost) unless every file's count equals its rows in
+`docs` plus `quarantine`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tailguard import schema
 from tailguard.config import Config
 from tailguard.io import listing, tables
 from tailguard.io.readers import ReadOptions, read_file
-from tailguard.io.records import RECORDS_SCHEMA, RecordOptions, finish_batch
+from tailguard.io.records import RECORDS_SCHEMA, RecordOptions, finish_batch, summary_batch
 
 if TYPE_CHECKING:
     from tailguard.cli import JobContext
@@ -48,17 +51,27 @@ _SLICE_BYTES = 16 << 20
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Hive/Spark's directory for a null value
 
 
+class RecordsLost(RuntimeError):
+    """Some file's reader produced more (or fewer) records than reached the two tables."""
+
+
 @dataclass(frozen=True)
 class IngestCounts:
-    """Records read / kept / quarantined by reason, per crawl_date (None = bad partitions).
+    """Records read / kept / quarantined by reason, per crawl_date (None = bad partitions),
+    and per file.
 
-    `read` is counted on the combined frame, `kept` and `quarantined` on the two frames
-    that are written, so `read == kept + sum(quarantined)` is a real check, not a sum.
+    `read` is what the readers themselves counted, file by file (their summary rows),
+    while `kept` and `quarantined` are counted on the two frames that are written: so
+    `read == kept + quarantined` fails if a record is lost anywhere between a reader and
+    the split.
     """
 
     read: dict[dt.date | None, int] = field(default_factory=dict)
     kept: dict[dt.date | None, int] = field(default_factory=dict)
     quarantined: dict[dt.date | None, dict[str, int]] = field(default_factory=dict)
+    read_files: dict[str, int] = field(default_factory=dict)
+    kept_files: dict[str, int] = field(default_factory=dict)
+    quarantined_files: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_read(self) -> int:
@@ -78,11 +91,19 @@ class IngestCounts:
     def total_quarantined(self) -> int:
         return sum(self.reasons().values())
 
+    def lost(self) -> dict[str, int]:
+        """Files whose reader count differs from their written rows: {file: read - rows}."""
+        files = set(self.read_files) | set(self.kept_files) | set(self.quarantined_files)
+        gaps = {f: self.read_files.get(f, 0) - self.kept_files.get(f, 0)
+                - self.quarantined_files.get(f, 0) for f in sorted(files)}
+        return {f: gap for f, gap in gaps.items() if gap}
+
     @property
     def conserved(self) -> bool:
         dates = set(self.read) | set(self.kept) | set(self.quarantined)
-        return all(self.read.get(d, 0) == self.kept.get(d, 0)
-                   + sum(self.quarantined.get(d, {}).values()) for d in dates)
+        return not self.lost() and all(
+            self.read.get(d, 0) == self.kept.get(d, 0)
+            + sum(self.quarantined.get(d, {}).values()) for d in dates)
 
 
 def options_from_config(cfg: Config, batch_records: int) -> RecordOptions:
@@ -90,7 +111,8 @@ def options_from_config(cfg: Config, batch_records: int) -> RecordOptions:
         url_field=cfg.input.url_field, text_field=cfg.input.text_field,
         lang_field=cfg.input.lang_field, html_main_content=cfg.ingest.html_main_content,
         raw_prefix_bytes=cfg.ingest.raw_prefix_bytes, batch_records=batch_records,
-        batch_bytes=cfg.ingest.batch_bytes)
+        batch_bytes=cfg.ingest.batch_bytes, max_line_bytes=cfg.ingest.max_line_bytes,
+        max_record_bytes=cfg.ingest.max_record_bytes, max_file_bytes=cfg.ingest.max_file_bytes)
     return RecordOptions(read=read, max_chars=cfg.ingest.max_chars,
                          url_schemes=tuple(cfg.ingest.url_schemes))
 
@@ -114,9 +136,12 @@ def _read_partition(batches: Iterator[pa.RecordBatch], uri: str,
     for tasks in batches:
         for task in tasks.to_pylist():
             path = f"{root.rstrip('/')}/{task['source_file']}"
-            for raw in read_file(fs, path, task["kind"], task["compression"], opts.read):
+            tally = [0]
+            for raw in read_file(fs, path, task["kind"], task["compression"], opts.read,
+                                 tally):
                 yield finish_batch(raw, task["source_file"], task["crawl_date"],
                                    task["bad_partition"], opts)
+            yield summary_batch(task["source_file"], task["crawl_date"], tally[0])
 
 
 _SPARK_TYPES = {pa.date32(): T.DateType(), pa.string(): T.StringType(),
@@ -149,7 +174,7 @@ def with_content_hash(df: DataFrame) -> DataFrame:
 
 def select_docs(records: DataFrame) -> DataFrame:
     """Kept records, exactly the schema.DOCS columns in order."""
-    kept = records.where(F.col("reason").isNull())
+    kept = records.where(F.col("reason").isNull() & F.col("n_read").isNull())
     return kept.select(*[F.col(f.name).cast(f.dataType) for f in schema.DOCS.fields])
 
 
@@ -160,13 +185,35 @@ def select_quarantine(records: DataFrame) -> DataFrame:
 
 
 def count_frames(records: DataFrame, docs: DataFrame, quarantine: DataFrame) -> IngestCounts:
-    """Three small aggregations (dates x reasons rows) over the persisted frames."""
-    read = {r["crawl_date"]: r["count"] for r in records.groupBy("crawl_date").count().collect()}
-    kept = {r["crawl_date"]: r["count"] for r in docs.groupBy("crawl_date").count().collect()}
+    """The readers' per-file summary rows, and two small aggregations (files x dates x
+    reasons rows) over the frames that are written."""
+    read_files, read = {}, Counter()
+    for r in records.where(F.col("n_read").isNotNull()).select(
+            "source_file", "crawl_date", "n_read").collect():
+        read_files[r["source_file"]] = read_files.get(r["source_file"], 0) + r["n_read"]
+        read[r["crawl_date"]] += r["n_read"]
+    kept_files, kept = {}, Counter()
+    for r in docs.groupBy("crawl_date", "source_file").count().collect():
+        kept_files[r["source_file"]] = r["count"]
+        kept[r["crawl_date"]] += r["count"]
     quarantined: dict[dt.date | None, dict[str, int]] = {}
-    for r in quarantine.groupBy("crawl_date", "reason").count().collect():
-        quarantined.setdefault(r["crawl_date"], {})[r["reason"]] = r["count"]
-    return IngestCounts(read=read, kept=kept, quarantined=quarantined)
+    quarantined_files: Counter[str] = Counter()
+    for r in quarantine.groupBy("crawl_date", "source_file", "reason").count().collect():
+        by_reason = quarantined.setdefault(r["crawl_date"], {})
+        by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
+        quarantined_files[r["source_file"]] += r["count"]
+    return IngestCounts(read=dict(read), kept=dict(kept), quarantined=quarantined,
+                        read_files=read_files, kept_files=kept_files,
+                        quarantined_files=dict(quarantined_files))
+
+
+def check_conserved(counts: IngestCounts) -> None:
+    """Raise RecordsLost unless every record each reader produced reached a table."""
+    lost = counts.lost()
+    if lost or not counts.conserved:
+        shown = ", ".join(f"{f}: {gap:+d}" for f, gap in list(lost.items())[:5])
+        raise RecordsLost(f"ingest: read != kept + quarantined for {len(lost)} file(s) "
+                          f"(read - written: {shown}); nothing was written")
 
 
 def _log_counts(counts: IngestCounts) -> None:
@@ -224,6 +271,7 @@ def ingest_files(spark: SparkSession, cfg: Config, uri: str, tasks: list[listing
     try:
         docs, quarantine = select_docs(records), select_quarantine(records)
         counts = count_frames(records, docs, quarantine)
+        check_conserved(counts)
         tables.write_partitions(docs, cfg, "docs", sort_by=("doc_id", "source_file", "lang"))
         tables.write_partitions(quarantine, cfg, "quarantine",
                                 sort_by=("source_file", "record_index", "reason"))

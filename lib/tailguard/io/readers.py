@@ -7,13 +7,22 @@ cannot be opened or decoded becomes one `unreadable_file` row (for the whole fil
 the rest of it after the last good record), a file of an unknown kind one
 `unsupported_file` row. Files are opened through pyarrow.fs, so the same code reads
 local disk, HDFS and S3.
+
+Crawl input is hostile, so every read is bounded (ReadOptions.max_*): decompression is
+streamed in bounded steps (`_inflate`: zlib's `max_length`, zstd fed in small input
+pieces) and checked for a cut stream; lines are split in linear time and a line over
+`max_line_bytes` is skipped without being held (`_lines`); a WARC/WET record or HTTP body
+over `max_record_bytes` and the rest of a file past `max_file_bytes` become `oversize`
+rows. A MemoryError is not bad input (it depends on the executor, not the bytes), so it
+fails the task instead of quarantining records nondeterministically.
 """
 
 from __future__ import annotations
 
-import gzip
+import io
 import json
 import logging
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -33,7 +42,12 @@ RAW_SCHEMA = pa.schema([
 Record = tuple[int | None, str | None, str | None, str | None, str | None, bytes | None]
 FILE_REASONS = ("unreadable_file", "unsupported_file")
 _MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}
-_CHUNK = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 20      # decompressed bytes handed on per step (at most)
+_READ = 1 << 16       # compressed bytes read from the file per step
+# zstd has no output bound per call: feed it pieces this small, so one call yields at
+# most ~32 MiB (a 4-byte RLE block expands to 128 KiB, the largest ratio the format has).
+_ZSTD_PIECE = 1 << 10
 
 
 @dataclass(frozen=True)
@@ -47,10 +61,25 @@ class ReadOptions:
     raw_prefix_bytes: int = 512
     batch_records: int = 2048
     batch_bytes: int = 64 << 20
+    max_line_bytes: int = 16 << 20     # ingest.max_line_bytes
+    max_record_bytes: int = 32 << 20   # ingest.max_record_bytes
+    max_file_bytes: int = 16 << 30     # ingest.max_file_bytes
 
 
 class UnreadableError(Exception):
-    """The bytes of a file are not what its name says (e.g. .gz that is not gzip)."""
+    """The bytes of a file are not what its name says (e.g. .gz that is not gzip), or
+    they stop in the middle of a compressed stream or a record (a cut file)."""
+
+
+class FileTooLarge(Exception):
+    """A file decompresses to more than `max_file_bytes`: the rest of it is `oversize`."""
+
+
+@dataclass(frozen=True)
+class Oversize:
+    """Stands for a line longer than `max_line_bytes`, which is never held: its prefix."""
+
+    prefix: bytes
 
 
 @dataclass
@@ -110,35 +139,50 @@ def _drop_surrogates(record: Record) -> Record:
 
 
 def read_file(fs: pafs.FileSystem, path: str, kind: str, compression: str | None,
-              opts: ReadOptions) -> Iterator[pa.RecordBatch]:
-    """All records of one file as RAW_SCHEMA batches; never raises on bad content."""
+              opts: ReadOptions, tally: list[int] | None = None) -> Iterator[pa.RecordBatch]:
+    """All records of one file as RAW_SCHEMA batches; never raises on bad content.
+
+    `tally`, when given, is a one-element list that ends holding how many records the
+    reader produced, counted here as they are produced and not from the batches, so a
+    caller can check that every one of them reached the output.
+    """
     from tailguard.io import warc  # resiliparse / fastwarc load only where WARCs are read
 
     batcher, progress, head = _Batcher(opts), Progress(), None
+    count = tally if tally is not None else [0]
+    count[0] = 0
     try:
         with fs.open_input_file(path) as handle:
             head = handle.read(opts.raw_prefix_bytes)
             handle.seek(0)
+            if kind in ("warc", "wet") and compression is None:  # sniffed: FastWARC's own
+                compression = next((c for c, m in _MAGIC.items() if head.startswith(m)), None)
             if kind == "unsupported":
                 records = iter([(None, None, None, None, "unsupported_file", head)])
             elif compression and not head.startswith(_MAGIC[compression]):
                 raise UnreadableError(f"named {compression} but is not")
             elif kind == "parquet":
-                yield from _parquet_batches(handle, opts, progress)
+                for batch in _parquet_batches(handle, opts, progress):
+                    count[0] += batch.num_rows
+                    yield batch
                 records = iter(())
             else:
                 reader = {"jsonl": _jsonl_records, "warc": warc.warc_records,
                           "wet": warc.wet_records}[kind]
-                records = reader(handle, compression, opts, progress)
+                records = reader(_inflate(handle, compression, opts.max_file_bytes),
+                                 opts, progress)
             for record in records:
+                count[0] += 1
                 yield from _some(batcher.add(record))
     except BaseException as exc:  # noqa: BLE001 - fastwarc panics derive from BaseException
-        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
             raise
-        log.warning("unreadable %s after %d records: %s", path, progress.next_index, exc)
+        reason = "oversize" if isinstance(exc, FileTooLarge) else "unreadable_file"
+        log.warning("%s: %s after %d records: %s", reason, path, progress.next_index, exc)
         index = progress.next_index if progress.started else None
+        count[0] += 1
         yield from _some(batcher.add(
-            (index, None, None, None, "unreadable_file", head if index is None else None)))
+            (index, None, None, None, reason, head if index is None else None)))
     yield from _some(batcher.flush())
 
 
@@ -146,34 +190,186 @@ def _some(batch: pa.RecordBatch | None) -> list[pa.RecordBatch]:
     return [] if batch is None else [batch]
 
 
-def _decompressed(handle, compression: str | None):
-    if compression == "gzip":
-        return gzip.GzipFile(fileobj=handle, mode="rb")
-    if compression == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
-    return handle
+def _inflate(handle, compression: str | None, limit: int) -> Iterator[bytes]:
+    """The decompressed bytes of a file in chunks of at most _CHUNK bytes, streamed.
+
+    Never more than one chunk (plus one compressed read) is held, whatever the ratio, so a
+    gzip bomb costs time in proportion to `limit` and no memory. A stream that ends
+    inside a gzip member or a zstd frame raises UnreadableError (zstd's own stream reader
+    just stops there, which made a cut .zst file vanish without a row); concatenated
+    members / frames are read whole, and zero padding after a gzip member is skipped as
+    gzip(1) does. More than `limit` bytes raises FileTooLarge.
+    """
+    chunks = {None: _plain_chunks, "gzip": _gzip_chunks, "zstd": _zstd_chunks}[compression]
+    total = 0
+    for chunk in chunks(handle):
+        if total + len(chunk) > limit:  # the whole lines before the limit still count
+            yield chunk[: limit - total]
+            raise FileTooLarge(f"decompresses to more than {limit} bytes")
+        total += len(chunk)
+        if chunk:
+            yield chunk
 
 
-def _lines(stream) -> Iterator[bytes]:
-    """Lines without their terminator, read in 1 MiB chunks (any file-like with read())."""
-    pending = b""
-    # read1: what one decompression step yields, so the records before a corrupt or cut
-    # stretch of a compressed file are still returned before the error surfaces.
-    read = getattr(stream, "read1", stream.read)
-    while chunk := read(_CHUNK):
-        pieces = (pending + chunk).split(b"\n")
-        pending = pieces.pop()
-        yield from pieces
-    if pending:
-        yield pending
+def _plain_chunks(handle) -> Iterator[bytes]:
+    while chunk := handle.read(_CHUNK):
+        yield chunk
 
 
-def _jsonl_records(handle, compression: str | None, opts: ReadOptions,
+def _gzip_chunks(handle) -> Iterator[bytes]:
+    """Decompressed gzip members, each call bounded by `max_length` = _CHUNK.
+
+    At a member's end only `unused_data` carries on: when the call was fed a previous
+    `unconsumed_tail`, CPython leaves the bytes past the end in *both* attributes, and
+    joining them re-read the next member twice (a CRC error, or with small members an
+    endless loop). A `max_length` stop can also leave output inside zlib after the last
+    input byte, so the end of the file drains it before calling the stream cut.
+    """
+    inflater, fed, data = zlib.decompressobj(wbits=31), False, b""
+    while True:
+        if not data:
+            data = handle.read(_READ)
+            if not data:
+                while fed and not inflater.eof and (rest := inflater.decompress(b"", _CHUNK)):
+                    yield rest
+                if fed and not inflater.eof:
+                    raise UnreadableError("gzip stream is cut short")
+                return
+        if not fed:  # between members: skip zero padding
+            data = data.lstrip(b"\x00")
+            if not data:
+                continue
+        fed = True
+        yield inflater.decompress(data, _CHUNK)
+        data = inflater.unconsumed_tail
+        if inflater.eof:
+            data = inflater.unused_data
+            inflater, fed = zlib.decompressobj(wbits=31), False
+
+
+def _zstd_chunks(handle) -> Iterator[bytes]:
+    decompressor = zstandard.ZstdDecompressor()
+    inflater, fed, out, held = decompressor.decompressobj(), False, [], 0
+    while data := handle.read(_READ):
+        view = memoryview(data)
+        for start in range(0, len(view), _ZSTD_PIECE):
+            piece = view[start:start + _ZSTD_PIECE]
+            while piece:
+                fed = True
+                produced = inflater.decompress(piece)
+                out.append(produced)
+                held += len(produced)
+                piece = b""
+                if inflater.eof:  # a frame ended inside this piece: the rest starts a new one
+                    piece = inflater.unused_data
+                    inflater, fed = decompressor.decompressobj(), False
+            if held >= _CHUNK:
+                yield b"".join(out)
+                out, held = [], 0
+    if out:
+        yield b"".join(out)
+    if fed:
+        raise UnreadableError("zstd frame is cut short")
+
+
+class ChunkReader(io.RawIOBase):
+    """A forward-only file over `_inflate`'s chunks (FastWARC reads our bounded,
+    cut-checked stream instead of decompressing by itself). `seek` moves forward only
+    (by reading), which is how FastWARC skips the records it is not asked for."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        super().__init__()
+        self._chunks = chunks
+        self._buf = memoryview(b"")
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        while not self._buf:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buf = memoryview(chunk)
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._pos + offset}.get(whence)
+        if target is None or target < self._pos:
+            raise io.UnsupportedOperation("ChunkReader only seeks forward")
+        while self._pos < target:
+            if not self._buf:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buf = memoryview(chunk)
+            n = min(target - self._pos, len(self._buf))
+            self._buf = self._buf[n:]
+            self._pos += n
+        return self._pos
+
+
+def _lines(chunks: Iterator[bytes], max_line: int) -> Iterator[bytes | Oversize]:
+    """Lines without their terminator, in time linear in the bytes.
+
+    Each chunk is split once and a line spanning chunks is joined once from its pieces
+    (re-copying `pending + chunk` per chunk was quadratic: 77 s for a 256 MB line). A line
+    longer than `max_line` stops being collected as soon as it is too long and comes out
+    as an Oversize holding its first bytes.
+    """
+    pending: list[bytes] = []
+    size, over = 0, None
+    for chunk in chunks:
+        pieces = chunk.split(b"\n")
+        if len(pieces) == 1:  # no line ends in this chunk
+            if over is None:
+                pending.append(chunk)
+                size += len(chunk)
+                if size > max_line:
+                    over, pending, size = Oversize(b"".join(pending)[:4096]), [], 0
+            continue
+        first = pieces[0]
+        if over is not None:
+            yield over
+        elif pending:
+            yield b"".join([*pending, first])
+        else:
+            yield first
+        over, pending, size = None, [], 0
+        yield from pieces[1:-1]
+        last = pieces[-1]
+        if last:
+            pending, size = [last], len(last)
+    if over is not None:
+        yield over
+    elif pending:
+        yield b"".join(pending)
+
+
+def _jsonl_records(chunks: Iterator[bytes], opts: ReadOptions,
                    progress: Progress) -> Iterator[Record]:
     """One record per non-blank line; record_index is the 0-based line number."""
-    for line in _lines(_decompressed(handle, compression)):
+    limit = opts.max_line_bytes
+    for line in _lines(chunks, limit):
         index = progress.take()
-        if line.strip():
+        if isinstance(line, Oversize):
+            yield (index, None, None, None, "oversize", line.prefix[: opts.raw_prefix_bytes])
+        elif len(line) > limit:
+            yield (index, None, None, None, "oversize", line[: opts.raw_prefix_bytes])
+        elif line and not line.isspace():
+            if line.startswith(_BOM):  # a BOM before a record (or a file) is not content
+                line = line[3:]
             yield _json_record(index, line.rstrip(b"\r"), opts)
 
 
@@ -185,7 +381,7 @@ def _json_record(index: int, line: bytes, opts: ReadOptions) -> Record:
         return (index, None, None, None, "invalid_utf8", raw)
     try:
         obj = json.loads(decoded)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than ~1,000
         return (index, None, None, None, "malformed_json", raw)
     if not isinstance(obj, dict):
         return (index, None, None, None, "malformed_json", raw)
@@ -202,7 +398,11 @@ def _string_column(batch: pa.RecordBatch, name: str) -> tuple[pa.Array, pa.Array
         return pa.nulls(batch.num_rows, pa.string()), pa.nulls(batch.num_rows, pa.string())
     column = batch.column(name)
     kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type)
+                                         or pa.types.is_large_string(kind.value_type)
+                                         or pa.types.is_string_view(kind.value_type)):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         return column.cast(pa.string()), pa.nulls(batch.num_rows, pa.string())
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         try:  # validates the whole column at once; per value only when some are bad
@@ -225,6 +425,10 @@ def _utf8_or_none(value: bytes | None) -> str | None:
 def _parquet_batches(handle, opts: ReadOptions, progress: Progress) -> Iterator[pa.RecordBatch]:
     """Columnar: whole row batches at once; record_index is the row number in the file."""
     parquet = pq.ParquetFile(handle)
+    declared = sum(parquet.metadata.row_group(i).total_byte_size
+                   for i in range(parquet.metadata.num_row_groups))
+    if declared > opts.max_file_bytes:
+        raise FileTooLarge(f"row groups declare {declared} bytes")
     wanted = [opts.url_field, opts.text_field, opts.lang_field]
     columns = [c for c in dict.fromkeys(wanted) if c in parquet.schema_arrow.names]
     for batch in parquet.iter_batches(batch_size=opts.batch_records, columns=columns):

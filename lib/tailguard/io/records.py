@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,8 +37,21 @@ RECORDS_SCHEMA = pa.schema([
     ("url", pa.string()), ("host", pa.string()), ("domain", pa.string()),
     ("text", pa.string()), ("n_chars", pa.int32()), ("n_words", pa.int32()),
     ("lang", pa.string()), ("reason", pa.string()), ("raw_prefix", pa.string()),
+    ("n_read", pa.int64()),
 ])
+# `n_read` is null on record rows; each file adds one summary row holding only
+# crawl_date, source_file and n_read: how many records its reader produced (see ingest).
 _NULL = pa.scalar(None, pa.string())
+# The userinfo of any URL in a raw prefix ("scheme://user:pass@", JSON's "\/" escapes
+# too), and a URL authority cut by the prefix's end, which may be userinfo cut short.
+_USERINFO = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*:(?:\\?/){2})(?:[^/\\?#\s\"'<>]|\\(?!/))*@")
+_CUT_AUTHORITY = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*:(?:\\?/){2})(?:[^/\\?#\s\"'<>]|\\(?!/))*$")
+
+
+def redact_credentials(raw: bytes) -> bytes:
+    """Raw bytes with every URL's `user:password@` removed (never stored, cf. RFC 3986
+    section 7.5), and an authority the prefix cut short dropped too."""
+    return _CUT_AUTHORITY.sub(rb"\1", _USERINFO.sub(rb"\1", raw))
 
 
 @dataclass(frozen=True)
@@ -79,12 +93,12 @@ def _raw_prefixes(raw: pa.RecordBatch, keep: pa.Array, opts: ReadOptions) -> pa.
     picked = raw.take(pa.array(bad_rows, pa.int64())).to_pylist()
     for row, record in zip(bad_rows, picked, strict=True):
         if record["raw"] is not None:
-            prefixes[row] = escape_prefix(record["raw"], limit)
+            prefixes[row] = escape_prefix(redact_credentials(record["raw"]), limit)
         elif record["url"] is not None or record["text"] is not None:
             rendered = json.dumps({opts.url_field: record["url"],
                                    opts.text_field: (record["text"] or "")[:limit]},
                                   ensure_ascii=False)
-            prefixes[row] = escape_prefix(rendered.encode("utf-8"), limit)
+            prefixes[row] = escape_prefix(redact_credentials(rendered.encode("utf-8")), limit)
     return pa.array(prefixes, pa.string())
 
 
@@ -112,5 +126,15 @@ def finish_batch(raw: pa.RecordBatch, source_file: str, crawl_date: dt.date | No
         kept(urls.url), host, registrable_domains(host), text,
         count_chars(text), count_words(text),
         kept(raw.column("lang")), reason,
-        _raw_prefixes(raw, keep, opts.read),
+        _raw_prefixes(raw, keep, opts.read), pa.nulls(n, pa.int64()),
     ], schema=RECORDS_SCHEMA)
+
+
+def summary_batch(source_file: str, crawl_date: dt.date | None, n_read: int) -> pa.RecordBatch:
+    """The one row per file that carries its reader's record count (all else null)."""
+    columns = {"crawl_date": pa.array([crawl_date], pa.date32()),
+               "source_file": pa.array([source_file], pa.string()),
+               "n_read": pa.array([n_read], pa.int64())}
+    return pa.RecordBatch.from_arrays(
+        [columns.get(f.name, pa.nulls(1, f.type)) for f in RECORDS_SCHEMA],
+        schema=RECORDS_SCHEMA)

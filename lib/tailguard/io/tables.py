@@ -15,8 +15,10 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from tailguard import schema
 from tailguard.config import Config
@@ -53,21 +55,58 @@ def read_table(
 ) -> DataFrame:
     """Read a table; with `dates`, only those crawl_date partitions (pruned at planning).
 
-    Contract tables are read with their declared schema, so a table that exists but holds
-    no rows (e.g. `quarantine` after a clean run) reads as an empty frame, not an error.
+    Contract tables come back with their declared columns, in order, and never read a
+    column their files lack as nulls: the files' schema (a footer, as Spark infers it, and
+    the partition directories) is checked against the contract first. A column of another
+    type fails here; a missing one fails the moment a job uses it (a Spark error naming
+    table and column), so a job that does not need it still runs. A table that exists but
+    holds no data file (e.g. `quarantine` after a clean run) reads as an empty frame.
     """
     path = cfg.table_path(name)
     if not path_exists(spark, path):
         raise InputError(f"table '{name}' not found at {path}: run the job that writes it first")
     known = schema.TABLE_SCHEMAS.get(name)
-    if known is not None:  # partition columns come back last: restore the contract order
-        df = spark.read.schema(known).parquet(path).select(*known.fieldNames())
-    else:
+    if known is None:
         df = spark.read.parquet(path)
+    else:
+        present = _checked_fields(spark, name, path, known)
+        if present is None:  # no data file: the contract's columns, no rows
+            df = spark.read.schema(known).parquet(path).select(*known.fieldNames())
+        else:
+            base = spark.read.schema(T.StructType([known[c] for c in present])).parquet(path)
+            df = base.select(*[
+                F.col(f.name) if f.name in present else F.raise_error(
+                    F.lit(f"table '{name}' at {path} has no column '{f.name}' (its files "
+                          f"hold {sorted(present)}): re-run the job that writes it")
+                ).cast(f.dataType).alias(f.name)
+                for f in known.fields])
     if dates is not None:
         wanted = sorted(set(dates))
         df = df.where(F.col("crawl_date").isin(wanted))
     return df
+
+
+def _checked_fields(spark: SparkSession, name: str, path: str,
+                    known: T.StructType) -> set[str] | None:
+    """Contract columns the table's files hold (None when it has no data file); a column
+    whose file type differs from the contract is an InputError."""
+    try:
+        inferred = spark.read.parquet(path)
+    except AnalysisException:  # Spark cannot infer a schema: there is no data file
+        return None
+    files = inferred.inputFiles()
+    if not files:
+        return None
+    relative = files[0][files[0].find(path.rstrip("/")) + len(path.rstrip("/")):]
+    partitions = {part.split("=", 1)[0] for part in relative.split("/")[:-1] if "=" in part}
+    got = {f.name: f.dataType for f in inferred.schema.fields}
+    wrong = [f"{f.name} is {got[f.name].simpleString()}, not {f.dataType.simpleString()}"
+             for f in known.fields
+             if f.name in got and f.name not in partitions and got[f.name] != f.dataType]
+    if wrong:
+        raise InputError(f"table '{name}' at {path} does not match its contract: "
+                         + "; ".join(wrong))
+    return {f.name for f in known.fields if f.name in got}
 
 
 def write_table(df: DataFrame, cfg: Config, name: str, partition_by: str | None = None,

@@ -5,6 +5,8 @@ Normalisation follows the safe, semantics-preserving subset of RFC 3986 section 
 and host, drop a trailing dot of the host, drop the fragment and a port equal to the scheme's
 default, an empty path becomes "/", path and query are kept byte for byte. Anything that
 is not an absolute URL with an allowed scheme and a host is reported invalid, never guessed.
+The userinfo (`user:password@`) is dropped: RFC 3986 section 7.5 advises against
+storing it, a crawl is no place for credentials, and it does not name a different page.
 
 The registrable domain ("eTLD+1") comes from the Public Suffix List snapshot bundled with
 tldextract, with no network access, so the same host maps to the same domain on every
@@ -69,7 +71,6 @@ def normalize_urls(urls: pa.Array | pa.ChunkedArray, schemes: Iterable[str]) -> 
     authority = pc.extract_regex(pc.fill_null(_field(parts, "authority"), ""), _AUTHORITY)
     host = pc.utf8_lower(_field(authority, "host"))
     host = pc.replace_substring_regex(host, r"\.$", "")
-    userinfo = _field(authority, "userinfo")
     port_text, port_ok = _port_parts(scheme, _field(authority, "port"))
 
     allowed = pa.array(sorted({s.lower() for s in schemes}), pa.string())
@@ -81,9 +82,7 @@ def normalize_urls(urls: pa.Array | pa.ChunkedArray, schemes: Iterable[str]) -> 
     rest = _field(parts, "rest")
     needs_slash = pc.invert(pc.fill_null(pc.starts_with(rest, "/"), False))
     rest = pc.if_else(needs_slash, pc.binary_join_element_wise("/", rest, ""), rest)
-    has_user = pc.greater(pc.utf8_length(pc.fill_null(userinfo, "")), 0)
-    user = pc.if_else(has_user, pc.binary_join_element_wise(userinfo, "@", ""), "")
-    rebuilt = pc.binary_join_element_wise(scheme, "://", user, host, port_text, rest, "")
+    rebuilt = pc.binary_join_element_wise(scheme, "://", host, port_text, rest, "")
     null = pa.scalar(None, pa.string())
     return NormalizedUrls(url=pc.if_else(valid, rebuilt, null),
                           host=pc.if_else(valid, host, null), valid=valid)

@@ -11,6 +11,12 @@ the other record types (request, metadata, warcinfo, revisit) and non-HTML respo
 `conversion` record; its payload is the text as is. A record whose payload is shorter
 than its declared length means the file was cut: the reader raises and the caller
 quarantines the rest of the file as `unreadable_file`.
+
+FastWARC reads the bounded, cut-checked decompressed stream of `readers._inflate` (its
+own gzip reader stops silently at a cut member, losing the record). A record or an
+HTTP body (gzip / deflate Content-Encoding, inflated at most `max_record_bytes + 1`
+bytes) over `max_record_bytes` is one `oversize` row, never read whole; a file with no
+WARC record at all is `unreadable_file`.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import detect_encoding, detect_mime
 from resiliparse.parse.html import HTMLTree
 
-from tailguard.io.readers import Progress, ReadOptions, Record, UnreadableError
+from tailguard.io.readers import ChunkReader, Progress, ReadOptions, Record, UnreadableError
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _ZLIB_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
@@ -38,62 +44,91 @@ def _payload(record) -> bytes:
     return body
 
 
-def _html_payload(record) -> bytes | None:
-    """The payload of a 2xx HTML response, else None (sniffed when no type is declared)."""
+def _is_html_response(record) -> bool:
+    """A 2xx response whose declared type is HTML or missing (then sniffed on the body)."""
     status = record.http_headers.status_code if record.is_http else None
     if status is None or not 200 <= status < 300:
-        return None
+        return False
     content_type = (record.http_content_type or "").lower()
-    if content_type and content_type not in _HTML_TYPES:
-        return None
-    body = _payload(record)
-    return body if content_type or detect_mime(body) == "text/html" else None
+    return not content_type or content_type in _HTML_TYPES
 
 
-def _html_text(body: bytes, charset: str | None, content_encoding: str,
-               main_content: bool) -> tuple[str | None, str | None]:
-    """(text, reason): the page's plain text, or a reason it has none."""
-    if content_encoding in _ZLIB_ENCODINGS:
-        try:
-            body = zlib.decompress(body, wbits=47)  # 32 + 15: gzip or zlib header
-        except zlib.error:
-            return None, "bad_record"
-    elif content_encoding not in ("", "identity"):
+def _inflate_body(body: bytes, content_encoding: str,
+                  limit: int) -> tuple[bytes | None, str | None]:
+    """(decoded body, reason): an HTTP body decoded with at most `limit` + 1 bytes out."""
+    if content_encoding in ("", "identity"):
+        return body, None
+    if content_encoding not in _ZLIB_ENCODINGS:
         return None, "bad_record"
+    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        return None, "bad_record"
+    if len(out) > limit:
+        return None, "oversize"
+    if not inflater.eof:  # cut short
+        return None, "bad_record"
+    return out, None
+
+
+def _html_text(body: bytes, charset: str | None, main_content: bool) -> str:
+    """The page's plain text (main content or all of it)."""
     encoding = charset or detect_encoding(body)
     tree = HTMLTree.parse_from_bytes(body, encoding)
-    return extract_plain_text(tree, main_content=main_content), None
+    return extract_plain_text(tree, main_content=main_content)
 
 
-def warc_records(handle, compression: str | None, opts: ReadOptions,
+def _archive(chunks: Iterator[bytes], record_types, parse_http: bool):
+    """Every record of the stream (none at all: not a WARC file)."""
+    seen = 0
+    for record in ArchiveIterator(ChunkReader(chunks), record_types=record_types,
+                                  parse_http=parse_http, stream_detect=False):
+        seen += 1
+        yield record
+    if not seen:
+        raise UnreadableError("no WARC record in the file")
+
+
+def warc_records(chunks: Iterator[bytes], opts: ReadOptions,
                  progress: Progress) -> Iterator[Record]:
-    """HTML response records of a .warc / .warc.gz file (FastWARC detects the gzip)."""
-    del compression  # FastWARC detects it from the stream
-    for record in ArchiveIterator(handle, record_types=WarcRecordType.response,
-                                  parse_http=True):
-        body = _html_payload(record)
-        if body is None:
+    """HTML response records of a .warc / .warc.gz file (decompressed stream)."""
+    limit = opts.max_record_bytes
+    for record in _archive(chunks, WarcRecordType.any_type, parse_http=True):
+        if record.record_type != WarcRecordType.response or not _is_html_response(record):
+            continue
+        url = record.headers.get("WARC-Target-URI")
+        if record.content_length > limit:
+            yield (progress.take(), url, None, None, "oversize", None)
+            continue
+        body = _payload(record)
+        if not record.http_content_type and detect_mime(body) != "text/html":
             continue
         index = progress.take()
         encoding = (record.http_headers.get("Content-Encoding") or "").strip().lower()
-        text, reason = _html_text(body, record.http_charset, encoding, opts.html_main_content)
-        url = record.headers.get("WARC-Target-URI")
+        decoded, reason = _inflate_body(body, encoding, limit)
+        text = None if decoded is None else _html_text(decoded, record.http_charset,
+                                                       opts.html_main_content)
         yield (index, url, text, None, reason, body[: opts.raw_prefix_bytes])
 
 
-def wet_records(handle, compression: str | None, opts: ReadOptions,
+def wet_records(chunks: Iterator[bytes], opts: ReadOptions,
                 progress: Progress) -> Iterator[Record]:
     """Conversion records of a .wet / .wet.gz file; the payload must be UTF-8."""
-    del compression
-    for record in ArchiveIterator(handle, record_types=WarcRecordType.conversion,
-                                  parse_http=False):
+    for record in _archive(chunks, WarcRecordType.any_type, parse_http=False):
+        if record.record_type != WarcRecordType.conversion:
+            continue
+        url = record.headers.get("WARC-Target-URI")
+        if record.content_length > opts.max_record_bytes:
+            yield (progress.take(), url, None, None, "oversize", None)
+            continue
         body = _payload(record)
         index = progress.take()
         raw = body[: opts.raw_prefix_bytes]
-        url = record.headers.get("WARC-Target-URI")
         try:
             text, reason = body.decode("utf-8"), None
         except UnicodeDecodeError:
             text, reason = None, "invalid_utf8"
+        if text is not None and text.startswith("\ufeff"):
+            text = text[1:]
         yield (index, url, text, None, reason, raw)
-

@@ -97,6 +97,28 @@ class Detector:
         return raw, apply_calibration(self.calibration, raw)
 
 
+def content_version(model_path: str | Path, calibration: dict[str, Any]) -> str:
+    """The version train-detector writes: xxh3-128 of model.bin and the calibration."""
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    with open(model_path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(json.dumps(calibration, sort_keys=True).encode("utf-8"))
+    return "ft-" + digest.hexdigest()[:16]
+
+
+def verify_version(model_path: str | Path, calibration_path: str | Path, version: str) -> None:
+    """InputError unless the model and calibration files are the ones `version` names, so
+    a file swapped in a staging or cache directory is never loaded."""
+    calibration = json.loads(Path(calibration_path).read_text("utf-8"))
+    found = content_version(model_path, calibration)
+    if found != version:
+        raise InputError(f"detector model {model_path} does not match its version "
+                         f"{version} (its content hashes to {found}): retrain or re-copy it")
+
+
 def read_meta(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / META_FILE
     if not path.is_file():

@@ -51,24 +51,27 @@ def ship_detector(spark, directory: str) -> dict[str, str]:
     """Register the detector files with SparkContext.addFile under version-named names.
 
     Names carry the version, so two detectors in one application never collide and a
-    worker's cache key is the content hash. Returns {file role: shipped name}.
+    worker's cache key is the content hash. The files are copied into a private
+    `mkdtemp` directory (mode 0700, unpredictable name) and checked against the version
+    there, never into a shared, guessable /tmp path whose existing contents would be
+    trusted; a second call in the same application reuses its registered copies.
+    Returns {file role: shipped name}.
     """
     version = det.read_meta(directory)["version"]
-    staging = Path(tempfile.gettempdir()) / f"tailguard-detector-{version}"
-    staging.mkdir(parents=True, exist_ok=True)
-    names = {}
-    for role in det.DETECTOR_FILES:
-        name = f"{version}-{role}"
-        target = staging / name
-        if not target.exists():
-            try:
-                os.link(Path(directory) / role, target)
-            except OSError:
-                shutil.copyfile(Path(directory) / role, target)
-        spark.sparkContext.addFile(str(target))
-        names[role] = name
-    names["version"] = version
-    return names
+    names = {role: f"{version}-{role}" for role in det.DETECTOR_FILES}
+    registered = {Path(p.split("://", 1)[-1]).name: p for p in spark.sparkContext.listFiles}
+    if all(name in registered for name in names.values()):
+        return {**names, "version": version}
+    det.verify_version(Path(directory) / det.MODEL_FILE,
+                       Path(directory) / det.CALIBRATION_FILE, version)
+    staging = Path(tempfile.mkdtemp(prefix="tailguard-detector-"))
+    for role, name in names.items():
+        shutil.copyfile(Path(directory) / role, staging / name)
+    det.verify_version(staging / names[det.MODEL_FILE],
+                       staging / names[det.CALIBRATION_FILE], version)
+    for name in names.values():
+        spark.sparkContext.addFile(str(staging / name))
+    return {**names, "version": version}
 
 
 def _worker_detector(names: dict[str, str]) -> det.Detector:
@@ -77,6 +80,8 @@ def _worker_detector(names: dict[str, str]) -> det.Detector:
     version = names["version"]
     if version not in _LOADED:
         local = Path(SparkFiles.get(names[det.MODEL_FILE])).parent
+        det.verify_version(local / names[det.MODEL_FILE],
+                           local / names[det.CALIBRATION_FILE], version)
         staged = Path(tempfile.mkdtemp(prefix="tailguard-detector-"))
         for role in det.DETECTOR_FILES:
             os.symlink(local / names[role], staged / role)

@@ -129,15 +129,6 @@ def train_detector(texts: list[str], labels: np.ndarray, cfg: Config, workdir: s
     return model, calibration, {"counts": counts, **metrics}, train
 
 
-def _content_version(model_path: Path, calibration: dict[str, Any]) -> str:
-    digest = xxhash.xxh3_128()
-    with open(model_path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    digest.update(json.dumps(calibration, sort_keys=True).encode("utf-8"))
-    return "ft-" + digest.hexdigest()[:16]
-
-
 def write_detector(directory: str, model, calibration: dict[str, Any], metrics: dict[str, Any],
                    synthetic_texts: Iterable[str], cfg: Config) -> dict[str, Any]:
     """Write all detector files into a staging dir, then swap it in by rename."""
@@ -156,7 +147,7 @@ def write_detector(directory: str, model, calibration: dict[str, Any], metrics: 
         hyper = {k: cfg.get(f"detector.{k}") for k in
                  ("epoch", "lr", "word_ngrams", "dim", "min_count", "bucket", "seed", "threads",
                   "calibration", "valid_fraction", "target_fpr")}
-        meta = {"version": _content_version(staging / det.MODEL_FILE, calibration),
+        meta = {"version": det.content_version(staging / det.MODEL_FILE, calibration),
                 **metrics, "hyperparameters": hyper}
         (staging / det.META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True),
                                              "utf-8")
