@@ -274,6 +274,16 @@ def test_kernel_equals_reference_on_generated_documents():
     assert not rare, rare
 
 
+def test_kernel_equals_reference_on_long_documents():
+    # one batch of long documents next to tiny ones: the per-document table is sized by
+    # each document's words, the buffers by the batch's longest
+    rng = random.Random(11)
+    long_soup = _soup(rng, 30_000, VOCAB)
+    pasted = "\n\n".join(_structured(rng, VOCAB) for _ in range(300))
+    one_line_per_word = "\n".join(rng.choice(VOCAB[:20]) for _ in range(20_000))
+    assert_matches_reference(["x", long_soup, "", pasted, "a a", one_line_per_word, None])
+
+
 @pytest.mark.skipif(not (DATA / "valid.jsonl").is_file(), reason="shared detector data absent")
 def test_kernel_equals_reference_on_real_documents():
     docs = real_documents()
