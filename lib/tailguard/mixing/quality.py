@@ -6,7 +6,8 @@ The rules are MassiveText's (Rae et al. 2021, "Scaling Language Models: Methods,
 
 - word count, mean word length, the hash- and ellipsis-to-word ratios, the fractions of
   lines that start with a bullet or end with an ellipsis, the fraction of words with an
-  alphabetic character, and how many of eight English stop words occur;
+  alphabetic character, and how often the eight English stop words occur (occurrences, as
+  datatrove counts them: "the ... the" is two);
 - repetition: the fractions of lines and paragraphs that repeat an earlier one (and of the
   characters in them), the share of characters in the most frequent 2-, 3- and 4-gram,
   and the share of characters inside duplicated 5- to 10-grams.
