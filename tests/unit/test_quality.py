@@ -55,8 +55,8 @@ def is_symbol_word(word: str) -> bool:
 
 
 def has_letter(word: str) -> bool:
-    # The kernel's documented approximation: ASCII letters, or any non-ASCII character.
-    return any((c.isascii() and c.isalpha()) or not c.isascii() for c in word)
+    # Gopher's "at least one alphabetic character", as datatrove tests it (str.isalpha).
+    return any(c.isalpha() for c in word)
 
 
 def ref_units(text: str, separator: str) -> list[str]:
@@ -380,6 +380,10 @@ def test_blank_lines_are_not_lines():
 
 def test_ellipsis_lines_end_with_an_ellipsis_before_trailing_space():
     assert score("wait...\nno…  \nyes.\n", "q_ellipsis_lines") == pytest.approx(2 / 3)
+
+
+def test_dashes_and_arrows_are_not_letters():
+    assert score("— → £100 1–0 word", "q_alpha_words") == 0.2
 
 
 def test_alpha_fraction_counts_symbol_words_and_non_ascii_letters():
