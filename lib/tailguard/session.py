@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import resources
 
 from pyspark.sql import SparkSession
 
@@ -25,9 +26,26 @@ def build_session(cfg: Config) -> SparkSession:
         builder = builder.master(cfg.spark.master)
     for key, value in sorted(cfg.spark.conf.items()):
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    if not cfg.spark.verbose:
+        for key, value in quiet_conf(cfg, launched=_launched_by_spark_submit()).items():
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(cfg.spark.log_level)
+    spark.sparkContext.setLogLevel(cfg.spark.log_level if cfg.spark.verbose else "ERROR")
     return spark
+
+
+def quiet_conf(cfg: Config, launched: bool) -> dict[str, str]:
+    """Spark settings for `spark.verbose: false`: no console progress bars and, when this
+    process starts the JVM, a log4j2 config that keeps Spark's start-up chatter (and every
+    WARN) off the console. Under spark-submit the JVM is already up: setLogLevel only."""
+    conf = {"spark.ui.showConsoleProgress": "false"}
+    if not launched:
+        quiet = resources.files("tailguard").joinpath("resources/log4j2-quiet.properties")
+        if os.path.isfile(str(quiet)):  # not inside a zip
+            extra = str(cfg.spark.conf.get("spark.driver.extraJavaOptions", "")).strip()
+            conf["spark.driver.extraJavaOptions"] = (
+                f"{extra} -Dlog4j2.configurationFile=file:{quiet}".strip())
+    return conf
 
 
 def _launched_by_spark_submit() -> bool:

@@ -103,8 +103,20 @@ def _swap_in(spark: SparkSession, staging: str, target: str) -> None:
 
 def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[str] = (),
                      partition_col: str = "crawl_date") -> None:
-    """Replace exactly the `partition_col` partitions present in `df`; leave the rest."""
-    ordered = df.repartition(partition_col)
+    """Replace exactly the `partition_col` partitions present in `df`; leave the rest.
+
+    Rows of one date go to `output.date_buckets` hash buckets of their sort key, so a
+    large date (a daily snapshot of a web crawl) is written by that many tasks at once
+    instead of one core. The shuffle has an explicit partition count (AQE does not merge
+    it), so which rows share a file depends only on the rows and the config, never on the
+    number of cores; with `sort_by` each file is sorted: same input + config, same files.
+    """
+    sort_by = tuple(sort_by)
+    buckets = cfg.output.date_buckets
+    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in (sort_by or df.columns[:1])]),
+                    F.lit(buckets))
+    parts = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    ordered = df.repartition(max(parts, 1), F.col(partition_col), bucket)
     if sort_by:
         ordered = ordered.sortWithinPartitions(partition_col, *sort_by)
     (

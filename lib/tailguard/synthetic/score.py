@@ -53,6 +53,9 @@ def ship_detector(spark, directory: str) -> dict[str, str]:
     Names carry the version, so two detectors in one application never collide and a
     worker's cache key is the content hash. Returns {file role: shipped name}.
     """
+    from tailguard.io.remote import local_dir
+
+    directory = local_dir(directory)  # a remote detector.dir (hdfs://, s3a://) is fetched
     version = det.read_meta(directory)["version"]
     staging = Path(tempfile.gettempdir()) / f"tailguard-detector-{version}"
     staging.mkdir(parents=True, exist_ok=True)
