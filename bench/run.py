@@ -20,7 +20,8 @@ from tailguard.io import ingest
 from tailguard.session import build_session
 
 log = logging.getLogger("bench")
-MODULES = ("bench.bench_provenance", "bench.bench_score", "bench.bench_diversity")
+MODULES = ("bench.bench_provenance", "bench.bench_score", "bench.bench_diversity",
+           "bench.bench_write")
 
 
 def _crawl(out: Path, docs: int, seed: int) -> Path:

@@ -8,8 +8,9 @@ import os
 import sys
 from importlib import resources
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from tailguard import paths
 from tailguard.config import Config
 
 
@@ -31,7 +32,31 @@ def build_session(cfg: Config) -> SparkSession:
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.spark.log_level if cfg.spark.verbose else "ERROR")
+    directory = checkpoint_dir(cfg, spark.sparkContext.master)
+    if directory:
+        spark.sparkContext.setCheckpointDir(directory)
     return spark
+
+
+def checkpoint_dir(cfg: Config, master: str) -> str:
+    """Where reliable checkpoints go: spark.checkpoint_dir, or on a cluster master
+    `<output.root>/_checkpoints`; "" on local masters (executor-local checkpoints)."""
+    configured = cfg.spark.checkpoint_dir
+    if configured == "none":
+        return ""
+    if configured:
+        return configured
+    return "" if master.startswith("local") else paths.join(cfg.get("output.root"), "_checkpoints")
+
+
+def checkpoint(df: DataFrame, eager: bool) -> DataFrame:
+    """Cut a DataFrame's lineage. With a checkpoint dir (clusters) the data goes to shared
+    storage and survives the loss of the executor that computed it; without one (local
+    masters) it is `localCheckpoint`, kept in executor storage, which is faster but fails
+    the job when that executor dies (its blocks cannot be recomputed)."""
+    if df.sparkSession.sparkContext.getCheckpointDir():
+        return df.checkpoint(eager=eager)
+    return df.localCheckpoint(eager=eager)
 
 
 def quiet_conf(cfg: Config, launched: bool) -> dict[str, str]:

@@ -35,7 +35,8 @@ class DemoRun:
 
     def run(self, job: str):
         prerequisites = {"provenance": ["ingest"], "score": ["ingest", "train-detector"],
-                         "share": ["provenance", "score"], "diversity": ["provenance"]}
+                         "share": ["provenance", "score"], "diversity": ["provenance"],
+                         "shards": ["share", "diversity"], "report": ["shards"]}
         for before in prerequisites.get(job, []):
             self.run(before)
         if job not in self.done:
