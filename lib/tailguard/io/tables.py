@@ -107,16 +107,19 @@ def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[st
 
     Rows of one date go to `output.date_buckets` hash buckets of their sort key, so a
     large date (a daily snapshot of a web crawl) is written by that many tasks at once
-    instead of one core. The shuffle has an explicit partition count (AQE does not merge
-    it), so which rows share a file depends only on the rows and the config, never on the
-    number of cores; with `sort_by` each file is sorted: same input + config, same files.
+    instead of one core. Rows go to writer tasks by an explicit id (repartitionById over
+    spark.sql.shuffle.partitions tasks), so which rows share a file depends only on the
+    rows and the config, never on the number of cores or the input's partitioning; with `sort_by` each file is sorted: same input + config, same files.
     """
     sort_by = tuple(sort_by)
     buckets = cfg.output.date_buckets
     bucket = F.pmod(F.xxhash64(*[F.col(c) for c in (sort_by or df.columns[:1])]),
                     F.lit(buckets))
-    parts = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    ordered = df.repartition(max(parts, 1), F.col(partition_col), bucket)
+    parts = max(int(df.sparkSession.conf.get("spark.sql.shuffle.partitions")), 1)
+    # (date, bucket) -> writer task directly: a date's buckets land on consecutive tasks,
+    # so min(buckets, parts) tasks write it (a hash of (date, bucket) would collide).
+    task = (F.pmod(F.xxhash64(F.col(partition_col)), F.lit(parts)) + bucket).cast("int")
+    ordered = df.repartitionById(parts, task)
     if sort_by:
         ordered = ordered.sortWithinPartitions(partition_col, *sort_by)
     (
