@@ -109,7 +109,8 @@ def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[st
     large date (a daily snapshot of a web crawl) is written by that many tasks at once
     instead of one core. Rows go to writer tasks by an explicit id (repartitionById over
     spark.sql.shuffle.partitions tasks), so which rows share a file depends only on the
-    rows and the config, never on the number of cores or the input's partitioning; with `sort_by` each file is sorted: same input + config, same files.
+    rows and the config, never on the number of cores or the input's partitioning;
+    with `sort_by` each file is sorted: same input + config, same files.
     """
     sort_by = tuple(sort_by)
     buckets = cfg.output.date_buckets

@@ -40,6 +40,7 @@ import zstandard
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from tailguard import paths
 from tailguard.diversity.accum import DISTINCT_N, update_registers
 from tailguard.diversity.ngrams import hash_texts, ngrams_of
 
@@ -134,8 +135,8 @@ def routed_rows(joined: DataFrame) -> DataFrame:
 
 
 def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
+    if "://" in path:  # Hadoop's s3a:// is s3:// to pyarrow (tailguard.paths)
+        return pafs.FileSystem.from_uri(paths.for_pyarrow(path))
     return pafs.LocalFileSystem(), path
 
 
