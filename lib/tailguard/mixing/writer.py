@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -221,7 +221,8 @@ class _FileWriter:
 
 def _write_fn(options: WriteOptions):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        fs, _ = _filesystem(options.staging)
+        fs, staging = _filesystem(options.staging)  # pyarrow wants its own path, not a URI
+        local = replace(options, staging=staging)
         writer: _FileWriter | None = None
         out = []
         for batch in batches:
@@ -241,7 +242,7 @@ def _write_fn(options: WriteOptions):
                     out.append(writer.close())
                     writer = None
                 if writer is None:
-                    writer = _FileWriter(fs, options, int(file))
+                    writer = _FileWriter(fs, local, int(file))
                 writer.add(part)
         if writer is not None:
             out.append(writer.close())
