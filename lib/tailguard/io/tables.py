@@ -82,6 +82,14 @@ def write_table(df: DataFrame, cfg: Config, name: str, partition_by: str | None 
         writer = writer.partitionBy(partition_by)
     writer.parquet(staging)
     _swap_in(spark, staging, target)
+    _forget_listings(spark, target)
+
+
+def _forget_listings(spark: SparkSession, path: str) -> None:
+    """A table was replaced: any DataFrame still cached in this session that reads it
+    (a persisted frame of an earlier job) holds the old file list, and would fail with
+    FILE_NOT_EXIST, or silently reuse old rows, when the plan is matched again. Re-list."""
+    spark.catalog.refreshByPath(path)
 
 
 def _swap_in(spark: SparkSession, staging: str, target: str) -> None:
@@ -130,6 +138,7 @@ def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[st
         .partitionBy(partition_col)
         .parquet(cfg.table_path(name))
     )
+    _forget_listings(df.sparkSession, cfg.table_path(name))
 
 
 def list_partitions(spark: SparkSession, cfg: Config, name: str,
@@ -151,3 +160,4 @@ def delete_partitions(spark: SparkSession, cfg: Config, name: str, values: Itera
         fs, path, _ = _fs_and_path(spark, f"{cfg.table_path(name)}/{partition_col}={value}")
         if fs.exists(path):
             fs.delete(path, True)
+    _forget_listings(spark, cfg.table_path(name))
