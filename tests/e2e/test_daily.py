@@ -12,6 +12,7 @@ Everything is addressed as `file:///...` URIs (input.path, output.root, the dete
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import os
@@ -76,10 +77,14 @@ def daily(spark, tmp_path_factory):
     sets = _sets(root, clean)
     run_job("sample", _context(spark, sets, out=str(root / "sample"), docs=None, seed=None))
     crawl = root / "sample" / "crawl"
-    import datetime as dt
 
-    dates = sorted(dt.date.fromisoformat(p.name.split("=", 1)[1])
-                   for p in crawl.iterdir() if p.name.startswith("crawl_date="))
+    dates = []
+    for part in crawl.iterdir():  # the demo crawl also holds a bad crawl_date=... partition
+        try:
+            dates.append(dt.date.fromisoformat(part.name.removeprefix("crawl_date=")))
+        except ValueError:
+            continue
+    dates.sort()
     new_date, old_dates = dates[-1], dates[:-1]
     run_job("train-detector", _context(spark, sets,
                                        input=str(root / "sample" / "detector_train.jsonl")))

@@ -31,6 +31,7 @@ from tailguard.packaging import build_zip
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+KILL_AT_STAGE = 10  # provenance logs ~19-22 stage lines on this crawl
 METRICS = ("metrics/synthetic_share", "metrics/synthetic_share_monthly", "metrics/diversity",
            "metrics/tail_coverage", "metrics/rarefaction")
 
@@ -181,15 +182,16 @@ def test_pipeline_on_standalone_cluster_survives_a_killed_worker(standalone_clus
         (tmp_path / "local.log").read_text()[-4000:]
 
     killed = threading.Event()
-    in_provenance = {"seen": False}
+    stages = {"provenance": 0}
 
     def kill_in_provenance(line: str) -> None:
-        if "tailguard provenance:" in line:
-            in_provenance["seen"] = True
-        # the first stage progress line of provenance: it is computing on both workers
-        if in_provenance["seen"] and not killed.is_set() and "progress: provenance:" in line:
-            os.killpg(workers[1].pid, signal.SIGKILL)  # the worker and its executor
-            killed.set()
+        # The 10th provenance stage: past fingerprint and band, into pair+verify and the
+        # components rounds, whose checkpoints (and shuffle files) the lost executor held.
+        if "progress: provenance:" in line:
+            stages["provenance"] += 1
+            if stages["provenance"] == KILL_AT_STAGE and not killed.is_set():
+                os.killpg(workers[1].pid, signal.SIGKILL)  # the worker and its executor
+                killed.set()
 
     log = tmp_path / "cluster.log"
     code = _submit(master_url, zip_path, sets, cluster_out, log, kill_in_provenance)
