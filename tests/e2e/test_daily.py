@@ -62,8 +62,14 @@ def _files(table: Path) -> dict[str, str]:
 
 
 def _rows(spark, out: Path, name: str) -> list:
+    """A table's rows, sorted; floats to 12 significant digits (the share bootstrap's sums
+    differ in the last bits from run to run: summation order, not the data)."""
     df = spark.read.parquet((out / name).as_uri())
-    return sorted(tuple(str(v) for v in row) for row in df.select(sorted(df.columns)).collect())
+
+    def norm(value) -> str:
+        return f"{value:.12g}" if isinstance(value, float) else str(value)
+
+    return sorted(tuple(norm(v) for v in row) for row in df.select(sorted(df.columns)).collect())
 
 
 def _shards(out: Path) -> dict[str, str]:
