@@ -1,8 +1,9 @@
 """Per-stage progress in tailguard's own log, in place of Spark's console progress bars.
 
 A daemon thread polls Spark's status tracker (the same source as the bars and the UI)
-and logs `JOB: stage N (name) done/total tasks` when a stage starts, at most every
-`interval` seconds while it runs, and when it ends; the job logs its docs/s at the end.
+and logs `JOB: stage N (name) done/total tasks` for a stage that has run `min_age`
+seconds, then at most every `interval` seconds while it makes progress (short stages stay
+silent); the job logs its docs/s at the end.
 Logs are line-oriented, so they read the same in a terminal, a file and a scheduler.
 """
 
@@ -28,8 +29,9 @@ class StageState:
 def progress_line(job: str, state: StageState) -> str:
     """One log line for a stage: `score: stage 12 (parquet at ...) 30/64 tasks`."""
     name = state.name.split(" at ")[0] if " at " in state.name else state.name
+    label = "" if name.startswith("$anonfun") else f" ({name[:40]})"  # a closure: no name
     failed = f", {state.failed} failed" if state.failed else ""
-    return f"{job}: stage {state.stage_id} ({name[:40]}) {state.done}/{state.total} tasks{failed}"
+    return f"{job}: stage {state.stage_id}{label} {state.done}/{state.total} tasks{failed}"
 
 
 def rate_line(job: str, seconds: float, docs: int | None) -> str:
@@ -42,9 +44,11 @@ def rate_line(job: str, seconds: float, docs: int | None) -> str:
 class StageMonitor:
     """Context manager: logs the progress of the stages Spark runs while it is open."""
 
-    def __init__(self, spark, job: str, interval: float = 10.0, poll: float = 1.0):
+    def __init__(self, spark, job: str, interval: float = 10.0, poll: float = 1.0,
+                 min_age: float = 3.0):
         self._tracker = spark.sparkContext.statusTracker()
-        self._job, self._interval, self._poll = job, interval, poll
+        self._job, self._interval, self._poll, self._min_age = job, interval, poll, min_age
+        self._started: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"progress-{job}", daemon=True)
         self._seen: dict[int, tuple[float, int]] = {}  # stage -> (last logged at, done)
@@ -74,6 +78,9 @@ class StageMonitor:
                 return
             now = time.monotonic()
             for state in states:
+                started = self._started.setdefault(state.stage_id, now)
+                if now - started < self._min_age:
+                    continue
                 last = self._seen.get(state.stage_id)
                 if last is None or (now - last[0] >= self._interval and state.done != last[1]):
                     self._seen[state.stage_id] = (now, state.done)

@@ -11,6 +11,7 @@ starts is stopped by its PID (process group) whatever happens.
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
 import os
@@ -31,7 +32,6 @@ from tailguard.packaging import build_zip
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
-KILL_AT_STAGE = 10  # provenance logs ~19-22 stage lines on this crawl
 METRICS = ("metrics/synthetic_share", "metrics/synthetic_share_monthly", "metrics/diversity",
            "metrics/tail_coverage", "metrics/rarefaction")
 
@@ -158,6 +158,12 @@ def _submit(master: str, zip_path: Path, sets: list[str], out: Path, log: Path,
             _stop(proc)
 
 
+def _logged_at(log: str, marker: str) -> float:
+    """Seconds since the epoch of the first log line holding `marker`."""
+    line = next(line for line in log.splitlines() if marker in line)
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
 def _rows(out: Path, name: str) -> list[tuple]:
     table = pq.read_table(out / name).to_pylist()
 
@@ -181,22 +187,39 @@ def test_pipeline_on_standalone_cluster_survives_a_killed_worker(standalone_clus
     assert _submit("local[2]", zip_path, sets, local_out, tmp_path / "local.log") == 0, \
         (tmp_path / "local.log").read_text()[-4000:]
 
+    # Kill halfway through provenance as the local run timed it (the cluster run is
+    # slower): past fingerprint and band, into pair+verify and the components rounds,
+    # whose checkpoints and shuffle files the lost executor held.
+    local_log = (tmp_path / "local.log").read_text()
+    delay = 0.5 * (_logged_at(local_log, "tailguard: provenance: done")
+                   - _logged_at(local_log, "tailguard: tailguard provenance:"))
     killed = threading.Event()
-    stages = {"provenance": 0}
+    timers: list[threading.Timer] = []
+
+    def kill() -> None:
+        os.killpg(workers[1].pid, signal.SIGKILL)  # the worker and its executor
+        killed.set()
 
     def kill_in_provenance(line: str) -> None:
-        # The 10th provenance stage: past fingerprint and band, into pair+verify and the
-        # components rounds, whose checkpoints (and shuffle files) the lost executor held.
-        if "progress: provenance:" in line:
-            stages["provenance"] += 1
-            if stages["provenance"] == KILL_AT_STAGE and not killed.is_set():
-                os.killpg(workers[1].pid, signal.SIGKILL)  # the worker and its executor
-                killed.set()
+        if "tailguard: tailguard provenance:" in line and not timers:
+            timers.append(threading.Timer(delay, kill))
+            timers[0].start()
+        if "tailguard: provenance: done" in line:
+            assert killed.is_set(), "provenance ended before the worker was killed"
 
     log = tmp_path / "cluster.log"
-    code = _submit(master_url, zip_path, sets, cluster_out, log, kill_in_provenance)
+    try:
+        code = _submit(master_url, zip_path, sets, cluster_out, log, kill_in_provenance)
+    finally:
+        for timer in timers:
+            timer.cancel()
     text = log.read_text()
     assert killed.is_set(), "the run never reached provenance:\n" + text[-4000:]
+    lines = text.splitlines()
+    where = [next(i for i, line in enumerate(lines) if marker in line)
+             for marker in ("tailguard: tailguard provenance:", "Lost executor",
+                            "tailguard: provenance: done")]
+    assert where == sorted(where), "the executor was not lost during provenance"
     assert workers[1].wait(timeout=30) == -signal.SIGKILL
     assert code == 0, text[-6000:]
     assert "summary" in text and "report:" in text

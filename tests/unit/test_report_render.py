@@ -110,6 +110,8 @@ def test_progress_and_rate_lines():
     line = progress_line("score", StageState(12, "parquet at NativeMethodAccessorImpl.java:0",
                                              64, 30, 1))
     assert line == "score: stage 12 (parquet) 30/64 tasks, 1 failed"
+    closure = StageState(3, "$anonfun$withThreadLocalCaptured$1 at ...", 4, 0, 0)
+    assert progress_line("diversity", closure) == "diversity: stage 3 0/4 tasks"
     assert rate_line("ingest", 2.0, 10_000) == (
         "ingest: done in 2.0 s (5,000 docs/s over 10,000 docs)")
     assert rate_line("report", 1.25, None) == "report: done in 1.2 s"
