@@ -42,14 +42,15 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# Ends with the pipeline's summary (documents by era, share extremes, shards, report path).
 demo: setup
-	$(VENV)/bin/tailguard sample --conf conf/demo.yaml --out $(DEMO_DIR)/crawl-src
-	$(VENV)/bin/tailguard train-detector --conf conf/demo.yaml --input $(DEMO_DIR)/crawl-src/detector_train.jsonl
-	$(VENV)/bin/tailguard pipeline --conf conf/demo.yaml
-	@echo "demo outputs under $(DEMO_DIR)/ (tables in $(DEMO_DIR)/tables, sample crawl in $(DEMO_DIR)/crawl-src)"
+	@$(VENV)/bin/tailguard sample --conf conf/demo.yaml --out $(DEMO_DIR)/crawl-src
+	@$(VENV)/bin/tailguard train-detector --conf conf/demo.yaml --input $(DEMO_DIR)/crawl-src/detector_train.jsonl
+	@$(VENV)/bin/tailguard pipeline --conf conf/demo.yaml
 
+# The standalone-cluster tests have their own target (and CI step): make cluster-test.
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests -m "not cluster"
 
 test-fast: setup
 	$(PY) -m pytest -q tests -m "not slow and not cluster"
@@ -63,17 +64,17 @@ package: setup
 pipeline: setup
 	$(VENV)/bin/tailguard pipeline --conf conf/default.yaml --conf $(CONF) $(RUN_ARGS)
 
+# One new crawl partition: ingest, provenance (against the stored index) and score for
+# DATE only, then share, diversity, shards and report refreshed from everything. Every
+# table write is staged and swapped in, so a re-run after a crash leaves no duplicates.
 daily: setup
 	@[[ "$$DATE" =~ $(DATE_RE) ]] || { echo "usage: make daily DATE=YYYY-MM-DD[,YYYY-MM-DD|..YYYY-MM-DD] [CONF=...]"; exit 2; }
-	$(VENV)/bin/tailguard ingest --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
-	$(VENV)/bin/tailguard provenance --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
-	$(VENV)/bin/tailguard score --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
-	$(VENV)/bin/tailguard share --conf $(CONF) $(RUN_ARGS)
-	$(VENV)/bin/tailguard diversity --conf $(CONF) $(RUN_ARGS)
+	$(VENV)/bin/tailguard pipeline --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
 
 bench: setup
 	$(PY) -m bench.run
 
+# A real standalone master + two workers on 127.0.0.1 (tests/e2e/test_cluster.py).
 cluster-test: setup package
 	$(PY) -m pytest -q tests/e2e -m cluster
 

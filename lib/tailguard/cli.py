@@ -12,13 +12,16 @@ import datetime as dt
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from tailguard import paths
 from tailguard.config import Config, load_config
 from tailguard.errors import TailguardError
+from tailguard.progress import rate_line
 
 log = logging.getLogger("tailguard")
 
@@ -60,11 +63,17 @@ JOBS: dict[str, JobSpec] = {
                          "n-gram diversity, tail coverage, rarefaction", _diversity_args),
     "shards": JobSpec("tailguard.mixing.job:run",
                       "anchored, tail-enriched training shards + manifest.json"),
+    "report": JobSpec("tailguard.report.job:run",
+                      "self-contained <output.root>/report/index.html"),
     "sample": JobSpec("tailguard.sample.job:run", "write the embedded demo crawl",
                       _sample_args, needs_spark=False),
 }
 # `pipeline` runs these in order; each must be importable for the pipeline to include it.
-PIPELINE = ("ingest", "provenance", "score", "share", "diversity", "shards")
+# With --dates (what `make daily` runs) the first three process only those partitions and
+# the rest refresh their tables from everything stored.
+PIPELINE = ("ingest", "provenance", "score", "share", "diversity", "shards", "report")
+# Jobs whose --dates limits the documents they process (the rest read every date).
+DATED_JOBS = frozenset({"ingest", "provenance", "score"})
 
 
 def parse_dates(spec: str | None) -> list[dt.date] | None:
@@ -131,20 +140,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_run(name: str, ctx: JobContext) -> str:
+    """The line a run starts with: job, config hash, dates and where it reads and writes."""
+    cfg = ctx.cfg
+    if ctx.dates:
+        dates = (f"{ctx.dates[0]}..{ctx.dates[-1]} ({len(ctx.dates)} dates)"
+                 if len(ctx.dates) > 1 else str(ctx.dates[0]))
+    else:
+        dates = "all"
+    return (f"tailguard {name}: config {cfg.fingerprint()[:12]}, dates {dates}, "
+            f"input {paths.without_credentials(cfg.input.path)}, "
+            f"output {paths.without_credentials(cfg.get('output.root'))}, "
+            f"detector {paths.without_credentials(cfg.detector_dir)}")
+
+
+def _docs_processed(name: str, ctx: JobContext) -> int | None:
+    """Documents a job went through (for its docs/s): the dated partitions for the dated
+    jobs, every stored document for the rest. A metadata-only count of `docs`."""
+    from tailguard.io.tables import read_table, table_exists
+
+    if not JOBS[name].needs_spark or not table_exists(ctx.spark, ctx.cfg, "docs"):
+        return None
+    dates = ctx.dates if name in DATED_JOBS else None
+    key = tuple(dates) if dates else None
+    cache = ctx.__dict__.setdefault("_doc_counts", {})
+    if name in DATED_JOBS or key not in cache:  # dated jobs may have just written them
+        cache[key] = read_table(ctx.spark, ctx.cfg, "docs", dates).count()
+    return cache[key]
+
+
 def run_job(name: str, ctx: JobContext) -> Any:
     """Run one job (or the pipeline) and return what the job returns (e.g. its counts)."""
     if name == "pipeline":
-        return {step: run_job(step, ctx) for step in available_pipeline()}
-    log.info("tailguard %s", name)
-    return _resolve(JOBS[name].target)(ctx)
+        log.info(describe_run(name, ctx))
+        results = {step: run_job(step, ctx) for step in available_pipeline()}
+        from tailguard.report.summary import pipeline_summary
+
+        print(pipeline_summary(ctx.spark, ctx.cfg), flush=True)
+        return results
+    log.info(describe_run(name, ctx))
+    start = time.perf_counter()
+    if JOBS[name].needs_spark:
+        from tailguard.progress import StageMonitor
+
+        with StageMonitor(ctx.spark, name):
+            result = _resolve(JOBS[name].target)(ctx)
+    else:
+        result = _resolve(JOBS[name].target)(ctx)
+    elapsed = time.perf_counter() - start
+    log.info(rate_line(name, elapsed, _docs_processed(name, ctx)))
+    return result
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """tailguard's own loggers at INFO on stdout; everything else (py4j's per-call
+    'Closing down clientserver connection', numba, ...) at WARNING unless verbose."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
+                        stream=sys.stdout)
+    logging.getLogger("tailguard").setLevel(logging.INFO)
+    logging.getLogger("py4j").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        stream=sys.stdout)
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.conf, args.sets)
+        configure_logging(cfg.spark.verbose)
         ctx = JobContext(cfg=cfg, dates=parse_dates(args.dates), options=args)
         run_job(args.job, ctx)
     except TailguardError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from tailguard import paths
 from tailguard.errors import ConfigError
 
 # Maps whose keys are not validated (passed through to another system verbatim).
@@ -156,7 +157,7 @@ def _validate(flat: Mapping[str, Any]) -> None:
                 "diversity.compression_chunk_bytes", "tail.min_count", "tail.max_n", "sample.docs",
                 "sample.domains", "sample.detector_docs", "sample.top_k", "sample.temperature",
                 "detector.epoch", "detector.dim", "detector.threads", "share.min_docs",
-                "diversity.split_docs"):
+                "diversity.split_docs", "output.date_buckets"):
         require(flat[key] > 0, key, "must be positive")
     for key in ("dedup.threshold", "tail.quantile", "detector.valid_fraction",
                 "detector.target_fpr", "sample.recrawl_rate"):
@@ -282,11 +283,14 @@ class Config(Section):
 
     @property
     def detector_dir(self) -> str:
-        return self._flat["detector.dir"] or str(Path(self._flat["output.root"]) / "detector")
+        """detector.dir, or `<output.root>/detector`: a local path or a Hadoop URI."""
+        return self._flat["detector.dir"] or paths.join(self._flat["output.root"], "detector")
 
     def table_path(self, name: str) -> str:
-        """Path of a table under output.root, e.g. `table_path("metrics/diversity")`."""
-        return str(Path(self._flat["output.root"]) / name)
+        """Path of a table under output.root, e.g. `table_path("metrics/diversity")`.
+
+        String joins (tailguard.paths), never pathlib: `s3a://b/x` must stay a URI."""
+        return paths.join(self._flat["output.root"], name)
 
 
 def load_config(conf_files: Iterable[str] = (), sets: Iterable[str] = ()) -> Config:

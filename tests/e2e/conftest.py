@@ -37,7 +37,7 @@ class DemoRun:
     def run(self, job: str):
         prerequisites = {"provenance": ["ingest"], "score": ["ingest", "train-detector"],
                          "share": ["provenance", "score"], "diversity": ["provenance"],
-                         "shards": ["share", "diversity"]}
+                         "shards": ["share", "diversity"], "report": ["shards"]}
         for before in prerequisites.get(job, []):
             self.run(before)
         if job not in self.done:

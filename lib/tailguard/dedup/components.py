@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from tailguard.errors import TailguardError
 from tailguard.schema import require_columns
+from tailguard.session import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,13 @@ def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
     require_columns(edges, ["src", "dst"], "connected_components")
     # Lazy checkpoints: each round's edges are computed (and kept) by the job that checks
     # them, one job per round instead of a checkpoint job plus a check job.
-    current = _normalise(edges).localCheckpoint(eager=False)
+    current = checkpoint(_normalise(edges), eager=False)
     for rounds in range(max_iterations + 1):
         if _is_star_forest(current):
             log.info("connected components converged after %d rounds", rounds)
             return _roots(current)
         if rounds < max_iterations:
-            current = _small_star(_large_star(current)).localCheckpoint(eager=False)
+            current = checkpoint(_small_star(_large_star(current)), eager=False)
     raise ComponentsNotConverged(
         f"connected components did not converge in {max_iterations} rounds "
         "(dedup.max_iterations); raise it or inspect the lsh_edges table for a hub")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
 
+from tailguard import paths
 from tailguard.errors import InputError
 
 PARTITION_KEY = "crawl_date"
@@ -45,13 +45,13 @@ class FileTask:
 
 def root_uri(path: str) -> str:
     """A URI pyarrow.fs understands on every executor: local paths become absolute."""
-    return path if "://" in path else os.path.abspath(path)
+    return paths.absolute(path)
 
 
 @functools.lru_cache(maxsize=8)
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, root path inside it), cached per process (executors reuse it)."""
-    return pafs.FileSystem.from_uri(uri)
+    return pafs.FileSystem.from_uri(paths.for_pyarrow(uri))  # s3a:// -> s3://
 
 
 def file_kind(name: str) -> tuple[str, str | None]:

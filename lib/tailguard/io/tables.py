@@ -121,6 +121,14 @@ def write_table(df: DataFrame, cfg: Config, name: str, partition_by: str | None 
         writer = writer.partitionBy(partition_by)
     writer.parquet(staging)
     _swap_in(spark, staging, target)
+    _forget_listings(spark, target)
+
+
+def _forget_listings(spark: SparkSession, path: str) -> None:
+    """A table was replaced: any DataFrame still cached in this session that reads it
+    (a persisted frame of an earlier job) holds the old file list, and would fail with
+    FILE_NOT_EXIST, or silently reuse old rows, when the plan is matched again. Re-list."""
+    spark.catalog.refreshByPath(path)
 
 
 def _swap_in(spark: SparkSession, staging: str, target: str) -> None:
@@ -142,8 +150,24 @@ def _swap_in(spark: SparkSession, staging: str, target: str) -> None:
 
 def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[str] = (),
                      partition_col: str = "crawl_date") -> None:
-    """Replace exactly the `partition_col` partitions present in `df`; leave the rest."""
-    ordered = df.repartition(partition_col)
+    """Replace exactly the `partition_col` partitions present in `df`; leave the rest.
+
+    Rows of one date go to `output.date_buckets` hash buckets of their sort key, so a
+    large date (a daily snapshot of a web crawl) is written by that many tasks at once
+    instead of one core. Rows go to writer tasks by an explicit id (repartitionById over
+    spark.sql.shuffle.partitions tasks), so which rows share a file depends only on the
+    rows and the config, never on the number of cores or the input's partitioning;
+    with `sort_by` each file is sorted: same input + config, same files.
+    """
+    sort_by = tuple(sort_by)
+    buckets = cfg.output.date_buckets
+    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in (sort_by or df.columns[:1])]),
+                    F.lit(buckets))
+    parts = max(int(df.sparkSession.conf.get("spark.sql.shuffle.partitions")), 1)
+    # (date, bucket) -> writer task directly: a date's buckets land on consecutive tasks,
+    # so min(buckets, parts) tasks write it (a hash of (date, bucket) would collide).
+    task = (F.pmod(F.xxhash64(F.col(partition_col)), F.lit(parts)) + bucket).cast("int")
+    ordered = df.repartitionById(parts, task)
     if sort_by:
         ordered = ordered.sortWithinPartitions(partition_col, *sort_by)
     (
@@ -153,6 +177,7 @@ def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[st
         .partitionBy(partition_col)
         .parquet(cfg.table_path(name))
     )
+    _forget_listings(df.sparkSession, cfg.table_path(name))
 
 
 def list_partitions(spark: SparkSession, cfg: Config, name: str,
@@ -174,3 +199,4 @@ def delete_partitions(spark: SparkSession, cfg: Config, name: str, values: Itera
         fs, path, _ = _fs_and_path(spark, f"{cfg.table_path(name)}/{partition_col}={value}")
         if fs.exists(path):
             fs.delete(path, True)
+    _forget_listings(spark, cfg.table_path(name))

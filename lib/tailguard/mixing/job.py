@@ -304,13 +304,14 @@ def run(ctx) -> dict:
                  F.col("reason").isNotNull()).groupBy("reason").count().collect()}}.items()))
         covered = _coverage(everything)
     with _timed(timings, "write"):
-        fs, _ = writer._filesystem(root)
-        staging = f"{root}/_staging/{name}-{uuid.uuid4().hex}"
+        fs, root_in_fs = writer._filesystem(root)  # fs calls take its path, not the URI
+        run_id = f"{name}-{uuid.uuid4().hex}"
+        staging = f"{root_in_fs}/_staging/{run_id}"
         fs.create_dir(staging, recursive=True)
         n_docs = sum(int(r["docs"]) for r in rows)
         n_files = writer.file_count(sum(int(r["bytes"]) for r in rows), cfg.shards.target_mb,
                                     max(n_docs, 1))
-        options = writer.WriteOptions(staging, cfg.shards.compression_level,
+        options = writer.WriteOptions(f"{root}/_staging/{run_id}", cfg.shards.compression_level,
                                       int(cfg.shards.row_group_mb * _MB), bool(cfg.shards.jsonl))
         n_rows = n_docs + sum(int(r["u_docs"]) for r in rows)
         routed = writer.routed_rows(chosen_docs(spark, cfg, everything, n_files, n_rows))
@@ -329,7 +330,7 @@ def run(ctx) -> dict:
         rendered = manifest.render(body)
         with fs.open_output_stream(f"{staging}/manifest.json") as out:
             out.write(rendered)
-        _commit(fs, staging, f"{root}/{name}")
+        _commit(fs, staging, f"{root_in_fs}/{name}")
     for frame in (scored, ordered, everything):
         frame.unpersist()
     log.info("shards: wrote %d files, %d documents, %d tokens to %s/%s (anchor share %.3f, "

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +40,7 @@ import zstandard
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from tailguard import paths
 from tailguard.diversity.accum import DISTINCT_N, update_registers
 from tailguard.diversity.ngrams import hash_texts, ngrams_of
 
@@ -134,8 +135,8 @@ def routed_rows(joined: DataFrame) -> DataFrame:
 
 
 def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
+    if "://" in path:  # Hadoop's s3a:// is s3:// to pyarrow (tailguard.paths)
+        return pafs.FileSystem.from_uri(paths.for_pyarrow(path))
     return pafs.LocalFileSystem(), path
 
 
@@ -221,7 +222,8 @@ class _FileWriter:
 
 def _write_fn(options: WriteOptions):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        fs, _ = _filesystem(options.staging)
+        fs, staging = _filesystem(options.staging)  # pyarrow wants its own path, not a URI
+        local = replace(options, staging=staging)
         writer: _FileWriter | None = None
         out = []
         for batch in batches:
@@ -241,7 +243,7 @@ def _write_fn(options: WriteOptions):
                     out.append(writer.close())
                     writer = None
                 if writer is None:
-                    writer = _FileWriter(fs, options, int(file))
+                    writer = _FileWriter(fs, local, int(file))
                 writer.add(part)
         if writer is not None:
             out.append(writer.close())

@@ -40,6 +40,7 @@ from tailguard.io.tables import read_table, table_exists, write_partitions, writ
 from tailguard.provenance.clusters import with_cluster_columns
 from tailguard.provenance.eras import with_era
 from tailguard.schema import PROVENANCE
+from tailguard.session import checkpoint
 
 log = logging.getLogger(__name__)
 BUCKET = ["band", "band_hash"]
@@ -87,7 +88,7 @@ def band(ctx: JobContext, spec: LshSpec) -> DataFrame | None:
             old = read_table(spark, cfg, "lsh_bands", ctx.dates).select(*BUCKET)
             touched = touched.unionByName(old)
         # Materialised before the band partitions it was read from are overwritten.
-        touched = touched.distinct().localCheckpoint(eager=True)
+        touched = checkpoint(touched.distinct(), eager=True)  # reliable on a cluster
     _write(bands, ctx, "lsh_bands")
     return touched
 
@@ -103,7 +104,7 @@ def pair_and_verify(ctx: JobContext, touched: DataFrame | None) -> None:
             kept = read_table(spark, cfg, "lsh_edges").join(touched, on=BUCKET, how="left_anti")
     # Verification reads the pairs three times (exact, LSH, their similarity): keep them
     # (a lazy local checkpoint measured ~40% cheaper than persist's columnar cache).
-    pairs = explode_bucket_pairs(bands, dedup.max_bucket_size).localCheckpoint(eager=False)
+    pairs = checkpoint(explode_bucket_pairs(bands, dedup.max_bucket_size), eager=False)
     sigs = read_table(spark, cfg, "signatures")
     edges = filter_verified(pairs, sigs, dedup.threshold, dedup.num_perm)
     if kept is not None:

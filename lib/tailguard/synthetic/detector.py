@@ -82,7 +82,9 @@ class Detector:
     def load(cls, directory: str | Path) -> Detector:
         import fasttext
 
-        directory = Path(directory)
+        from tailguard.io.remote import local_dir
+
+        directory = Path(local_dir(str(directory)))  # a remote detector.dir is fetched first
         missing = [name for name in DETECTOR_FILES if not (directory / name).is_file()]
         if missing:
             raise InputError(f"detector in {directory} lacks {missing}: run train-detector")
@@ -120,7 +122,9 @@ def verify_version(model_path: str | Path, calibration_path: str | Path, version
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory) / META_FILE
+    from tailguard.io.remote import local_dir
+
+    path = Path(local_dir(str(directory))) / META_FILE
     if not path.is_file():
         raise InputError(f"no {META_FILE} in {directory}: run train-detector first")
     return json.loads(path.read_text("utf-8"))

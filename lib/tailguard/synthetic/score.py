@@ -57,6 +57,9 @@ def ship_detector(spark, directory: str) -> dict[str, str]:
     trusted; a second call in the same application reuses its registered copies.
     Returns {file role: shipped name}.
     """
+    from tailguard.io.remote import local_dir
+
+    directory = local_dir(directory)  # a remote detector.dir (hdfs://, s3a://) is fetched
     version = det.read_meta(directory)["version"]
     names = {role: f"{version}-{role}" for role in det.DETECTOR_FILES}
     registered = {Path(p.split("://", 1)[-1]).name: p for p in spark.sparkContext.listFiles}

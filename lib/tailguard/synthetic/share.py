@@ -13,11 +13,11 @@ shows). Groups under `share.min_docs` documents get a null share and a `reason`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from tailguard import paths
 from tailguard.config import ESTIMATORS
 from tailguard.errors import InputError
 from tailguard.io.tables import read_table, write_table
@@ -106,7 +106,7 @@ def summarise(estimates: DataFrame, keys: list[str], cfg) -> DataFrame:
 def synthetic_reference_words(spark, cfg) -> DataFrame:
     """Words of the synthetic reference documents (share.synthetic_reference or the
     detector's saved synthetic training text)."""
-    path = cfg.share.synthetic_reference or str(Path(cfg.detector_dir) / REFERENCE_FILE)
+    path = cfg.share.synthetic_reference or paths.join(cfg.detector_dir, REFERENCE_FILE)
     d = cfg.detector
     ref = spark.read.json(path)
     if d.label_field in ref.columns:

@@ -24,8 +24,10 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from tailguard import paths
 from tailguard.config import Config
 from tailguard.errors import InputError
+from tailguard.io import remote
 from tailguard.synthetic import detector as det
 from tailguard.synthetic.evaluate import evaluate_scores, fit_calibration
 from tailguard.synthetic.features import normalize_arrow
@@ -132,7 +134,14 @@ def train_detector(texts: list[str], labels: np.ndarray, cfg: Config, workdir: s
 def write_detector(directory: str, model, calibration: dict[str, Any], metrics: dict[str, Any],
                    synthetic_texts: Iterable[str], cfg: Config) -> dict[str, Any]:
     """Write all detector files into a staging dir, then swap it in by rename."""
-    target = Path(directory)
+    local = paths.local_path(directory)
+    if local is None:  # hdfs://, s3a://, gs://: write locally, then upload (meta last)
+        with tempfile.TemporaryDirectory(prefix="tailguard-detector-") as tmp:
+            meta = write_detector(os.path.join(tmp, "detector"), model, calibration, metrics,
+                                  synthetic_texts, cfg)
+            remote.publish_dir(os.path.join(tmp, "detector"), directory, last=det.META_FILE)
+        return meta
+    target = Path(local)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".detector-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the detector is read by other users

@@ -1,0 +1,1 @@
+"""`tailguard report`: the run's results as one self-contained HTML page."""
