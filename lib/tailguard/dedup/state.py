@@ -41,8 +41,8 @@ def dedup_params(cfg: Config, spec: LshSpec) -> dict[str, str]:
         "dedup.num_perm": str(dedup.num_perm),
         "dedup.seed": str(dedup.seed),
         "dedup.scheme": dedup.scheme,
-        "lsh.bands_x_rows": f"{spec.bands}x{spec.rows}",
         "dedup.threshold": repr(float(dedup.threshold)),
+        "lsh.bands_x_rows": f"{spec.bands}x{spec.rows}",
         "dedup.max_bucket_size": str(dedup.max_bucket_size),
         "dedup.boilerplate_scope": scope,
         "dedup.boilerplate_min_repeats": (str(dedup.boilerplate_min_repeats)

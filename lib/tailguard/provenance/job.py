@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from tailguard.cli import JobContext
 from tailguard.dedup import state
 from tailguard.dedup.boilerplate import boilerplate_keys, explode_line_keys, sorted_keys
-from tailguard.dedup.candidates import EDGE_COLUMNS, explode_bucket_pairs, filter_verified
+from tailguard.dedup.candidates import EDGE_COLUMNS, explode_verified_edges
 from tailguard.dedup.components import connected_components
 from tailguard.dedup.lsh import LshSpec
 from tailguard.dedup.signatures import (
@@ -61,11 +61,17 @@ BUCKET = ["band", "band_hash"]
 
 
 @contextmanager
-def _timed(timings: dict[str, float], stage: str):
-    """Wall time of one stage, logged at the end so a slow run says where it went."""
+def _timed(ctx: JobContext, timings: dict[str, float], stage: str):
+    """Wall time of one stage, logged at the end so a slow run says where it went; its
+    Spark jobs carry the stage's name (UI, event log)."""
+    spark_context = ctx.spark.sparkContext
+    spark_context.setJobDescription(f"provenance: {stage}")
     start = time.perf_counter()
-    yield
-    timings[stage] = time.perf_counter() - start
+    try:
+        yield
+    finally:
+        timings[stage] = time.perf_counter() - start
+        spark_context.setJobDescription(None)
 
 
 def _write(df: DataFrame, ctx: JobContext, name: str, dates: list[dt.date] | None) -> None:
@@ -151,11 +157,9 @@ def pair_and_verify(ctx: JobContext, touched: DataFrame | None) -> None:
         bands = bands.join(touched, on=BUCKET, how="left_semi")
         if table_exists(spark, cfg, "lsh_edges"):
             kept = read_table(spark, cfg, "lsh_edges").join(touched, on=BUCKET, how="left_anti")
-    # Verification reads the pairs three times (exact, LSH, their similarity): keep them
-    # (a lazy local checkpoint measured ~40% cheaper than persist's columnar cache).
-    pairs = explode_bucket_pairs(bands, dedup.max_bucket_size).localCheckpoint(eager=False)
     sigs = read_table(spark, cfg, "signatures")
-    edges = filter_verified(pairs, sigs, dedup.threshold, dedup.num_perm)
+    edges = explode_verified_edges(bands, sigs, dedup.threshold, dedup.num_perm,
+                                   dedup.max_bucket_size)
     if kept is not None:
         edges = kept.select(*EDGE_COLUMNS).unionByName(edges)
     write_table(edges.select(*EDGE_COLUMNS), cfg, "lsh_edges", sort_by=BUCKET)
@@ -165,7 +169,8 @@ def assign(ctx: JobContext) -> None:
     """Components over all stored edges -> the whole provenance table."""
     spark, cfg = ctx.spark, ctx.cfg
     edges = read_table(spark, cfg, "lsh_edges").select("src", "dst")
-    roots = connected_components(edges, cfg.dedup.max_iterations)
+    roots = connected_components(edges, cfg.dedup.max_iterations,
+                                 cfg.dedup.components_driver_max_edges)
     docs = read_table(spark, cfg, "docs").select("doc_id", "content_hash", "crawl_date",
                                                  "domain")
     provenance = with_era(with_cluster_columns(docs, roots), cfg.eras.cutoff)
@@ -185,16 +190,16 @@ def run(ctx: JobContext) -> None:
     else:
         unrecorded = state.check_incremental(spark, cfg, spec)
     timings = {}
-    with _timed(timings, "boilerplate"):
+    with _timed(ctx, timings, "boilerplate"):
         keys, extra = boilerplate(ctx)
     dates = None if ctx.dates is None else sorted(set(ctx.dates) | set(extra))
-    with _timed(timings, "fingerprint"):
+    with _timed(ctx, timings, "fingerprint"):
         fingerprint(ctx, dates, keys)
-    with _timed(timings, "band"):
+    with _timed(ctx, timings, "band"):
         touched = band(ctx, spec, dates)
-    with _timed(timings, "pair+verify"):
+    with _timed(ctx, timings, "pair+verify"):
         pair_and_verify(ctx, touched)
-    with _timed(timings, "assign"):
+    with _timed(ctx, timings, "assign"):
         assign(ctx)
     if unrecorded:
         state.record(spark, cfg, spec)
