@@ -93,8 +93,9 @@ def explode_line_keys(docs: DataFrame, scope: str) -> DataFrame:
 def boilerplate_keys(line_index: DataFrame, min_repeats: int) -> DataFrame:
     """line_key of every line seen on at least `min_repeats` distinct pages."""
     require_columns(line_index, ["line_key", "page"], "boilerplate_keys")
+    # one shuffle by line_key serves both the distinct pages and the count per line
     return (
-        line_index.select("line_key", "page").distinct()
+        line_index.select("line_key", "page").repartition("line_key").distinct()
         .groupBy("line_key").count()
         .where(F.col("count") >= min_repeats)
         .select("line_key")
