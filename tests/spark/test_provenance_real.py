@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.slow,
 
 PRE_DATES = (dt.date(2021, 6, 1), dt.date(2022, 3, 1), dt.date(2022, 9, 1))
 POST_DATES = (dt.date(2023, 1, 1), dt.date(2023, 6, 1))
+# Each site is its own registrable domain (so `domain` scope counts per site).
 # Site furniture: the two lines, WordPress lines many sites share, and lines that
 # name their site (so they repeat only within it).
 COMMON = ("Share this: Twitter Facebook Email", "Posted in Uncategorized | Leave a comment",
@@ -54,7 +55,7 @@ def _rows():
 def _sites(rng, n=24):
     sites = []
     for i in range(n):
-        name = f"site{i}.example.{('com', 'org', 'net')[i % 3]}"
+        name = f"site{i}.{('com', 'org', 'net')[i % 3]}"
         own = [OWN[j].format(site=name, year=2015 + i % 7)
                for j in rng.choice(len(OWN), 2, replace=False)]
         common = [COMMON[j] for j in rng.choice(len(COMMON), 2, replace=False)]
