@@ -69,8 +69,9 @@ def _sites(rng, n=24):
 
 
 def _short_page(text: str, rng) -> list[str]:
-    """The first sentences of a real text past ~55 words (log-normal; median page ~80), as paragraph lines
-    of 1-3 sentences; 4% are captions of 2-4 words (shorter than the shingle window)."""
+    """The first sentences of a real text past ~55 words (log-normal; median page ~80),
+    as paragraph lines of 1-3 sentences; 4% are captions of 2-4 words (shorter than the
+    shingle window)."""
     flat = " ".join(text.split())
     if rng.random() < 0.04:
         return [" ".join(flat.split()[:int(rng.integers(2, 5))])]
