@@ -170,6 +170,12 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "must be a positive number of MB")
     require(flat["dedup.scheme"] in ("affine32", "legacy"), "dedup.scheme",
             "must be 'affine32' or 'legacy'")
+    require(flat["dedup.boilerplate_scope"] in ("domain", "global", "none"),
+            "dedup.boilerplate_scope", "must be 'domain', 'global' or 'none'")
+    require(flat["dedup.components_driver_max_edges"] >= 0, "dedup.components_driver_max_edges",
+            "must be 0 (always distributed) or a positive number of edges")
+    require(flat["dedup.boilerplate_min_repeats"] >= 2, "dedup.boilerplate_min_repeats",
+            "must be at least 2 (a line on one page is that page's own text)")
     require(abs(flat["dedup.false_positive_weight"] + flat["dedup.false_negative_weight"] - 1)
             < 1e-9, "dedup.false_positive_weight", "plus dedup.false_negative_weight must be 1")
     require(bool(flat["ingest.url_schemes"])

@@ -66,6 +66,51 @@ PROVENANCE = T.StructType(
 )
 
 
+# Provenance state (see provenance/job.py): what incremental `--dates` runs build on.
+SIGNATURES = T.StructType(
+    [
+        T.StructField("doc_id", T.StringType(), False),
+        T.StructField("crawl_date", T.DateType(), False),
+        T.StructField("signature", T.BinaryType(), False),  # num_perm little-endian uint32
+    ]
+)
+LSH_BANDS = T.StructType(
+    [
+        T.StructField("doc_id", T.StringType(), False),
+        T.StructField("crawl_date", T.DateType(), False),
+        T.StructField("band", T.IntegerType(), False),      # -1: the content_hash band
+        T.StructField("band_hash", T.LongType(), False),
+    ]
+)
+LSH_EDGES = T.StructType(
+    [
+        T.StructField("band", T.IntegerType(), False),
+        T.StructField("band_hash", T.LongType(), False),
+        T.StructField("src", T.StringType(), False),        # src < dst
+        T.StructField("dst", T.StringType(), False),
+    ]
+)
+# One row per distinct (line, page) of a crawl partition: the boilerplate line count.
+LINE_INDEX = T.StructType(
+    [
+        T.StructField("crawl_date", T.DateType(), False),
+        T.StructField("line_key", T.LongType(), False),     # text/lines.py key, scoped
+        T.StructField("page", T.LongType(), False),         # the page's content_hash
+    ]
+)
+BOILERPLATE = T.StructType([T.StructField("line_key", T.LongType(), False)])
+# The parameters the state was built with (dedup/state.py), one row per parameter.
+DEDUP_PARAMS = T.StructType(
+    [
+        T.StructField("parameter", T.StringType(), False),
+        T.StructField("value", T.StringType(), False),
+    ]
+)
+PROVENANCE_STATE = {"signatures": SIGNATURES, "lsh_bands": LSH_BANDS, "lsh_edges": LSH_EDGES,
+                    "line_index": LINE_INDEX, "boilerplate": BOILERPLATE,
+                    "dedup_params": DEDUP_PARAMS}
+
+
 def _fields(*specs: tuple[str, T.DataType]) -> T.StructType:
     return T.StructType([T.StructField(name, kind, True) for name, kind in specs])
 
@@ -101,7 +146,8 @@ TAIL_CONCEPTS = T.StructType([
 # Tables read with their declared schema (an empty table still has its columns).
 TABLE_SCHEMAS = {"docs": DOCS, "quarantine": QUARANTINE, "provenance": PROVENANCE,
                  "metrics/diversity": DIVERSITY_METRICS, "metrics/tail_coverage": TAIL_COVERAGE,
-                 "metrics/rarefaction": RAREFACTION, "tail_concepts": TAIL_CONCEPTS}
+                 "metrics/rarefaction": RAREFACTION, "tail_concepts": TAIL_CONCEPTS,
+                 **PROVENANCE_STATE}
 
 ERAS = ("pre_ai", "attested", "post_ai")
 DUP_KINDS = ("none", "exact", "near")

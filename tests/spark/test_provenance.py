@@ -149,3 +149,84 @@ def test_incremental_runs_equal_a_full_run(spark, make_cfg, tmp_path):
                        read_table(spark, full_cfg, "lsh_edges"), ignore_row_order=True)
     # re-running a date is idempotent
     assert_df_equality(_run(spark, inc_cfg, [dates[1]]), full, ignore_row_order=True)
+
+
+SHARE = "Share this: Twitter Facebook Email"
+FOOTER = "Posted in Uncategorized | Leave a comment"
+
+
+def _site_rows(rng):
+    """a.com wraps every page in two furniture lines; its 6 pages are spread over three
+    dates, so the lines reach 5 pages (boilerplate_min_repeats) only with the last one.
+    A short b.com page from before the cutoff is re-published on a.com after it."""
+    short = "The harbour bridge reopened to traffic on Monday after repairs."
+    rows = [("orig", "b.com", D(2022, 1, 1), short)]
+    dates = [D(2022, 1, 1), D(2022, 6, 1), D(2023, 3, 1)]
+    for k in range(5):
+        body = _text(rng, 40)
+        rows.append((f"page{k}", "a.com", dates[k // 2], f"{SHARE}\n{body}\n{FOOTER}"))
+    rows.append(("copy", "a.com", dates[2], f"{SHARE}\n{short}\n{FOOTER}"))
+    rows.append(("blank", "a.com", dates[2], ""))
+    return rows, dates
+
+
+def test_a_short_page_republished_between_boilerplate_lines_is_attested(spark, make_cfg):
+    rows, _ = _site_rows(np.random.default_rng(8))
+    cfg = make_cfg()
+    _write_docs(spark, cfg, rows)
+    era = {r.doc_id: (r.era, r.cluster_id) for r in _run(spark, cfg).collect()}
+    assert era["copy"] == ("attested", "orig")
+    assert {era[f"page{k}"][0] for k in range(5)} <= {"pre_ai", "post_ai"}
+    assert read_table(spark, cfg, "boilerplate").count() == 2
+    # without the boilerplate rule the copy is a different page (3 lines, ~60% furniture)
+    off = make_cfg("dedup.boilerplate_scope=none", f"output.root={cfg.get('output.root')}-off")
+    _write_docs(spark, off, rows)
+    assert {r.doc_id: r.era for r in _run(spark, off).collect()}["copy"] == "post_ai"
+
+
+def test_incremental_runs_refingerprint_dates_whose_lines_became_boilerplate(spark, make_cfg,
+                                                                              tmp_path):
+    rows, dates = _site_rows(np.random.default_rng(9))
+    full_cfg = make_cfg(f"output.root={tmp_path / 'full'}")
+    inc_cfg = make_cfg(f"output.root={tmp_path / 'inc'}")
+    _write_docs(spark, full_cfg, rows)
+    _write_docs(spark, inc_cfg, rows)
+    full = _run(spark, full_cfg)
+    for day in dates:
+        incremental = _run(spark, inc_cfg, [day])
+    assert_df_equality(incremental, full, ignore_row_order=True)
+    for table in ("signatures", "lsh_edges", "boilerplate"):
+        assert_df_equality(read_table(spark, inc_cfg, table), read_table(spark, full_cfg, table),
+                           ignore_row_order=True)
+    assert incremental.where("doc_id = 'copy'").first().era == "attested"
+
+
+def test_a_dates_run_with_other_dedup_parameters_fails_naming_the_parameter(spark, make_cfg):
+    import pytest
+
+    from tailguard.dedup.state import StateMismatch
+
+    rng = np.random.default_rng(4)
+    rows = [(f"r{i}", "a.com", D(2022, 1 + i, 1), _text(rng)) for i in range(3)]
+    cfg = make_cfg()
+    _write_docs(spark, cfg, rows)
+    _run(spark, cfg)
+    _run(spark, cfg, [D(2022, 2, 1)])  # same parameters: fine
+    root = cfg.get("output.root")
+    for change, named in [("dedup.shingle_size=4", "dedup.shingle_size=5"),
+                          ("dedup.num_perm=64", "dedup.num_perm=128"),
+                          ("dedup.threshold=0.7", "dedup.threshold=0.8"),
+                          ("dedup.false_positive_weight=0.5", "lsh.bands_x_rows=16x8"),
+                          ("dedup.boilerplate_scope=global", "dedup.boilerplate_scope=domain"),
+                          ("dedup.boilerplate_min_repeats=3",
+                           "dedup.boilerplate_min_repeats=5")]:
+        other = make_cfg(change, *(["dedup.false_negative_weight=0.5"]
+                                   if "positive" in change else []), f"output.root={root}")
+        with pytest.raises(StateMismatch, match=named.replace(".", r"\.")) as failure:
+            _run(spark, other, [D(2022, 2, 1)])
+        assert "\n" not in str(failure.value) and "without --dates" in str(failure.value)
+    signatures = read_table(spark, cfg, "signatures").collect()
+    _run(spark, make_cfg("dedup.shingle_size=4", f"output.root={root}"))  # a full run rebuilds
+    assert read_table(spark, cfg, "signatures").collect() != signatures
+    with pytest.raises(StateMismatch, match="dedup.shingle_size=4"):
+        _run(spark, cfg, [D(2022, 2, 1)])

@@ -1,27 +1,33 @@
-"""The batch MinHash kernel equals datasketch.MinHash built with the same permutations."""
+"""The compiled MinHash kernel equals datasketch.MinHash built with the same permutations
+and our `shingle_hash`, with and without boilerplate lines left out."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from datasketch import MinHash
 
-from tailguard.dedup import minhash as mh
 from tailguard.dedup.minhash import MinHasher, from_binary, shingle_hash, shingles, to_binary
+from tailguard.text.lines import LineWords
 from tailguard.text.tokenize import words
+
+DETECTOR = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
 
 
 def _random_texts(seed: int, count: int) -> list[str | None]:
     rng = np.random.default_rng(seed)
-    vocab = [f"w{i}" for i in range(400)] + ["Don't", "l'eau", "Ünïcode", "日本"]
+    vocab = [f"w{i}" for i in range(400)] + ["Don't", "l'eau", "Ünïcode", "日本", "\n", "\n"]
     texts: list[str | None] = [
         " ".join(rng.choice(vocab, size=int(rng.integers(0, 60)))) for _ in range(count)]
     return texts + [None, "", "   ", "!!!", "one", "two words", "a b c d", "a b c d e"]
 
 
-def _reference(text: str | None, hasher: MinHasher) -> np.ndarray | None:
-    items = shingles(words(text), hasher.shingle_size)
+def _reference(tokens: list[str], hasher: MinHasher) -> np.ndarray | None:
+    items = shingles(tokens, hasher.shingle_size)
     if not items:
         return None
     ref = MinHash(num_perm=hasher.num_perm, seed=hasher.seed, hashfunc=shingle_hash,
@@ -30,22 +36,58 @@ def _reference(text: str | None, hasher: MinHasher) -> np.ndarray | None:
     return ref.hashvalues.astype(np.uint32)
 
 
-@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
-@pytest.mark.parametrize("chunk", [16384, 7])
-def test_kernel_equals_datasketch(scheme, chunk, monkeypatch):
-    monkeypatch.setattr(mh, "CHUNK_SHINGLES", chunk)  # 7: documents span many chunks
-    hasher = MinHasher(num_perm=64, seed=11, shingle_size=5, scheme=scheme)
-    texts = _random_texts(seed=3, count=150)
+def _assert_equal_to_reference(texts, hasher, tokens_of):
     has_sig, sig = hasher.signatures_of_texts(pa.array(texts, type=pa.string()))
-    references = [_reference(t, hasher) for t in texts]
+    references = [_reference(tokens_of(t), hasher) for t in texts]
     assert has_sig.tolist() == [r is not None for r in references]
     assert np.array_equal(sig, np.stack([r for r in references if r is not None]))
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+def test_kernel_equals_datasketch(scheme):
+    hasher = MinHasher(num_perm=64, seed=11, shingle_size=5, scheme=scheme)
+    _assert_equal_to_reference(_random_texts(seed=3, count=150), hasher, words)
+
+
+@pytest.mark.skipif(not DETECTOR.exists(), reason="needs ../shared/data/detector")
+def test_kernel_equals_datasketch_on_real_text():
+    """Real vocabulary (accents, apostrophes, mojibake, line breaks): bit-equal."""
+    with open(DETECTOR / "valid.jsonl", encoding="utf-8") as rows:
+        texts = [json.loads(line)["text"] for _, line in zip(range(120), rows, strict=False)]
+    _assert_equal_to_reference(texts, MinHasher(num_perm=128, seed=1), words)
+
+
+def test_skipped_lines_leave_the_shingles_of_the_remaining_words():
+    texts = ["Share this: Twitter Facebook\nthe real text of the page is here\nPosted in news",
+             "only one\nShare this: Twitter Facebook", "Share this: Twitter Facebook",
+             "", "tiny\nShare this: Twitter Facebook\nend of it all now"]
+    boiler = {("share", "this", "twitter", "facebook"), ("posted", "in", "news")}
+    hasher = MinHasher(num_perm=32, seed=4, shingle_size=3)
+    batch = LineWords(pa.array(texts))
+    skip = np.array([tuple(words(line)) in boiler
+                     for text in texts for line in text.split("\n") if words(line)])
+    has_sig, sig = hasher.signatures_of_words(batch, skip)
+    expected = []
+    for text in texts:
+        kept = [w for line in text.split("\n") if tuple(words(line)) not in boiler
+                for w in words(line)]
+        ref = _reference(kept or words(text), hasher)  # all boilerplate: the whole page
+        if ref is not None:
+            expected.append(ref)
+    assert has_sig.tolist() == [True, True, True, False, True]
+    assert np.array_equal(sig, np.stack(expected))
+    # the page between boilerplate lines is fingerprinted as the page alone
+    _, alone = hasher.signatures_of_texts(pa.array(["the real text of the page is here"]))
+    assert np.array_equal(sig[0], alone[0])
 
 
 def test_short_documents_use_one_shingle_of_all_words():
     assert shingles(["a", "b"], 5) == [("a", "b")]
     assert shingles([], 5) == []
     assert len(shingles(list("abcdefg"), 5)) == 3
+    hasher = MinHasher(num_perm=16)
+    _, sig = hasher.signatures_of_texts(pa.array(["Hello, world", "hello world!", "world hello"]))
+    assert np.array_equal(sig[0], sig[1]) and not np.array_equal(sig[0], sig[2])
 
 
 def test_sliced_batch_and_binary_round_trip():

@@ -3,7 +3,9 @@
 
 Tables (all under output.root, partitioned by crawl_date):
 - `signatures`: doc_id string, crawl_date date, signature binary (num_perm little-endian
-  uint32). Documents without a single word have no row (they can only be singletons).
+  uint32) of the document's words outside boilerplate lines (all its words when every
+  line is boilerplate). Documents without a single word have no row (they can only be
+  singletons).
   The diversity job reuses these signatures.
 - `lsh_bands`: doc_id, crawl_date, band int, band_hash long. Band b >= 0 is
   `LshSpec.band_hashes` of signature rows [b*rows, (b+1)*rows), computed by numpy over a
@@ -22,9 +24,11 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from tailguard.dedup.boilerplate import scope_column, skipped_lines
 from tailguard.dedup.lsh import LshSpec
 from tailguard.dedup.minhash import MinHasher, from_binary, to_binary
 from tailguard.schema import require_columns
+from tailguard.text.lines import LineWords
 
 EXACT_BAND = -1
 SIGNATURE_DDL = "doc_id string, crawl_date date, signature binary"
@@ -36,10 +40,17 @@ def hasher_from_config(dedup) -> MinHasher:
                      shingle_size=dedup.shingle_size, scheme=dedup.scheme)
 
 
-def _signature_batches(hasher: MinHasher):
+def _signature_batches(hasher: MinHasher, boilerplate):
     def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        keys = None if boilerplate is None else boilerplate.value
         for batch in batches:
-            has_sig, sig = hasher.signatures_of_texts(batch.column("text"))
+            if keys is None:
+                words = LineWords(batch.column("text"))
+                has_sig, sig = hasher.signatures_of_words(words)
+            else:
+                words = LineWords(batch.column("text"),
+                                  batch.column("scope").to_numpy(zero_copy_only=False))
+                has_sig, sig = hasher.signatures_of_words(words, skipped_lines(words, keys))
             mask = pa.array(has_sig)
             yield pa.RecordBatch.from_arrays(
                 [batch.column("doc_id").filter(mask), batch.column("crawl_date").filter(mask),
@@ -49,12 +60,22 @@ def _signature_batches(hasher: MinHasher):
     return compute
 
 
-def signatures_of(docs: DataFrame, hasher: MinHasher) -> DataFrame:
-    """doc_id, crawl_date, signature for every document with at least one word."""
+def signatures_of(docs: DataFrame, hasher: MinHasher, scope: str = "none",
+                  boilerplate: np.ndarray | None = None) -> DataFrame:
+    """doc_id, crawl_date, signature for every document with at least one word.
+
+    With a boilerplate `scope` ("domain" or "global") and the sorted uint64 `boilerplate`
+    line keys of that scope, the words of those lines are left out of the shingles
+    (`dedup/boilerplate.py`); the keys are broadcast once to the executors."""
     require_columns(docs, ["doc_id", "crawl_date", "text"], "signatures_of")
+    if scope == "none" or boilerplate is None:
+        return (docs.select("doc_id", "crawl_date", "text")
+                .mapInArrow(_signature_batches(hasher, None), SIGNATURE_DDL))
+    require_columns(docs, ["domain"], "signatures_of")
+    shared = docs.sparkSession.sparkContext.broadcast(np.asarray(boilerplate, np.uint64))
     return (
-        docs.select("doc_id", "crawl_date", "text")
-        .mapInArrow(_signature_batches(hasher), SIGNATURE_DDL)
+        docs.select("doc_id", "crawl_date", "text", scope_column(scope).alias("scope"))
+        .mapInArrow(_signature_batches(hasher, shared), SIGNATURE_DDL)
     )
 
 

@@ -1,7 +1,13 @@
 """`tailguard provenance`: exact and near-duplicate clusters, first-seen dates and eras.
 
-Stages (text-dedup style): fingerprint -> band -> pair + verify -> components -> assign.
-- fingerprint: MinHash signatures of the processed partitions (`signatures` table).
+Stages (text-dedup style): boilerplate -> fingerprint -> band -> pair + verify ->
+components -> assign.
+- boilerplate: the distinct lines of every page of the processed partitions
+  (`line_index` table), counted over all stored partitions into the lines that repeat on
+  `dedup.boilerplate_min_repeats` pages of a domain or of the crawl (`boilerplate` table,
+  dedup/boilerplate.py). Skipped when `dedup.boilerplate_scope` is `none`.
+- fingerprint: MinHash signatures of the processed partitions, boilerplate lines left
+  out of the shingles (`signatures` table).
 - band: LSH band hashes (numpy, from the stored signatures) plus the exact content-hash
   band (`lsh_bands` table).
 - pair + verify: candidate pairs of every bucket touched by the processed partitions,
@@ -11,22 +17,31 @@ Stages (text-dedup style): fingerprint -> band -> pair + verify -> components ->
   document, written as the whole `provenance` table (a new partition can merge clusters
   that span old ones, so provenance is always rebuilt from the stored state).
 
-With `--dates` only those partitions are fingerprinted and banded; they are matched
-against the stored bands of everything else. A full run and the equivalent sequence of
-incremental runs store the same bands and edges, hence the same provenance.
+With `--dates` only those partitions are indexed, fingerprinted and banded; they are
+matched against the stored bands of everything else. When the new partitions turn a line
+into boilerplate (or a re-run turns one back), the stored partitions holding that line
+are fingerprinted and banded again in the same run, so a full run and the equivalent
+sequence of incremental runs store the same signatures, bands and edges, hence the same
+provenance. The state records the dedup parameters it was built with (dedup/state.py);
+a `--dates` run whose config disagrees fails before touching it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from contextlib import contextmanager
 
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tailguard.cli import JobContext
-from tailguard.dedup.candidates import EDGE_COLUMNS, explode_bucket_pairs, filter_verified
+from tailguard.dedup import state
+from tailguard.dedup.boilerplate import boilerplate_keys, explode_line_keys, sorted_keys
+from tailguard.dedup.candidates import EDGE_COLUMNS, explode_verified_edges
 from tailguard.dedup.components import connected_components
 from tailguard.dedup.lsh import LshSpec
 from tailguard.dedup.signatures import (
@@ -39,7 +54,7 @@ from tailguard.dedup.signatures import (
 from tailguard.io.tables import read_table, table_exists, write_partitions, write_table
 from tailguard.provenance.clusters import with_cluster_columns
 from tailguard.provenance.eras import with_era
-from tailguard.schema import PROVENANCE
+from tailguard.schema import BOILERPLATE, PROVENANCE
 from tailguard.session import checkpoint
 
 log = logging.getLogger(__name__)
@@ -47,28 +62,69 @@ BUCKET = ["band", "band_hash"]
 
 
 @contextmanager
-def _timed(timings: dict[str, float], stage: str):
-    """Wall time of one stage, logged at the end so a slow run says where it went."""
+def _timed(ctx: JobContext, timings: dict[str, float], stage: str):
+    """Wall time of one stage, logged at the end so a slow run says where it went; its
+    Spark jobs carry the stage's name (UI, event log)."""
+    spark_context = ctx.spark.sparkContext
+    spark_context.setJobDescription(f"provenance: {stage}")
     start = time.perf_counter()
-    yield
-    timings[stage] = time.perf_counter() - start
+    try:
+        yield
+    finally:
+        timings[stage] = time.perf_counter() - start
+        spark_context.setJobDescription(None)
 
 
-def _write(df: DataFrame, ctx: JobContext, name: str) -> None:
+def _write(df: DataFrame, ctx: JobContext, name: str, dates: list[dt.date] | None) -> None:
     """Partitioned state: replace the processed dates, or the whole table on a full run."""
-    if ctx.dates is None:
+    if dates is None:
         write_table(df, ctx.cfg, name, partition_by="crawl_date")
     else:
         write_partitions(df, ctx.cfg, name)
 
 
-def fingerprint(ctx: JobContext) -> None:
-    """Compute and store signatures of the processed partitions."""
-    docs = read_table(ctx.spark, ctx.cfg, "docs", ctx.dates)
-    _write(signatures_of(docs, hasher_from_config(ctx.cfg.dedup)), ctx, "signatures")
+def boilerplate(ctx: JobContext) -> tuple[np.ndarray | None, list[dt.date]]:
+    """Index the lines of the processed partitions and count them over every stored one:
+    (the sorted boilerplate line keys or None when the scope is `none`, the other stored
+    dates to fingerprint again because one of their lines changed status)."""
+    spark, cfg, dedup = ctx.spark, ctx.cfg, ctx.cfg.dedup
+    if dedup.boilerplate_scope == "none":
+        return None, []
+    docs = read_table(spark, cfg, "docs", ctx.dates)
+    _write(explode_line_keys(docs, dedup.boilerplate_scope), ctx, "line_index", ctx.dates)
+    index = read_table(spark, cfg, "line_index")
+    keys = sorted_keys(boilerplate_keys(index, dedup.boilerplate_min_repeats))
+    if ctx.dates is None or not table_exists(spark, cfg, "boilerplate"):
+        return keys, []
+    changed = np.setxor1d(sorted_keys(read_table(spark, cfg, "boilerplate")), keys)
+    if len(changed) == 0:
+        return keys, []
+    flipped = spark.createDataFrame(pa.table({"line_key": changed.view(np.int64)}))
+    rows = (index.where(~F.col("crawl_date").isin(sorted(set(ctx.dates))))
+            .join(F.broadcast(flipped), on="line_key", how="left_semi")
+            .select("crawl_date").distinct().collect())
+    extra = sorted(r.crawl_date for r in rows)
+    log.info("provenance: %d lines changed boilerplate status; fingerprinting %d more "
+             "stored dates again", len(changed), len(extra))
+    return keys, extra
 
 
-def band(ctx: JobContext, spec: LshSpec) -> DataFrame | None:
+def fingerprint(ctx: JobContext, dates: list[dt.date] | None,
+                keys: np.ndarray | None) -> None:
+    """Compute and store signatures of the processed partitions; then the boilerplate
+    keys they were computed with."""
+    cfg = ctx.cfg
+    docs = read_table(ctx.spark, cfg, "docs", dates)
+    sigs = signatures_of(docs, hasher_from_config(cfg.dedup), cfg.dedup.boilerplate_scope,
+                         keys)
+    _write(sigs, ctx, "signatures", dates)
+    if keys is not None:
+        table = pa.table({"line_key": keys.view(np.int64)})
+        write_table(ctx.spark.createDataFrame(table, BOILERPLATE).coalesce(1), cfg,
+                    "boilerplate")
+
+
+def band(ctx: JobContext, spec: LshSpec, dates: list[dt.date] | None) -> DataFrame | None:
     """Store the band rows of the processed partitions; return the buckets they touch
     (before and after the update, so a re-run that changed a partition also refreshes
     the buckets its old documents left), or None on a full run (every bucket).
@@ -78,18 +134,18 @@ def band(ctx: JobContext, spec: LshSpec) -> DataFrame | None:
     writes, and it needs no cache (nothing to lose with an executor, nothing to spill).
     """
     spark, cfg = ctx.spark, ctx.cfg
-    sigs = read_table(spark, cfg, "signatures", ctx.dates)
-    docs = read_table(spark, cfg, "docs", ctx.dates)
+    sigs = read_table(spark, cfg, "signatures", dates)
+    docs = read_table(spark, cfg, "docs", dates)
     bands = explode_bands(sigs, spec).unionByName(exact_bands(docs)).select(*BAND_COLUMNS)
     touched = None
-    if ctx.dates is not None:
+    if dates is not None:
         touched = bands.select(*BUCKET)
         if table_exists(spark, cfg, "lsh_bands"):
-            old = read_table(spark, cfg, "lsh_bands", ctx.dates).select(*BUCKET)
+            old = read_table(spark, cfg, "lsh_bands", dates).select(*BUCKET)
             touched = touched.unionByName(old)
         # Materialised before the band partitions it was read from are overwritten.
         touched = checkpoint(touched.distinct(), eager=True)  # reliable on a cluster
-    _write(bands, ctx, "lsh_bands")
+    _write(bands, ctx, "lsh_bands", dates)
     return touched
 
 
@@ -102,11 +158,9 @@ def pair_and_verify(ctx: JobContext, touched: DataFrame | None) -> None:
         bands = bands.join(touched, on=BUCKET, how="left_semi")
         if table_exists(spark, cfg, "lsh_edges"):
             kept = read_table(spark, cfg, "lsh_edges").join(touched, on=BUCKET, how="left_anti")
-    # Verification reads the pairs three times (exact, LSH, their similarity): keep them
-    # (a lazy local checkpoint measured ~40% cheaper than persist's columnar cache).
-    pairs = checkpoint(explode_bucket_pairs(bands, dedup.max_bucket_size), eager=False)
     sigs = read_table(spark, cfg, "signatures")
-    edges = filter_verified(pairs, sigs, dedup.threshold, dedup.num_perm)
+    edges = explode_verified_edges(bands, sigs, dedup.threshold, dedup.num_perm,
+                                   dedup.max_bucket_size)
     if kept is not None:
         edges = kept.select(*EDGE_COLUMNS).unionByName(edges)
     write_table(edges.select(*EDGE_COLUMNS), cfg, "lsh_edges", sort_by=BUCKET)
@@ -116,7 +170,8 @@ def assign(ctx: JobContext) -> None:
     """Components over all stored edges -> the whole provenance table."""
     spark, cfg = ctx.spark, ctx.cfg
     edges = read_table(spark, cfg, "lsh_edges").select("src", "dst")
-    roots = connected_components(edges, cfg.dedup.max_iterations)
+    roots = connected_components(edges, cfg.dedup.max_iterations,
+                                 cfg.dedup.components_driver_max_edges)
     docs = read_table(spark, cfg, "docs").select("doc_id", "content_hash", "crawl_date",
                                                  "domain")
     provenance = with_era(with_cluster_columns(docs, roots), cfg.eras.cutoff)
@@ -125,19 +180,30 @@ def assign(ctx: JobContext) -> None:
 
 
 def run(ctx: JobContext) -> None:
-    spec = LshSpec.from_config(ctx.cfg.dedup)
-    log.info("provenance: %s, LSH %d bands x %d rows at threshold %.2f",
+    spark, cfg = ctx.spark, ctx.cfg
+    spec = LshSpec.from_config(cfg.dedup)
+    log.info("provenance: %s, LSH %d bands x %d rows at threshold %.2f, boilerplate %s",
              "full run" if ctx.dates is None else f"dates {ctx.dates}",
-             spec.bands, spec.rows, ctx.cfg.dedup.threshold)
+             spec.bands, spec.rows, cfg.dedup.threshold, cfg.dedup.boilerplate_scope)
+    if ctx.dates is None:
+        state.forget(spark, cfg)
+        unrecorded = True
+    else:
+        unrecorded = state.check_incremental(spark, cfg, spec)
     timings = {}
-    with _timed(timings, "fingerprint"):
-        fingerprint(ctx)
-    with _timed(timings, "band"):
-        touched = band(ctx, spec)
-    with _timed(timings, "pair+verify"):
+    with _timed(ctx, timings, "boilerplate"):
+        keys, extra = boilerplate(ctx)
+    dates = None if ctx.dates is None else sorted(set(ctx.dates) | set(extra))
+    with _timed(ctx, timings, "fingerprint"):
+        fingerprint(ctx, dates, keys)
+    with _timed(ctx, timings, "band"):
+        touched = band(ctx, spec, dates)
+    with _timed(ctx, timings, "pair+verify"):
         pair_and_verify(ctx, touched)
-    with _timed(timings, "assign"):
+    with _timed(ctx, timings, "assign"):
         assign(ctx)
+    if unrecorded:
+        state.record(spark, cfg, spec)
     log.info("provenance: stage seconds %s",
              ", ".join(f"{name} {secs:.1f}" for name, secs in timings.items()))
-    log.info("provenance: written to %s", ctx.cfg.table_path("provenance"))
+    log.info("provenance: written to %s", cfg.table_path("provenance"))
