@@ -185,6 +185,8 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "must be 'isotonic' or 'platt'")
     require(all(isinstance(b, int) and b > 0 for b in flat["diversity.token_budgets"]),
             "diversity.token_budgets", "must be a list of positive integers")
+    require(isinstance(flat["diversity.replicates"], int) and flat["diversity.replicates"] >= 0,
+            "diversity.replicates", "must be a non-negative integer (0 or 1: no intervals)")
     _validate_shards(flat, require)
 
 
