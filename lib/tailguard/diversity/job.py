@@ -59,6 +59,7 @@ from tailguard.diversity.kernel import (
 )
 from tailguard.errors import InputError
 from tailguard.io.tables import (
+    list_partitions,
     path_exists,
     read_table,
     table_bytes,
@@ -349,6 +350,18 @@ def delta_table(spark: SparkSession, out: DiversityTables, floor: int, scope: st
     return spark.createDataFrame(rows, schema.DIVERSITY_DELTAS)
 
 
+def ensure_readable(spark: SparkSession, cfg: Config, name: str, scope: str) -> None:
+    """A table no run has written a row to yet (an empty crawl or scope) gets one
+    zero-row Parquet file with the contract schema, in the partition this run owns, so
+    it is a readable table, not a directory without files (a partitioned write of no
+    rows writes none). A later run's rows for that partition replace it."""
+    if list_partitions(spark, cfg, name, partition_col="scope"):
+        return
+    value = scope.replace("%", "%25").replace(":", "%3A")  # Spark's partition escaping
+    empty = spark.createDataFrame([], schema.TABLE_SCHEMAS[name]).drop("scope")
+    empty.coalesce(1).write.mode("overwrite").parquet(f"{cfg.table_path(name)}/scope={value}")
+
+
 def run(ctx) -> None:
     cfg, spark = ctx.cfg, ctx.spark
     scope = getattr(ctx.options, "scope", None) or "eras"
@@ -390,5 +403,10 @@ def run(ctx) -> None:
                                      partition_col="scope", sort_by=("domain", "token_budget")))
     finally:
         out.release()
+    owned = "pre_ai" if scope == "eras" else scope
+    for name in ("metrics/diversity", "metrics/tail_coverage", "metrics/rarefaction"):
+        ensure_readable(spark, cfg, name, owned)
+    if scope == "eras":
+        ensure_readable(spark, cfg, "metrics/diversity_deltas", scope)
     log.info("diversity: wrote metrics/diversity, metrics/tail_coverage, metrics/rarefaction%s "
              "for scope %s", ", tail_concepts" if tail_write else "", scope)
