@@ -262,3 +262,19 @@ def test_same_input_writes_byte_identical_tables(spark, tmp_path, tables, tables
         assert {"scope=pre_ai", "scope=post_ai"} <= set(first)
         assert any(scope.startswith("scope=shards") for scope in first)
         assert first == second, name
+
+
+def test_dates_run_costs_and_writes_a_full_run(spark, tables, tables_root):
+    """`--dates` is ignored (docs/ARCHITECTURE.md): a daily run measures every crawl date,
+    so it writes exactly what a full run writes, partition by partition."""
+    from tailguard.config import load_config
+
+    names = ("diversity", "tail_coverage", "rarefaction", "diversity_deltas")
+    before = {name: _table_files(tables_root, name) for name in names}
+    cfg = load_config((), (f"output.root={tables_root}",
+                           "diversity.token_budgets=[500,1000]", "diversity.hll_precision=12",
+                           "tail.min_count=2", "diversity.homogenization_sample=10"))
+    run(SimpleNamespace(cfg=cfg, spark=spark, dates=[dt.date(2023, 1, 1)],
+                        options=SimpleNamespace(scope="eras")))
+    for name in names:
+        assert _table_files(tables_root, name) == before[name], name

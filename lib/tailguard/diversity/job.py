@@ -24,6 +24,13 @@ Tables (partitioned by `scope`, so `--scope shards:NAME` replaces only its own r
   coverage.
 - metrics/rarefaction: scope, domain, token_budget, n_tokens, distinct_concepts,
   concept_occurrences (n), f1, f2, good_turing_missing_mass (f1/n), chao1 (bias-corrected).
+- metrics/diversity_deltas (eras scope only): per domain, pre_ai -> post_ai and pre_ai ->
+  attested at the largest budget both eras fill, with intervals (deltas.py).
+
+Budgets are a ladder (`diversity.token_budgets`, 2k..64k): each (scope, domain) has rows
+for every rung it fills, so small domains are compared at small budgets. `--dates` is
+ignored: a daily run costs a full run (docs/ARCHITECTURE.md, "The diversity job in one
+page").
 """
 
 from __future__ import annotations
