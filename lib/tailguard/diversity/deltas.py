@@ -8,15 +8,18 @@ samples); the comparison uses the largest rung **both** eras fill (`token_budget
 domain whose smaller era is below the ladder's floor gets a row with a `reason` instead.
 
 Intervals come from repeated seeded subsamples. The kernel splits each (era, domain) into
-R disjoint replicates (okey mod R) and measures each one's own nested samples on the same
-ladder. At the largest rung at or below the matched budget where both eras have at least
-two replicate samples (`interval_budget`), the spread of the replicates gives each era's
-standard deviation for one sample of that size. A sample's value is a ratio over its
-tokens, so its variance falls as 1/budget (as a mean's would): the deltas' standard error
-at the matched budget is sqrt(sd_base^2 + sd_target^2) * sqrt(interval_budget /
-token_budget), and `half_*` is the 95% half-width with Student's t (df = k_base + k_target
-- 2). An era with fewer than 2R floor-sized replicates' worth of text (about R * floor
-tokens) has no interval: the half-widths are null, the delta is still given.
+R disjoint replicates (okey mod R) and measures each one's own nested samples on the
+ladder's rungs up to `diversity.replicate_max_budget` (8k by default: R replicates of 64k
+would cost R times the budget samples themselves, ~40% of the kernel stage, for a spread
+that is scaled anyway). At the largest such rung at or below the matched budget where both
+eras have at least two replicate samples (`interval_budget`), the spread of the replicates
+gives each era's standard deviation for one sample of that size. A sample's value is a
+ratio over its tokens, so its variance falls as 1/budget (as a mean's would): the deltas'
+standard error at the matched budget is sqrt(sd_base^2 + sd_target^2) *
+sqrt(interval_budget / token_budget), and `half_*` is the 95% half-width with Student's t
+(df = k_base + k_target - 2). An era with fewer than 2R floor-sized replicates' worth of
+text (about R * floor tokens) has no interval: the half-widths are null, the delta is
+still given.
 """
 
 from __future__ import annotations

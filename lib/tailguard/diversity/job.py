@@ -94,7 +94,8 @@ def kernel_params(cfg: Config) -> KernelParams:
                         level=cfg.diversity.compression_level,
                         budgets=tuple(sorted(set(cfg.diversity.token_budgets))),
                         sample_size=cfg.diversity.homogenization_sample,
-                        replicates=cfg.diversity.replicates)
+                        replicates=cfg.diversity.replicates,
+                        replicate_max_budget=cfg.diversity.replicate_max_budget)
 
 
 def order_key(seed: int) -> F.Column:

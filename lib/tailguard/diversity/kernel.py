@@ -84,7 +84,12 @@ class KernelParams:
     budgets: tuple[int, ...] = (2000, 4000, 8000, 16000, 32000, 64000)  # sorted ladder
     sample_size: int = 200           # homogenization sample per group
     replicates: int = 4              # disjoint seeded replicate samples per (scope, domain)
+    replicate_max_budget: int = 8000  # replicate samples only on the rungs up to this
     mode: str = "groups"             # "groups" (main pass) or "budgets" (scope-wide samples)
+
+    @property
+    def replicate_budgets(self) -> tuple[int, ...]:
+        return tuple(b for b in self.budgets if b <= self.replicate_max_budget)
 
     def stream(self, zstd=None) -> Stream:
         return Stream(self.chunk_bytes, self.level, self.sample_size, zstd=zstd)
@@ -163,10 +168,14 @@ class Run:
                              params.stream(zstd), tail)
         # R disjoint seeded samples: document -> replicate okey mod R, each walked in okey
         # order like the prefix, so replicate r's budget-B sample is the first documents
-        # of its 1/R of the domain up to B tokens (the spread of the deltas, `deltas.py`)
-        self.replicates = [Prefix(params.budgets, params.precision, params.stream(zstd),
+        # of its 1/R of the domain up to B tokens (the spread of the deltas, `deltas.py`).
+        # Only the rungs up to `replicate_max_budget`: a spread measured there is scaled
+        # to the matched budget, so larger replicate samples would buy little and cost R
+        # times the prefix's own measuring
+        rungs = params.replicate_budgets
+        self.replicates = [Prefix(rungs, params.precision, params.stream(zstd),
                                   tail, count_words=False)
-                           for _ in range(params.replicates if not self.partial
+                           for _ in range(params.replicates if not self.partial and rungs
                                           and params.replicates > 1 else 0)]
 
     @property
