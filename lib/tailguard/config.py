@@ -196,6 +196,11 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "must be 'isotonic' or 'platt'")
     require(all(isinstance(b, int) and b > 0 for b in flat["diversity.token_budgets"]),
             "diversity.token_budgets", "must be a list of positive integers")
+    require(isinstance(flat["diversity.replicates"], int) and flat["diversity.replicates"] >= 0,
+            "diversity.replicates", "must be a non-negative integer (0 or 1: no intervals)")
+    require(isinstance(flat["diversity.replicate_max_budget"], int)
+            and flat["diversity.replicate_max_budget"] >= 0, "diversity.replicate_max_budget",
+            "must be a non-negative integer (below the ladder's floor: no intervals)")
     _validate_shards(flat, require)
 
 

@@ -133,6 +133,17 @@ RAREFACTION = _fields(
     ("n_tokens", T.LongType()), ("distinct_concepts", T.LongType()),
     ("concept_occurrences", T.LongType()), ("f1", T.LongType()), ("f2", T.LongType()),
     ("good_turing_missing_mass", T.DoubleType()), ("chao1", T.DoubleType()))
+DELTA_METRICS = ("compression_ratio", *[f"distinct_ratio_n_{k}" for k in range(1, 5)],
+                 "coverage")
+# One comparison per (domain, base era, target era) at the matched budget (diversity/deltas.py).
+DIVERSITY_DELTAS = _fields(
+    ("scope", T.StringType()), ("domain", T.StringType()), ("base", T.StringType()),
+    ("target", T.StringType()), ("base_tokens", T.LongType()), ("target_tokens", T.LongType()),
+    ("token_budget", T.LongType()), ("reason", T.StringType()),
+    *[(f"base_{m}", T.DoubleType()) for m in DELTA_METRICS],
+    *[(f"delta_{m}", T.DoubleType()) for m in DELTA_METRICS],
+    *[(f"half_{m}", T.DoubleType()) for m in DELTA_METRICS],
+    ("interval_budget", T.LongType()), ("replicates", T.LongType()))
 
 # The diversity job's tail band (eras scope), read by the shards job: one row per tail
 # concept, with the `tail.*` values that defined it.
@@ -146,8 +157,8 @@ TAIL_CONCEPTS = T.StructType([
 # Tables read with their declared schema (an empty table still has its columns).
 TABLE_SCHEMAS = {"docs": DOCS, "quarantine": QUARANTINE, "provenance": PROVENANCE,
                  "metrics/diversity": DIVERSITY_METRICS, "metrics/tail_coverage": TAIL_COVERAGE,
-                 "metrics/rarefaction": RAREFACTION, "tail_concepts": TAIL_CONCEPTS,
-                 **PROVENANCE_STATE}
+                 "metrics/rarefaction": RAREFACTION, "metrics/diversity_deltas": DIVERSITY_DELTAS,
+                 "tail_concepts": TAIL_CONCEPTS, **PROVENANCE_STATE}
 
 ERAS = ("pre_ai", "attested", "post_ai")
 DUP_KINDS = ("none", "exact", "near")

@@ -216,17 +216,38 @@ def test_an_empty_crawl_gives_empty_readable_tables(spark, tmp_path):
     """No documents: the job finishes and each table reads back empty with its columns."""
     from tailguard.config import load_config
     from tailguard.diversity.job import COVERAGE_COLUMNS, DIVERSITY_COLUMNS, RAREFACTION_COLUMNS
-    from tailguard.schema import DOCS, PROVENANCE
+    from tailguard.schema import DIVERSITY_DELTAS, DOCS, PROVENANCE
 
     cfg = load_config((), (f"output.root={tmp_path}",))
     write_table(spark.createDataFrame([], DOCS), cfg, "docs")
     write_table(spark.createDataFrame([], PROVENANCE), cfg, "provenance")
     run(SimpleNamespace(cfg=cfg, spark=spark, dates=None, options=SimpleNamespace(scope="eras")))
     for name, columns in (("diversity", DIVERSITY_COLUMNS), ("tail_coverage", COVERAGE_COLUMNS),
-                          ("rarefaction", RAREFACTION_COLUMNS)):
+                          ("rarefaction", RAREFACTION_COLUMNS),
+                          ("diversity_deltas", DIVERSITY_DELTAS.fieldNames())):
         table = read_table(spark, cfg, f"metrics/{name}")
         assert table.count() == 0
         assert sorted(table.columns) == sorted(columns)
+        # a readable table: a Parquet file with the schema, not a directory without files
+        assert list(Path(cfg.table_path(f"metrics/{name}")).glob("scope=*/*.parquet")), name
+
+
+def test_deltas_compare_eras_at_the_largest_budget_both_fill(spark, tables, tables_root):
+    """Every domain gets a pre_ai -> post_ai row at the largest rung both eras fill
+    (1,000 of [500, 1000]: 1,200 tokens each), templated post_ai text compresses better
+    and repeats its 2-grams; no domain has attested text, so that comparison is a reason."""
+    from tailguard.config import load_config
+
+    cfg = load_config((), (f"output.root={tables_root}",))
+    rows = read_table(spark, cfg, "metrics/diversity_deltas").toPandas()
+    post = rows[rows.target == "post_ai"].set_index("domain")
+    assert set(post.index) == {"d0.com", "d1.com", "__all__"}
+    assert (post.token_budget == 1000).all() and post.reason.isna().all()
+    assert (post.delta_compression_ratio > 0).all()
+    assert (post.delta_distinct_ratio_n_2 < 0).all() and (post.delta_coverage < 0).all()
+    attested = rows[rows.target == "attested"]
+    assert attested.token_budget.isna().all()
+    assert attested.reason.str.startswith("attested has 0 tokens").all()
 
 
 def test_split_domains_measure_as_whole_ones(spark, tmp_path, tables, caplog):
@@ -272,3 +293,19 @@ def test_same_input_writes_byte_identical_tables(spark, tmp_path, tables, tables
         assert {"scope=pre_ai", "scope=post_ai"} <= set(first)
         assert any(scope.startswith("scope=shards") for scope in first)
         assert first == second, name
+
+
+def test_dates_run_costs_and_writes_a_full_run(spark, tables, tables_root):
+    """`--dates` is ignored (docs/ARCHITECTURE.md): a daily run measures every crawl date,
+    so it writes exactly what a full run writes, partition by partition."""
+    from tailguard.config import load_config
+
+    names = ("diversity", "tail_coverage", "rarefaction", "diversity_deltas")
+    before = {name: _table_files(tables_root, name) for name in names}
+    cfg = load_config((), (f"output.root={tables_root}",
+                           "diversity.token_budgets=[500,1000]", "diversity.hll_precision=12",
+                           "tail.min_count=2", "diversity.homogenization_sample=10"))
+    run(SimpleNamespace(cfg=cfg, spark=spark, dates=[dt.date(2023, 1, 1)],
+                        options=SimpleNamespace(scope="eras")))
+    for name in names:
+        assert _table_files(tables_root, name) == before[name], name

@@ -70,9 +70,9 @@ def test_hll_update_equals_the_numpy_registers(p):
     assert regs.max() == 64 - p + 1  # the all-zero rest has datasketch's largest rank
 
 
-def _members(table: np.ndarray, keys: np.ndarray, queries: np.ndarray, bits: int = 20) -> int:
-    """`count_members` behind a filter of the table's own keys."""
-    return compiled.count_members(table, queries, compiled.key_filter(keys, bits), bits)
+def _members(table: np.ndarray, keys: np.ndarray, queries: np.ndarray) -> int:
+    """`count_members` of the queries (`keys`: what the table holds, unused)."""
+    return compiled.count_members(table, queries)
 
 
 @pytest.mark.parametrize("with_zero", [False, True])
@@ -90,20 +90,6 @@ def test_key_table_membership_is_exact(with_zero):
     # already sorted and unique (as the tail arrives: no second sort), or with repeats
     for prepared in (np.unique(keys), np.concatenate([keys, keys[:500]])):
         assert _members(compiled.key_table(prepared), prepared, queries) == want
-
-
-@pytest.mark.parametrize("bits", [6, 12, 18])
-def test_filtered_membership_is_exact_whatever_the_filter_size(bits):
-    """The bit filter only skips keys that are surely absent: from a filter so small that
-    every bit is set (6 bits for 20k keys) to a sparse one, the count is the table's."""
-    keys = np.append(_hashes(20_000, seed=7), np.uint64(0))
-    table = compiled.key_table(keys)
-    words = compiled.key_filter(keys, bits)
-    queries = np.unique(np.concatenate([keys[::2], _hashes(50_000, seed=8)]))  # 0 included
-    want = len(set(queries.tolist()) & set(keys.tolist()))
-    assert compiled.count_members(table, queries, words, bits) == want
-    none = compiled.key_filter(np.zeros(0, np.uint64), bits)
-    assert compiled.count_members(table, queries, none, bits) == 0
 
 
 @pytest.mark.parametrize("with_zero", [False, True])

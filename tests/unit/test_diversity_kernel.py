@@ -392,3 +392,26 @@ def test_text_bytes_lines_equal_the_texts_joined_and_encoded(form):
         assert bytes(source.lines(np.array(rows, np.int64))) == expected
     assert bytes(source.lines(np.zeros(0, np.int64))) == b""
     assert [source.text(i) for i in range(len(texts))] == texts
+
+
+@pytest.mark.parametrize("cap", [10**6, 60, 10])
+def test_replicate_samples_are_okey_prefixes_of_their_class_up_to_the_cap(cap):
+    """Replicate r's budget-B sample = the first documents with okey % R == r up to B
+    tokens, measured only on rungs <= replicate_max_budget (none below the floor)."""
+    params = K.KernelParams(precision=8, concept_max_n=2, chunk_bytes=64, level=3,
+                            budgets=(20, 60, 150), sample_size=5, replicates=3,
+                            replicate_max_budget=cap)
+    out = _run(params, _rows(DOCS))
+    reps = out[out.kind == K.KIND_REPLICATE]
+    expected = []
+    for r in range(3):
+        mine = [d for d in DOCS if d["okey"] % 3 == r]
+        ends = np.cumsum([len(words(d["text"])) for d in mine])
+        for b in params.budgets:
+            if b <= cap and ends[-1] >= b and ends[0] <= b:
+                expected.append((r, b, int(ends[ends <= b][-1])))
+    got = sorted(zip(reps.key.astype(int), reps.token_budget.astype(int),
+                     reps.n_tokens.astype(int), strict=True))
+    assert got == sorted(expected)
+    assert (cap >= 150) == (150 in set(reps.token_budget))
+    assert cap >= 20 or reps.empty

@@ -27,16 +27,16 @@ from tailguard.diversity.compiled import (
     count_probes,
     hll_update,
     join_lines,
-    key_filter,
     key_table,
 )
 from tailguard.diversity.estimators import ChunkCompressor, entropy_bits
 from tailguard.diversity.hll import estimate_many
+from tailguard.text.hashing import GOLDEN64
 from tailguard.text.tokenize import byte_view
 
 DISTINCT_N = 4  # distinct-n is reported for n = 1..4
 _GRAM_SHORTFALL = np.arange(DISTINCT_N)  # a document of L tokens has L - (n - 1) n-grams
-_GROUP_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: distinct group ids stay distinct
+_GROUP_MIX = GOLDEN64  # odd: distinct group ids stay distinct
 
 
 def count_keys(keys: np.ndarray, counts: np.ndarray | None = None,
@@ -165,26 +165,18 @@ def estimates_row(regs: np.ndarray) -> dict:
 
 class TailSet:
     """Membership in the tail (uint64 concept hashes), for many keys at once: a hash set
-    (`compiled.key_table`), about one probe per key, behind a bit filter of 8-16 bits per
-    tail concept (`compiled.key_filter`). Most concepts of a sample are not in the tail;
-    the filter answers for ~90% of them from the core's own cache (512 KiB for a 367k
-    tail) where the table (8 MiB) would miss: ~11 vs ~23 ns per key on the bench tail."""
-
-    FILTER_BITS_PER_KEY = 8  # at least: the filter has 2^ceil(log2(8 n)) bits
+    (`compiled.key_table`), about one probe per key."""
 
     def __init__(self, keys: np.ndarray):
         keys = np.asarray(keys, np.uint64)
         self.size = len(keys)
         self.table = key_table(keys)
-        self.bits = max(6, int(np.ceil(np.log2(max(self.size, 1) * self.FILTER_BITS_PER_KEY))))
-        self.filter = key_filter(keys, self.bits)
 
     def count_in(self, keys: np.ndarray) -> int:
         """How many of `keys` (distinct uint64 hashes) are tail concepts."""
         if not self.size or not len(keys):
             return 0
-        return int(count_members(self.table, np.ascontiguousarray(keys, np.uint64),
-                                 self.filter, self.bits))
+        return int(count_members(self.table, np.ascontiguousarray(keys, np.uint64)))
 
 
 def concept_stats(counts: Counts, tail: TailSet) -> dict:
@@ -249,8 +241,9 @@ class Prefix:
     thrown away; for the many small groups of a crawl that is most of the work."""
 
     def __init__(self, budgets: tuple[int, ...], precision: int, stream: Stream,
-                 tail: TailSet):
+                 tail: TailSet, count_words: bool = True):
         self.budgets, self.precision, self.tail = budgets, precision, tail
+        self.count_words = count_words  # False: no entropy (the replicate samples)
         self.stream = stream
         self.regs = np.zeros((1, DISTINCT_N, 1 << precision), np.int8)
         self.words, self.concepts = Counts(), Counts()
@@ -264,9 +257,10 @@ class Prefix:
     def done(self) -> bool:
         return self.next >= len(self.budgets)
 
-    def feed(self, docs: DocSlice, slice_of) -> None:
-        """Consume documents in order; `slice_of(i, j)` gives the DocSlice of docs[i:j]."""
-        cum = self.tokens + np.cumsum(docs.lengths)
+    def feed(self, lengths: np.ndarray, slice_of) -> None:
+        """Consume documents in order, `lengths` their token counts; `slice_of(i, j)`
+        gives the DocSlice of documents i..j-1 (made only for the documents held)."""
+        cum = self.tokens + np.cumsum(lengths)
         start = 0
         while not self.done:
             end = int(np.searchsorted(cum, self.budgets[self.next], side="right"))
@@ -307,7 +301,8 @@ class Prefix:
                         np.concatenate([d.okeys for d in docs]))
         whole = np.array([[0, len(g)] for g in grams], np.int64)  # one group: the sample
         update_registers(self.regs, grams, whole, np.zeros(1, np.int64), self.precision)
-        self.words.add(grams[0])
+        if self.count_words:
+            self.words.add(grams[0])
         self.concepts.add(np.concatenate([d.concepts for d in docs]))
 
     def _snapshot(self) -> None:
@@ -319,7 +314,8 @@ class Prefix:
             return
         row = {"token_budget": self.budgets[self.next], **self.stream.sums(),
                **estimates_row(self.regs[0]),
-               "entropy_unigram": entropy_of(self.words.reduce().counts),
+               "entropy_unigram": (entropy_of(self.words.reduce().counts)
+                                   if self.count_words else None),
                **concept_stats(self.concepts, self.tail),
                "sample": list(self.stream.sample)}
         self.snapshots.append(row)

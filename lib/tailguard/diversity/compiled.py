@@ -16,10 +16,9 @@ here ~1.5. Here each is one loop over the items:
 - `finish_hashes`: a 64-bit hash and a stop-word flag for every token of a batch, from
   the FNV-1a states `tokenize.word_fnv` computes while it finds the words (no word array,
   no per-word Python call, no dictionary); `bytes_hash` is the one-word reference.
-- `key_table` / `count_members`: an open-addressing set of 64-bit keys (stop words, the
-  tail), about one probe per lookup (a binary search into hundreds of thousands of
-  sorted hashes misses the cache at every step), behind a bit filter that stays in the
-  core's cache (`key_filter`).
+- `key_table` / `count_members` / `contains_each`: an open-addressing set of 64-bit keys
+  (stop words, the tail), about one probe per lookup (a binary search into hundreds of
+  thousands of sorted hashes misses the cache at every step).
 - `ngram_table`: every n-gram (n = 1..4) and concept of a batch from its word hashes,
   one pass over the tokens with no temporary per level (ngrams.py).
 - `join_lines`: documents' bytes from an Arrow string column's buffers, each ended by a
@@ -42,11 +41,11 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from tailguard.text.hashing import FMIX_M1 as _M1
+from tailguard.text.hashing import FMIX_M2 as _M2
+from tailguard.text.hashing import GOLDEN64 as _MIX  # the bucket / slot hash multiplier
 from tailguard.text.tokenize import FNV_OFFSET, FNV_PRIME
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)   # odd multiplier of the bucket / slot hash
-_M1 = np.uint64(0xFF51AFD7ED558CCD)   # MurmurHash3 fmix64 constants (hashing.fmix64)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
 BUCKET_ROWS = 8192  # rows per bucket (about): a bucket's table of 2x that stays in cache
 MAX_BUCKET_BITS = 16
 
@@ -342,36 +341,13 @@ def _contains(table: np.ndarray, shift: np.uint64, key: np.uint64) -> bool:
     return False
 
 
-_FILTER_MIX = np.uint64(0xC2B2AE3D27D4EB4F)  # odd, unlike _MIX: filter bits and table
-#                                            slots come from different bits of the key
-
-
 @nb.njit(cache=True, nogil=True)
-def key_filter(keys: np.ndarray, bits: int) -> np.ndarray:
-    """A one-hash bit filter of `keys` over 2^bits bits (as uint64 words): a key's bit is
-    the top `bits` bits of key * _FILTER_MIX. No false negatives; a key that is not
-    there finds its bit set with probability ~ len(keys) / 2^bits."""
-    words = np.zeros(max((1 << bits) // 64, 1), np.uint64)
-    shift = np.uint64(64 - bits)
-    for key in keys:
-        bit = (key * _FILTER_MIX) >> shift
-        words[bit >> np.uint64(6)] |= np.uint64(1) << (bit & np.uint64(63))
-    return words
-
-
-@nb.njit(cache=True, nogil=True)
-def count_members(table: np.ndarray, keys: np.ndarray, words: np.ndarray, bits: int) -> int:
-    """How many of `keys` are in the key table, which is probed only for keys whose bit is
-    set in `words` (`key_filter` of the table's keys, 2^bits bits): the filter stays in
-    the core's cache where a large table does not, so most keys that are not members
-    cost one cached read, not a miss."""
-    shift = np.uint64(64 - bits)
-    table_shift = _table_shift(table)
+def count_members(table: np.ndarray, keys: np.ndarray) -> int:
+    """How many of `keys` are in the key table (about one probe each at load 1/2)."""
+    shift = _table_shift(table)
     found = 0
     for key in keys:
-        bit = (key * _FILTER_MIX) >> shift
-        if (words[bit >> np.uint64(6)] >> (bit & np.uint64(63))) & np.uint64(1):
-            found += _contains(table, table_shift, key)
+        found += _contains(table, shift, key)
     return found
 
 

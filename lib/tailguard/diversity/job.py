@@ -24,6 +24,13 @@ Tables (partitioned by `scope`, so `--scope shards:NAME` replaces only its own r
   coverage.
 - metrics/rarefaction: scope, domain, token_budget, n_tokens, distinct_concepts,
   concept_occurrences (n), f1, f2, good_turing_missing_mass (f1/n), chao1 (bias-corrected).
+- metrics/diversity_deltas (eras scope only): per domain, pre_ai -> post_ai and pre_ai ->
+  attested at the largest budget both eras fill, with intervals (deltas.py).
+
+Budgets are a ladder (`diversity.token_budgets`, 2k..64k): each (scope, domain) has rows
+for every rung it fills, so small domains are compared at small budgets. `--dates` is
+ignored: a daily run costs a full run (docs/ARCHITECTURE.md, "The diversity job in one
+page").
 """
 
 from __future__ import annotations
@@ -42,12 +49,14 @@ from pyspark.sql import functions as F
 
 from tailguard import schema
 from tailguard.config import Config
-from tailguard.diversity import rollup, tail
+from tailguard.diversity import deltas, rollup, tail
 from tailguard.diversity.accum import DISTINCT_N
 from tailguard.diversity.kernel import (
+    ALL,
     INPUT_COLUMNS,
     KIND_CANDIDATE,
     KIND_METRICS,
+    KIND_REPLICATE,
     LABELS,
     OUTPUT_DDL,
     SUM_FIELDS,
@@ -57,6 +66,7 @@ from tailguard.diversity.kernel import (
 )
 from tailguard.errors import InputError
 from tailguard.io.tables import (
+    list_partitions,
     path_exists,
     read_table,
     table_bytes,
@@ -83,7 +93,9 @@ def kernel_params(cfg: Config) -> KernelParams:
                         chunk_bytes=cfg.diversity.compression_chunk_bytes,
                         level=cfg.diversity.compression_level,
                         budgets=tuple(sorted(set(cfg.diversity.token_budgets))),
-                        sample_size=cfg.diversity.homogenization_sample)
+                        sample_size=cfg.diversity.homogenization_sample,
+                        replicates=cfg.diversity.replicates,
+                        replicate_max_budget=cfg.diversity.replicate_max_budget)
 
 
 def order_key(seed: int) -> F.Column:
@@ -257,6 +269,7 @@ class DiversityTables:
     rarefaction: DataFrame
     cached: list[DataFrame]  # persisted intermediates: `release()` after writing
     tail_keys: np.ndarray    # the tail band (sorted uint64 concept hashes)
+    replicates: DataFrame    # the replicate samples' sums (kernel REPLICATE rows)
 
     def release(self) -> None:
         for df in self.cached:
@@ -315,14 +328,54 @@ def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: Data
         _finish_groups(groups),
         tail.coverage_table(budget_rows, len(tail_keys)).select(*COVERAGE_COLUMNS),
         tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
-        [main, budgets, rollups], tail_keys)
+        [main, budgets, rollups], tail_keys,
+        main.where(F.col("kind") == KIND_REPLICATE).select(*REPLICATE_COLUMNS))
+
+
+REPLICATE_COLUMNS = ("scope", "domain", "key", "token_budget", "raw_bytes", "compressed_bytes",
+                     *[f"ngrams_{k}" for k in range(1, DISTINCT_N + 1)],
+                     *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)], "covered")
+
+
+def delta_table(spark: SparkSession, out: DiversityTables, floor: int, scope: str
+                ) -> DataFrame:
+    """metrics/diversity_deltas of an eras run (`deltas.delta_rows`): the budget, total
+    and replicate rows are a few per (era, domain), so they are compared on the driver."""
+    budget_cols = ("scope", "domain", "token_budget", *deltas.RATIO_METRICS)
+    budget, coverage, totals, reps = concurrently(
+        spark,
+        lambda: out.diversity.where(F.col("token_budget").isNotNull())
+        .select(*budget_cols).toPandas(),
+        lambda: out.tail_coverage.select("scope", "domain", "token_budget", "coverage")
+        .toPandas(),
+        lambda: out.diversity.where(F.col("token_budget").isNull()
+                                    & (F.col("month") == ALL))
+        .select("scope", "domain", "n_tokens").toPandas(),
+        lambda: out.replicates.toPandas())
+    budget = budget.merge(coverage, on=["scope", "domain", "token_budget"], how="left")
+    rows = deltas.delta_rows(budget, totals,
+                             deltas.replicate_metrics(reps, len(out.tail_keys)), floor, scope)
+    return spark.createDataFrame(rows, schema.DIVERSITY_DELTAS)
+
+
+def ensure_readable(spark: SparkSession, cfg: Config, name: str, scope: str) -> None:
+    """A table no run has written a row to yet (an empty crawl or scope) gets one
+    zero-row Parquet file with the contract schema, in the partition this run owns, so
+    it is a readable table, not a directory without files (a partitioned write of no
+    rows writes none). A later run's rows for that partition replace it."""
+    if list_partitions(spark, cfg, name, partition_col="scope"):
+        return
+    value = scope.replace("%", "%25").replace(":", "%3A")  # Spark's partition escaping
+    empty = spark.createDataFrame([], schema.TABLE_SCHEMAS[name]).drop("scope")
+    empty.coalesce(1).write.mode("overwrite").parquet(f"{cfg.table_path(name)}/scope={value}")
 
 
 def run(ctx) -> None:
     cfg, spark = ctx.cfg, ctx.spark
     scope = getattr(ctx.options, "scope", None) or "eras"
     if ctx.dates:
-        log.info("diversity always measures every crawl date; --dates is ignored")
+        log.info("diversity measures every crawl date (a daily run costs a full run, "
+                 "docs/ARCHITECTURE.md); --dates %s is ignored", ",".join(map(str, ctx.dates)))
     crawl = crawl_documents(spark, cfg)
     signatures = read_table(spark, cfg, "signatures") if table_exists(
         spark, cfg, "signatures") else None
@@ -340,7 +393,12 @@ def run(ctx) -> None:
                            signature_keys, sizes)
     # the eras scope owns the tail: the shards job weights documents by it
     tail_write = ([lambda: write_table(tail.tail_table(spark, out.tail_keys, cfg.tail),
-                                       cfg, "tail_concepts")] if scope == "eras" else [])
+                                       cfg, "tail_concepts"),
+                   lambda: write_partitions(
+                       delta_table(spark, out, min(cfg.diversity.token_budgets), scope), cfg,
+                       "metrics/diversity_deltas", partition_col="scope",
+                       sort_by=("domain", "base", "target"))]
+                  if scope == "eras" else [])
     try:
         concurrently(
             spark, *tail_write,
@@ -353,5 +411,10 @@ def run(ctx) -> None:
                                      partition_col="scope", sort_by=("domain", "token_budget")))
     finally:
         out.release()
+    owned = "pre_ai" if scope == "eras" else scope
+    for name in ("metrics/diversity", "metrics/tail_coverage", "metrics/rarefaction"):
+        ensure_readable(spark, cfg, name, owned)
+    if scope == "eras":
+        ensure_readable(spark, cfg, "metrics/diversity_deltas", scope)
     log.info("diversity: wrote metrics/diversity, metrics/tail_coverage, metrics/rarefaction%s "
              "for scope %s", ", tail_concepts" if tail_write else "", scope)

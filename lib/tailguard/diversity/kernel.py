@@ -58,6 +58,7 @@ from tailguard.diversity.rows import (  # noqa: F401  (re-exported: the kernel's
     KIND_CANDIDATE,
     KIND_METRICS,
     KIND_REGISTERS,
+    KIND_REPLICATE,
     KIND_SAMPLE,
     KIND_SUMS,
     KIND_WORDS,
@@ -80,9 +81,15 @@ class KernelParams:
     concept_max_n: int = 3           # concepts are n-grams with n = 1..concept_max_n
     chunk_bytes: int = 65536         # compression chunk size
     level: int = 3                   # zstd level
-    budgets: tuple[int, ...] = (20000, 50000, 100000)  # sorted token budgets
+    budgets: tuple[int, ...] = (2000, 4000, 8000, 16000, 32000, 64000)  # sorted ladder
     sample_size: int = 200           # homogenization sample per group
+    replicates: int = 4              # disjoint seeded replicate samples per (scope, domain)
+    replicate_max_budget: int = 8000  # replicate samples only on the rungs up to this
     mode: str = "groups"             # "groups" (main pass) or "budgets" (scope-wide samples)
+
+    @property
+    def replicate_budgets(self) -> tuple[int, ...]:
+        return tuple(b for b in self.budgets if b <= self.replicate_max_budget)
 
     def stream(self, zstd=None) -> Stream:
         return Stream(self.chunk_bytes, self.level, self.sample_size, zstd=zstd)
@@ -109,6 +116,19 @@ class Tokens:
         self.okeys = batch.column("okey").to_numpy()
         self.ngrams = ngrams_of(self.tok, DISTINCT_N, concept_max_n)
 
+    def doc_subset(self, rows: np.ndarray) -> DocSlice:
+        """The DocSlice of documents `rows` (increasing, not necessarily contiguous)."""
+        rows = np.asarray(rows, np.int64)
+        b = self.ngrams.bounds
+        grams, bounds = [], np.zeros((DISTINCT_N, len(rows) + 1), np.int64)
+        for n in range(DISTINCT_N):
+            index, bounds[n, 1:] = _gather(b[n, rows], b[n, rows + 1])
+            grams.append(self.ngrams.grams[n][index])
+        cb = self.ngrams.concept_bounds
+        concepts, _ = _gather(cb[rows], cb[rows + 1])
+        return DocSlice(self.tok.lengths[rows], self.text, rows, self.okeys[rows], grams,
+                        bounds, self.ngrams.concepts[concepts])
+
     def doc_slice(self, lo: int, hi: int) -> DocSlice:
         bounds = self.ngrams.bounds[:, lo:hi + 1]
         return DocSlice(self.tok.lengths[lo:hi], self.text, np.arange(lo, hi),
@@ -117,8 +137,19 @@ class Tokens:
                         self.ngrams.doc_concepts(lo, hi))
 
 
+def _gather(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ranges [starts[i], ends[i]) one after another, and where each range
+    ends in them (cumulative lengths)."""
+    lengths = ends - starts
+    cum = np.cumsum(lengths)
+    index = np.arange(int(cum[-1]) if len(cum) else 0, dtype=np.int64)
+    index += np.repeat(starts - (cum - lengths), lengths)
+    return index, cum
+
+
 class Run:
-    """One (scope, domain) of the main pass: its (era, month) groups and budget prefix."""
+    """One (scope, domain) of the main pass: its (era, month) groups, budget prefix and
+    replicate prefixes."""
 
     def __init__(self, scope: str, domain: str, part: int, params: KernelParams,
                  tail: TailSet, zstd=None):
@@ -135,6 +166,17 @@ class Run:
         # come from the candidates of every part instead (`Candidates`, budgets pass)
         self.prefix = Prefix(() if self.partial else params.budgets, params.precision,
                              params.stream(zstd), tail)
+        # R disjoint seeded samples: document -> replicate okey mod R, each walked in okey
+        # order like the prefix, so replicate r's budget-B sample is the first documents
+        # of its 1/R of the domain up to B tokens (the spread of the deltas, `deltas.py`).
+        # Only the rungs up to `replicate_max_budget`: a spread measured there is scaled
+        # to the matched budget, so larger replicate samples would buy little and cost R
+        # times the prefix's own measuring
+        rungs = params.replicate_budgets
+        self.replicates = [Prefix(rungs, params.precision, params.stream(zstd),
+                                  tail, count_words=False)
+                           for _ in range(params.replicates if not self.partial and rungs
+                                          and params.replicates > 1 else 0)]
 
     @property
     def partial(self) -> bool:
@@ -166,8 +208,15 @@ class Run:
             sigs.want(self.streams[s].add(docs.lengths[rows], docs.lines(rows),
                                           docs.okeys[rows]))
         if not self.prefix.done:
-            self.prefix.feed(docs, lambda a, b: tokens.doc_slice(lo + a, lo + b))
+            self.prefix.feed(docs.lengths, lambda a, b: tokens.doc_slice(lo + a, lo + b))
             sigs.want(self.prefix.head)
+        if self.replicates and not all(r.done for r in self.replicates):
+            which = docs.okeys % len(self.replicates)
+            for r, prefix in enumerate(self.replicates):
+                rows = lo + np.flatnonzero(which == r)
+                if len(rows) and not prefix.done:
+                    prefix.feed(tokens.tok.lengths[rows],
+                                lambda a, b, rows=rows: tokens.doc_subset(rows[a:b]))
 
     def _compact_words(self) -> None:
         """Sum the run's (slot, word) occurrences so far: a large domain's memory follows
@@ -269,7 +318,7 @@ class PartitionKernel:
         prefix = self.budget_run[1]
         stop_at = next((i for i in range(lo, hi) if stops[i]), hi)
         if stop_at > lo and not prefix.done:
-            prefix.feed(tokens.doc_slice(lo, stop_at),
+            prefix.feed(tokens.tok.lengths[lo:stop_at],
                         lambda a, b: tokens.doc_slice(lo + a, lo + b))
             self.sigs.want(prefix.head)
         if stop_at < hi:
@@ -310,7 +359,19 @@ class PartitionKernel:
             return self._flush_metrics(0) + self._drain_parts()
         self.metrics += rows + self._budget_rows(run.scope, run.domain, run.prefix)
         self.sigs.clear()
-        return self._flush_metrics(512)
+        return self._flush_metrics(512) + self._replicate_rows(run)
+
+    @staticmethod
+    def _replicate_rows(run: Run) -> list[pa.RecordBatch]:
+        """REPLICATE rows of a closed run: one per (replicate, budget) its sample filled
+        (`key` = the replicate), with the sums, distinct-n and tail hits of the sample."""
+        era = budget_era(run.scope)
+        rows = []
+        for r, prefix in enumerate(run.replicates):
+            prefix.finish()
+            rows += [{**snap, "scope": run.scope, "domain": run.domain, "era": era,
+                      "month": ALL, "key": r} for snap in prefix.snapshots]
+        return dict_rows(KIND_REPLICATE, rows)
 
     def _drain_parts(self) -> list[pa.RecordBatch]:
         out, self.parts = self.parts.batches(), Rollups(self.p.sample_size)

@@ -26,7 +26,7 @@ from tailguard.diversity.compiled import (
     max_probes,
     ngram_table,
 )
-from tailguard.text.hashing import fmix64
+from tailguard.text.hashing import GOLDEN64, fmix64
 from tailguard.text.tokenize import word_fnv
 
 # Closed-class English function words (articles, pronouns, auxiliaries, prepositions,
@@ -48,7 +48,7 @@ STOP_WORDS = frozenset(
     they're that's there's what's let's how when where why whether""".split()
 )
 
-_COMBINE = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio odd constant: multiplies the prefix
+_COMBINE = GOLDEN64  # multiplies the prefix hash
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import xxhash
 
 from tailguard.diversity.accum import DISTINCT_N
 
-KIND_METRICS, KIND_SUMS, KIND_REGISTERS, KIND_WORDS, KIND_SAMPLE, KIND_CANDIDATE = range(6)
+KIND_METRICS, KIND_SUMS, KIND_REGISTERS, KIND_WORDS, KIND_SAMPLE, KIND_CANDIDATE, KIND_REPLICATE = (
+    range(7))
 ALL = "__all__"
 ERAS = ("pre_ai", "attested", "post_ai")
 LABELS = ("scope", "domain", "era", "month", "token_budget")

@@ -26,5 +26,8 @@ def fmix64(h: np.ndarray) -> np.ndarray:
 
 
 _S33 = np.uint64(33)
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+FMIX_M1 = _M1 = np.uint64(0xFF51AFD7ED558CCD)  # fmix64's multipliers (compiled kernels too)
+FMIX_M2 = _M2 = np.uint64(0xC4CEB9FE1A85EC53)
+# 2^64 / golden ratio, odd: the multiplier of every multiplicative (Fibonacci) hash and
+# hash combine in the diversity kernels (distinct inputs stay distinct mod 2^64)
+GOLDEN64 = np.uint64(0x9E3779B97F4A7C15)
