@@ -27,7 +27,7 @@ export INPUT OUT DATE
 RUN_ARGS = $(if $(INPUT),--set "input.path=$$INPUT") $(if $(OUT),--set "output.root=$$OUT")
 DATE_RE := ^[0-9]{4}-[0-9]{2}-[0-9]{2}((,|\.\.)[0-9]{4}-[0-9]{2}-[0-9]{2})*$$
 
-.PHONY: setup demo test test-fast lint package pipeline daily bench cluster-test clean
+.PHONY: setup demo test test-heavy test-fast lint package pipeline daily bench cluster-test clean
 
 setup: $(STAMP) $(if $(NEED_JDK),$(VENV)/jdk/bin/java)
 
@@ -48,12 +48,16 @@ demo: setup
 	@$(VENV)/bin/tailguard train-detector --conf conf/demo.yaml --input $(DEMO_DIR)/crawl-src/detector_train.jsonl
 	@$(VENV)/bin/tailguard pipeline --conf conf/demo.yaml
 
-# The standalone-cluster tests have their own target (and CI step): make cluster-test.
+# The standalone-cluster tests and the heavy whole-pipeline runs have their own targets
+# (and CI steps): make cluster-test, make test-heavy.
 test: setup
-	$(PY) -m pytest -q tests -m "not cluster"
+	$(PY) -m pytest -q tests -m "not cluster and not heavy"
+
+test-heavy: setup
+	$(PY) -m pytest -q tests -m "heavy and not cluster"
 
 test-fast: setup
-	$(PY) -m pytest -q tests -m "not slow and not cluster"
+	$(PY) -m pytest -q tests -m "not slow and not cluster and not heavy"
 
 lint: setup
 	$(VENV)/bin/ruff check lib jobs tests bench

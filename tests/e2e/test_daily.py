@@ -29,7 +29,7 @@ from tailguard.cli import JobContext, run_job
 from tailguard.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 PARTITIONED = ("docs", "quarantine", "scores", "signatures")
 COMPARED = ("docs", "quarantine", "scores", "provenance", "metrics/synthetic_share",
             "metrics/synthetic_share_monthly", "metrics/diversity", "metrics/tail_coverage",

@@ -13,7 +13,7 @@ import pytest
 from tailguard.diversity import realeval
 from tailguard.sample import realtext as rt
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
 if not DATA.is_dir():
     DATA = Path("/work/shared/data/detector")

@@ -20,6 +20,7 @@ if not DATA.is_dir():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared/data/detector is absent")
 @pytest.mark.xfail(strict=True, reason="issue 21 open: on R1 `acc` measured MAE 0.27, "
                    "coverage 0.25 (BENCHMARKS.md); the in-domain `pu` estimator is not yet "
