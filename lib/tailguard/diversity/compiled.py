@@ -41,9 +41,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from tailguard.text.hashing import FMIX_M1 as _M1
-from tailguard.text.hashing import FMIX_M2 as _M2
 from tailguard.text.hashing import GOLDEN64 as _MIX  # the bucket / slot hash multiplier
+from tailguard.text.hashing import fmix64_one as _fmix64
 from tailguard.text.tokenize import FNV_OFFSET, FNV_PRIME
 
 BUCKET_ROWS = 8192  # rows per bucket (about): a bucket's table of 2x that stays in cache
@@ -176,16 +175,6 @@ def hll_update(regs: np.ndarray, hashes: np.ndarray, bounds: np.ndarray, rows: n
             # while registers fill, and the mispredictions cost 2-4x the whole update
             # (3.6-7.4 against 1.2-1.8 ns per hash on the bench machine)
             regs[row, index] = max(regs[row, index], rank)
-
-
-@nb.njit(cache=True, nogil=True)
-def _fmix64(h: np.uint64) -> np.uint64:
-    h ^= h >> np.uint64(33)
-    h *= _M1
-    h ^= h >> np.uint64(33)
-    h *= _M2
-    h ^= h >> np.uint64(33)
-    return h
 
 
 @nb.njit(cache=True, nogil=True)

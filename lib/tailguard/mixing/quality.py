@@ -45,6 +45,8 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from tailguard.text.hashing import GOLDEN64 as _MIX
+from tailguard.text.hashing import fmix64_one as _mix
 from tailguard.text.tokenize import FNV_OFFSET, FNV_PRIME, byte_view
 
 TOP_NGRAMS = (2, 3, 4)
@@ -62,7 +64,6 @@ SCORE_COLUMNS = (
 )
 COUNT_COLUMNS = ("q_words", "q_stop_words")
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -104,16 +105,6 @@ def _has_alpha_code_point(data: np.ndarray, start: int, end: int,
             return True
         k += n + 1
     return False
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _mix(h: np.uint64) -> np.uint64:
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
 
 
 @nb.njit(cache=True, nogil=True, inline="always")

@@ -142,7 +142,7 @@ def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
 
 def _sha256(fs: pafs.FileSystem, path: str) -> str:
     digest = hashlib.sha256()
-    with fs.open_input_stream(path) as stream:
+    with fs.open_input_stream(path, compression=None) as stream:  # raw bytes, no '.zst' detection
         while chunk := stream.read(1 << 22):
             digest.update(chunk)
     return digest.hexdigest()
@@ -156,14 +156,16 @@ class _FileWriter:
         self.fs, self.options, self.file = fs, options, file
         self.path = f"{options.staging}/bucket-{file:05d}.parquet"
         self.jsonl_path = f"{options.staging}/bucket-{file:05d}.jsonl.zst"
-        self.sink = fs.open_output_stream(self.path)
+        self.sink = fs.open_output_stream(self.path, compression=None)
         self.writer = pq.ParquetWriter(
             self.sink, SHARD_SCHEMA, compression="zstd",
             compression_level=options.compression_level,
             use_dictionary=["domain", "era", "crawl_date"], write_statistics=True)
         self.jsonl = None
         if options.jsonl:
-            self.jsonl_sink = fs.open_output_stream(self.jsonl_path)
+            # compression=None: pyarrow would otherwise detect '.zst' in the name and
+            # compress the already-compressed stream a second time
+            self.jsonl_sink = fs.open_output_stream(self.jsonl_path, compression=None)
             self.jsonl = zstandard.ZstdCompressor(
                 level=options.compression_level).stream_writer(self.jsonl_sink, closefd=False)
         self.pending: list[pa.RecordBatch] = []

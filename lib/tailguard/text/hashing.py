@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 
@@ -31,3 +32,14 @@ FMIX_M2 = _M2 = np.uint64(0xC4CEB9FE1A85EC53)
 # 2^64 / golden ratio, odd: the multiplier of every multiplicative (Fibonacci) hash and
 # hash combine in the diversity kernels (distinct inputs stay distinct mod 2^64)
 GOLDEN64 = np.uint64(0x9E3779B97F4A7C15)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def fmix64_one(h: np.uint64) -> np.uint64:
+    """`fmix64` on one value, for the compiled kernels (MinHash lines, n-grams, quality)."""
+    h ^= h >> np.uint64(33)
+    h *= FMIX_M1
+    h ^= h >> np.uint64(33)
+    h *= FMIX_M2
+    h ^= h >> np.uint64(33)
+    return h

@@ -19,6 +19,9 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from tailguard.text.hashing import FMIX_M1 as _M1
+from tailguard.text.hashing import FMIX_M2 as _M2
+from tailguard.text.hashing import fmix64_one as fmix64
 from tailguard.text.tokenize import (
     _IS_APOSTROPHE,
     _WORD_BYTE,
@@ -29,21 +32,8 @@ from tailguard.text.tokenize import (
 )
 
 _NEWLINE = 10
-_M1 = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3 fmix64 (text/hashing.fmix64)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
 LINE_SEED = np.uint64(0x2545F4914F6CDD1D)  # line-hash chain: h = (h ^ word) * FNV_PRIME
 SCOPE_MIX = np.uint64(0x9FB21C651E98DF25)  # line key = fmix64(line_hash ^ scope * SCOPE_MIX)
-
-
-@nb.njit(cache=True, nogil=True)
-def fmix64(h: np.uint64) -> np.uint64:
-    """MurmurHash3's 64-bit finaliser on one value (hashing.fmix64 is the array form)."""
-    h ^= h >> np.uint64(33)
-    h *= _M1
-    h ^= h >> np.uint64(33)
-    h *= _M2
-    h ^= h >> np.uint64(33)
-    return h
 
 
 @nb.njit(cache=True, nogil=True)
