@@ -51,14 +51,16 @@ def _signatures(spark, rows):
     return spark.createDataFrame(out, "doc_id string, crawl_date date, signature binary")
 
 
+# the ladder 500/1000/2000: each (era, domain) holds 1,200 tokens, each era of __all__ 2,400
+TEST_OVERRIDES = ("diversity.token_budgets=[500,1000,2000]", "diversity.hll_precision=12",
+                  "tail.min_count=2", "diversity.homogenization_sample=10")
+
+
 def _measure(spark, root, *overrides):
     """One run of the job on tables written by hand (docs, provenance, signatures)."""
     from tailguard.config import load_config
 
-    cfg = load_config((), (f"output.root={root}",
-                           "diversity.token_budgets=[500,1000,2000]", "diversity.hll_precision=12",
-                           "tail.min_count=2", "diversity.homogenization_sample=10",
-                           *overrides))
+    cfg = load_config((), (f"output.root={root}", *TEST_OVERRIDES, *overrides))
     rows = _docs()
     docs = spark.createDataFrame([(d, dom, c, t) for d, _, dom, c, t in rows],
                                  "doc_id string, domain string, crawl_date date, text string")
@@ -234,15 +236,17 @@ def test_an_empty_crawl_gives_empty_readable_tables(spark, tmp_path):
 
 def test_deltas_compare_eras_at_the_largest_budget_both_fill(spark, tables, tables_root):
     """Every domain gets a pre_ai -> post_ai row at the largest rung both eras fill
-    (1,000 of [500, 1000]: 1,200 tokens each), templated post_ai text compresses better
-    and repeats its 2-grams; no domain has attested text, so that comparison is a reason."""
+    (1,000 of [500, 1000, 2000] for a domain's 1,200 tokens per era, 2,000 for __all__'s
+    2,400), templated post_ai text compresses better and repeats its 2-grams; no domain
+    has attested text, so that comparison is a reason."""
     from tailguard.config import load_config
 
     cfg = load_config((), (f"output.root={tables_root}",))
     rows = read_table(spark, cfg, "metrics/diversity_deltas").toPandas()
     post = rows[rows.target == "post_ai"].set_index("domain")
     assert set(post.index) == {"d0.com", "d1.com", "__all__"}
-    assert (post.token_budget == 1000).all() and post.reason.isna().all()
+    assert post.token_budget.to_dict() == {"d0.com": 1000, "d1.com": 1000, "__all__": 2000}
+    assert post.reason.isna().all()
     assert (post.delta_compression_ratio > 0).all()
     assert (post.delta_distinct_ratio_n_2 < 0).all() and (post.delta_coverage < 0).all()
     attested = rows[rows.target == "attested"]
@@ -302,9 +306,7 @@ def test_dates_run_costs_and_writes_a_full_run(spark, tables, tables_root):
 
     names = ("diversity", "tail_coverage", "rarefaction", "diversity_deltas")
     before = {name: _table_files(tables_root, name) for name in names}
-    cfg = load_config((), (f"output.root={tables_root}",
-                           "diversity.token_budgets=[500,1000]", "diversity.hll_precision=12",
-                           "tail.min_count=2", "diversity.homogenization_sample=10"))
+    cfg = load_config((), (f"output.root={tables_root}", *TEST_OVERRIDES))
     run(SimpleNamespace(cfg=cfg, spark=spark, dates=[dt.date(2023, 1, 1)],
                         options=SimpleNamespace(scope="eras")))
     for name in names:
