@@ -5,8 +5,11 @@ a cluster alike."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import threading
 from importlib import resources
+from typing import BinaryIO
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -22,14 +25,19 @@ def build_session(cfg: Config) -> SparkSession:
     PYSPARK_PYTHON, so the executors see the same pinned libraries.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(cfg.spark.app_name)
-    if not _launched_by_spark_submit():
-        builder = builder.master(cfg.spark.master)
+    launched = _launched_by_spark_submit()
+    options = {"spark.app.name": cfg.spark.app_name}
+    if not launched:
+        options["spark.master"] = cfg.spark.master
     for key, value in sorted(cfg.spark.conf.items()):
-        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+        options[key] = str(value).lower() if isinstance(value, bool) else str(value)
     if not cfg.spark.verbose:
-        for key, value in quiet_conf(cfg, launched=_launched_by_spark_submit()).items():
-            builder = builder.config(key, value)
+        options.update(quiet_conf(cfg, launched=launched))
+        if not launched:
+            _launch_quiet_gateway(options)
+    builder = SparkSession.builder
+    for key, value in options.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.spark.log_level if cfg.spark.verbose else "ERROR")
     directory = checkpoint_dir(cfg, spark.sparkContext.master)
@@ -71,6 +79,44 @@ def quiet_conf(cfg: Config, launched: bool) -> dict[str, str]:
             conf["spark.driver.extraJavaOptions"] = (
                 f"{extra} -Dlog4j2.configurationFile=file:{quiet}".strip())
     return conf
+
+
+# Printed by the JVM itself (Spark's launcher adds --add-modules=jdk.incubator.vector), so
+# no log4j setting reaches it.
+JVM_NOISE = (b"WARNING: Using incubator modules",)
+
+
+def _launch_quiet_gateway(options: dict[str, str]) -> None:
+    """Start the driver JVM with its stderr filtered: the lines of `JVM_NOISE` dropped,
+    every other line (a real JVM error) passed on. Does nothing when a JVM is already up
+    in this process (its session is reused)."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:
+        return
+    conf = SparkConf(loadDefaults=False).setAll(sorted(options.items()))
+    gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
+    sink = getattr(sys.__stderr__, "buffer", None) or open(os.devnull, "wb")  # noqa: SIM115
+    threading.Thread(target=forward_lines, args=(gateway.proc.stderr, sink),
+                     name="jvm-stderr", daemon=True).start()
+    SparkContext._ensure_initialized(gateway=gateway)
+
+
+def forward_lines(source: BinaryIO, sink: BinaryIO, drop: tuple[bytes, ...] = JVM_NOISE
+                  ) -> None:
+    """Copy `source` to `sink` line by line until EOF, leaving out lines that start with
+    one of `drop`. Never raises: the JVM must not block on a full pipe because the
+    reader died, so after a failed write the rest is still read (and discarded)."""
+    sink_ok = True
+    for line in iter(source.readline, b""):
+        if not sink_ok or line.startswith(drop):
+            continue
+        try:
+            sink.write(line)
+            sink.flush()
+        except (OSError, ValueError):
+            sink_ok = False
 
 
 def _launched_by_spark_submit() -> bool:

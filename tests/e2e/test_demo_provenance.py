@@ -4,10 +4,12 @@ of near-duplicate pairs against exact Jaccard computed here, independently of Mi
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from itertools import combinations
 
 import pytest
+from scipy import stats
 from pyspark.sql import functions as F
 
 from tailguard.io.tables import read_table
@@ -34,9 +36,20 @@ def test_recrawls_of_pre_cutoff_pages_are_attested_and_synthetic_pages_never(dem
     post = [t for t in truth if dt.date.fromisoformat(t["crawl_date"]) >= cutoff]
     recrawls = [t for t in post if t["kind"] in ("exact_recrawl", "near_recrawl")]
     assert len(recrawls) > 100
-    not_attested = [t["url"] for t in recrawls
-                    if by_record[(t["url"], t["crawl_date"])].era != "attested"]
-    assert not_attested == []
+    missed = [t for t in recrawls if by_record[(t["url"], t["crawl_date"])].era != "attested"]
+    # Exact re-crawls match by content hash: every one is attested. A near re-crawl
+    # (true Jaccard 0.86-0.94 here) is found with the probability MinHash-LSH gives it, so
+    # a few misses near the threshold are expected: no more than chance allows (Poisson
+    # 99.9% bound on the expected count), each one close to the threshold.
+    assert [t["url"] for t in missed if t["kind"] == "exact_recrawl"] == []
+    near = [t["near_jaccard"] for t in recrawls if t["kind"] == "near_recrawl"]
+    miss_probability = _minhash_miss_probability(demo)
+    expected = sum(miss_probability(j) for j in near)
+    assert len(missed) <= stats.poisson.ppf(0.999, expected), (len(missed), expected)
+    num_perm, threshold = demo.cfg.dedup.num_perm, demo.cfg.dedup.threshold
+    for t in missed:  # within 3 standard errors of the signature's Jaccard estimate
+        j = t["near_jaccard"]
+        assert j - threshold < 3 * math.sqrt(j * (1 - j) / num_perm), t["url"]
     synthetic = [t for t in post if t["label"] == "synthetic"]
     assert synthetic
     wrongly = [t["url"] for t in synthetic
@@ -44,6 +57,22 @@ def test_recrawls_of_pre_cutoff_pages_are_attested_and_synthetic_pages_never(dem
     assert wrongly == []
     pre = [t for t in truth if dt.date.fromisoformat(t["crawl_date"]) < cutoff]
     assert {by_record[(t["url"], t["crawl_date"])].era for t in pre} == {"pre_ai"}
+
+
+def _minhash_miss_probability(demo):
+    """J -> P(a pair of true Jaccard J is not linked): not an LSH candidate in any band,
+    or its signature agreement (Binomial(num_perm, J) / num_perm) below the threshold."""
+    params = dict(read_table(demo.spark, demo.cfg, "dedup_params")
+                  .select("parameter", "value").collect())
+    bands, rows = (int(x) for x in params["lsh.bands_x_rows"].split("x"))
+    num_perm = demo.cfg.dedup.num_perm
+    agree_below = math.ceil(demo.cfg.dedup.threshold * num_perm) - 1
+
+    def probability(jaccard: float) -> float:
+        candidate = 1 - (1 - jaccard ** rows) ** bands
+        return 1 - candidate * (1 - stats.binom.cdf(agree_below, num_perm, jaccard))
+
+    return probability
 
 
 def _shingle_sets(texts, size):

@@ -129,8 +129,10 @@ def test_manifest_counts_filters_by_reason_and_tokens_by_domain(shard_set):
     assert len(manifest["config_hash"]) == 64 and manifest["input"]["crawl_dates"]
 
 
-def test_same_shards_with_other_parallelism(demo, shard_set, tmp_path):
-    """local[1] with 7 shuffle partitions, in its own Spark, from copies of the inputs."""
+def test_same_shards_with_other_parallelism_and_a_quiet_console(demo, shard_set, tmp_path):
+    """local[1] with 7 shuffle partitions, in its own Spark, from copies of the inputs.
+    The job runs as a user runs it (the CLI starts its own JVM), so it also shows what the
+    console gets: tailguard's log lines, none of Spark's or the JVM's own."""
     manifest, root = shard_set
     tables = Path(demo.cfg.output.root)
     for name in INPUT_TABLES:
@@ -144,6 +146,11 @@ def test_same_shards_with_other_parallelism(demo, shard_set, tmp_path):
                    for arg in ("--set", s)]]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    console = (done.stdout + done.stderr).splitlines()
+    noise = [line for line in console if any(mark in line for mark in (
+        "WARN ", "INFO ", "incubator", "py4j", "[Stage ", "log4j", "SLF4J"))]
+    assert not noise, noise[:5]
+    assert any("tailguard" in line and "shards" in line for line in console)
     other = tmp_path / "tables" / "shards" / "main"
     assert (other / "manifest.json").read_bytes() == (root / "manifest.json").read_bytes()
     for entry in manifest["files"]:
