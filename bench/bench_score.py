@@ -2,7 +2,9 @@
 
 Times `with_scores` (normalise + fastText + calibration + marker rate, in mapInArrow)
 into Spark's `noop` sink, so the number is the scoring cost without Parquet writing, and
-the full `score` job (read + score + partitioned write) beside it. When cfg.detector_dir
+the full `score` job (read + score + partitioned write) beside it, then the `share` job
+(every estimator, incl. the cross-fitted `pu` classifier) on those scores when the
+provenance table exists (bench_provenance ran first). When cfg.detector_dir
 holds no detector, one is trained first on a sample of the benchmark docs with
 hash-assigned labels: useless as a detector, but of realistic vocabulary and model size,
 which is what throughput depends on.
@@ -19,9 +21,9 @@ import numpy as np
 import xxhash
 
 from tailguard.cli import JobContext
-from tailguard.io.tables import read_table
+from tailguard.io.tables import read_table, table_exists
 from tailguard.synthetic import detector as det
-from tailguard.synthetic import score
+from tailguard.synthetic import score, share
 from tailguard.synthetic.train import train_detector, write_detector
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ def _ensure_detector(spark, cfg) -> str:
     with tempfile.TemporaryDirectory() as workdir:
         model, calibration, metrics, train = train_detector(
             texts, labels, cfg.with_overrides("detector.lr=0.05"), workdir)
-    write_detector(cfg.detector_dir, model, calibration, metrics, [], cfg)
+    reference = [t for t, label in zip(texts, labels, strict=True) if label]  # mle's Q texts
+    write_detector(cfg.detector_dir, model, calibration, metrics, reference, cfg)
     return f"detector trained on {len(texts)} bench docs with hash labels"
 
 
@@ -63,6 +66,14 @@ def bench(spark, cfg) -> list[dict]:
                     "docs_per_s_per_core": round(n_docs / seconds / cores, 1),
                     "note": "read docs + score + write scores partitions"})
     docs.unpersist()
+    if table_exists(spark, cfg, "provenance"):
+        start = time.perf_counter()
+        share.run(JobContext(cfg=cfg))
+        seconds = time.perf_counter() - start
+        results.append({"name": "share.run", "docs": n_docs, "seconds": round(seconds, 3),
+                        "docs_per_s_per_core": round(n_docs / seconds / cores, 1),
+                        "note": f"all estimators, share.bootstrap={cfg.share.bootstrap}, "
+                                f"pu with {cfg.share.pu_folds} folds"})
     for row in results:
         log.info("bench %s", row)
     return results

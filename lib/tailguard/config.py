@@ -25,7 +25,9 @@ from tailguard.errors import ConfigError
 
 # Maps whose keys are not validated (passed through to another system verbatim).
 FREE_FORM_MAPS = frozenset({"spark.conf"})
-ESTIMATORS = ("cc", "pcc", "acc", "mle")
+# Estimators computed from bootstrap sums (share.py), and every estimator of the share job.
+SUM_ESTIMATORS = ("cc", "pcc", "acc", "mle")
+ESTIMATORS = (*SUM_ESTIMATORS, "pu")
 
 
 def default_values() -> dict[str, Any]:
@@ -188,6 +190,11 @@ def _validate(flat: Mapping[str, Any]) -> None:
     require(flat["share.primary"] in ESTIMATORS, "share.primary", f"must be one of {ESTIMATORS}")
     for key in ("detector.bucket", "share.mle_min_df", "share.mle_vocab_size",
                 "share.min_reference_docs", "share.mle_prior_docs"):
+        require(flat[key] > 0, key, "must be positive")
+    require(isinstance(flat["share.pu_folds"], int) and flat["share.pu_folds"] >= 2,
+            "share.pu_folds", "must be an integer >= 2 (cross-fitting needs another fold)")
+    for key in ("share.pu_c", "share.pu_features", "share.pu_max_iter",
+                "share.pu_placebo_months", "share.pu_grid_points", "share.pu_max_train_docs"):
         require(flat[key] > 0, key, "must be positive")
     require(flat["share.mle_grid_points"] >= 3, "share.mle_grid_points", "must be at least 3")
     require(0.0 <= flat["share.mle_min_domain_fraction"] <= 1.0,

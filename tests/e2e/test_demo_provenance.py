@@ -9,8 +9,8 @@ from collections import defaultdict
 from itertools import combinations
 
 import pytest
-from scipy import stats
 from pyspark.sql import functions as F
+from scipy import stats
 
 from tailguard.io.tables import read_table
 from tailguard.text.tokenize import words

@@ -8,6 +8,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -168,3 +169,38 @@ def test_unchanged_recrawl_keeping_its_doc_id_is_counted_once(spark):
         rows = share.base_documents(prov, scores, 0.5, canonical_only).collect()
         assert sorted((r.doc_id, r.era) for r in rows) == [
             ("again", "post_ai"), ("new", "post_ai"), ("same", "pre_ai")]
+
+
+def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, result):
+    """The `pu` rows recomputed in numpy from the cross-fitted scores: the grid of score
+    percentiles, the crawl's synthetic CDF, each domain's least-squares fit; near the
+    truth's order (two domains of 60 + 60 documents are too few for its accuracy, which the
+    real-text evaluation measures), and a placebo row."""
+    from tailguard.synthetic import pu, pu_share
+
+    docs, prov, scores, _ = frames
+    cfg, (table, monthly) = result
+    base = share.base_documents(prov, scores, OP["threshold"], True)
+    keys = ["doc_id", "crawl_date"]
+    texts = docs.select(*keys, "text").join(base.select(*keys, "domain", "era", "month"), keys)
+    sc = pu_share.cross_fitted_scores(texts, cfg).toPandas()
+    assert sc.pu_score.notna().all() and len(sc) == base.count()
+    points = cfg.share.pu_grid_points
+    grid = np.unique(np.quantile(sc.pu_score, [(i + 1) / (points + 1) for i in range(points)]))
+    summaries = pd.DataFrame([pu_share.domain_summary(g, grid) for _, g in sc.groupby("domain")])
+    f_syn, _ = pu_share.crawl_components(summaries, cfg)
+    rows = table[table.estimator == "pu"].set_index(["era", "domain"])
+    for domain in ("big.com", "mid.com"):
+        own = sc[sc.domain == domain]
+        fit = pu.mixture_share(pu.weighted_cdf(own[own.era == "post_ai"].pu_score, grid),
+                               pu.weighted_cdf(own[own.era == "pre_ai"].pu_score, grid), f_syn)
+        row = rows.loc[("post_ai", domain)]
+        assert row.share == pytest.approx(min(max(fit, 0.0), 1.0), abs=1e-9)
+        assert row.share_lo <= row.share <= row.share_hi
+        assert row.is_primary == (cfg.share.primary == "pu")
+    assert rows.loc[("post_ai", "big.com")].share < rows.loc[("post_ai", "mid.com")].share
+    tiny = rows.loc[("post_ai", "tiny.com")]  # 5 pre-AI documents < min_reference_docs = 20
+    assert "min_docs" in tiny.reason and np.isnan(tiny.share)
+    assert rows.loc[("pre_ai", "big.com")].reason.startswith("placebo")
+    assert rows.loc[("post_ai", "__all__")].n_docs == (sc.era == "post_ai").sum()
+    assert set(monthly[monthly.estimator == "pu"].era) == {"post_ai"}

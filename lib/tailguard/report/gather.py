@@ -68,14 +68,15 @@ def _share(spark, cfg: Config, data: ReportData) -> None:
     share = _pandas(read_table(spark, cfg, "metrics/synthetic_share"))
     primary = share[share["is_primary"]]
     data.share = primary[primary["era"] == "post_ai"].reset_index(drop=True)
-    # The placebo (share.py: the estimator out of sample on the latest pre-AI year) if
-    # the table has it, else the in-sample pre-AI rows, which must also read ~0.
-    for era, label in (("placebo", "placebo: latest pre-AI year against earlier years"),
-                       ("pre_ai", "pre-AI documents (in-sample sanity check)")):
-        rows = primary[primary["era"] == era]
-        if not rows.empty:
-            data.placebo, data.placebo_label = rows.reset_index(drop=True), label
-            break
+    # The pre-AI rows: the placebo (pu_share.py: the estimator out of sample on the latest
+    # pre-AI year against the earlier ones) when the primary has one, else the in-sample
+    # pre-AI rows of the sum estimators, which must also read ~0.
+    rows = primary[primary["era"] == "pre_ai"]
+    if not rows.empty:
+        is_placebo = rows["reason"].fillna("").str.startswith("placebo").any()
+        data.placebo = rows.reset_index(drop=True)
+        data.placebo_label = ("placebo: latest pre-AI year against earlier years" if is_placebo
+                              else "pre-AI documents (in-sample sanity check)")
     data.estimators = share[(share["domain"] == ALL)].sort_values(["era", "estimator"])
     if not table_exists(spark, cfg, "metrics/synthetic_share_monthly"):
         return

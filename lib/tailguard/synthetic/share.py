@@ -3,11 +3,14 @@
 Stages: load provenance + scores (+ docs for the word model) -> canonical pre-AI and
 post-AI documents -> per-document log Q/P (mle.py) -> Poisson-bootstrap sums per
 (era, domain, month, replicate) (bootstrap.py) -> roll up to domains and `__all__` ->
-estimates (cc, pcc, acc, mle) and percentile intervals -> metrics tables.
+estimates (cc, pcc, acc, mle) and percentile intervals; in parallel the `pu` estimator
+(pu_share.py: a cross-fitted post-AI vs pre-AI classifier of this crawl + Best Bin
+Estimation per domain, with an out-of-sample placebo) -> metrics tables.
 
 Rows with era = 'post_ai' are the product numbers; era = 'pre_ai' rows run the same
 estimators on pre-AI documents and should sit near zero (the sanity check the report
-shows). Groups under `share.min_docs` documents get a null share and a `reason`.
+shows); for `pu` they are its placebo (latest pre-AI months against the earlier ones).
+Groups under `share.min_docs` documents get a null share and a `reason`.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from tailguard import paths
-from tailguard.config import ESTIMATORS
+from tailguard.config import SUM_ESTIMATORS
 from tailguard.errors import InputError
 from tailguard.io.tables import read_table, write_table
 from tailguard.schema import require_columns
 from tailguard.synthetic import bootstrap as bs
-from tailguard.synthetic import mle
+from tailguard.synthetic import mle, pu_share
 from tailguard.synthetic.detector import REFERENCE_FILE, read_meta
 
 log = logging.getLogger(__name__)
@@ -84,7 +87,7 @@ def summarise(estimates: DataFrame, keys: list[str], cfg) -> DataFrame:
     """Point estimate (replicate 0), 95% percentile interval (replicates 1..B), reason."""
     r = F.col("r")
     long = estimates.select(*keys, "r", "n", F.explode(F.array(*[
-        F.struct(F.lit(e).alias("estimator"), F.col(e).alias("value")) for e in ESTIMATORS
+        F.struct(F.lit(e).alias("estimator"), F.col(e).alias("value")) for e in SUM_ESTIMATORS
     ])).alias("e")).select(*keys, "r", "n", "e.estimator", "e.value")
     boot = F.when(r > 0, F.col("value"))
     out = long.groupBy(*keys, "estimator").agg(
@@ -138,7 +141,31 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     share = summarise(with_estimates(by_domain, points, tpr, fpr), ["era", "domain"], cfg)
     monthly = summarise(with_estimates(by_month, points, tpr, fpr),
                         ["era", "domain", "month"], cfg)
-    return share.select(*SHARE_COLUMNS), monthly.select(*MONTHLY_COLUMNS), [fine, base_words]
+    pu_scores, pu_rows = pu_estimates(base, docs, cfg)
+    pu_rows = pu_rows.persist()
+    share = share.select(*SHARE_COLUMNS).unionByName(
+        as_share_rows(pu_rows.where(F.col("month").isNull()), cfg).select(*SHARE_COLUMNS))
+    monthly = monthly.select(*MONTHLY_COLUMNS).unionByName(
+        as_share_rows(pu_rows.where(F.col("month").isNotNull()), cfg).select(*MONTHLY_COLUMNS))
+    return share, monthly, [fine, base_words, pu_scores, pu_rows]
+
+
+def pu_estimates(base: DataFrame, docs: DataFrame, cfg) -> tuple[DataFrame, DataFrame]:
+    """(cached cross-fitted scores, pu_share.ROWS) for the base documents."""
+    keys = ["doc_id", "crawl_date"]
+    texts = docs.select(*keys, "text").join(base.select(*keys, "domain", "era", "month"), keys,
+                                            "inner")
+    scores = pu_share.cross_fitted_scores(texts, cfg)
+    return scores, pu_share.pu_share_rows(scores, cfg)
+
+
+def as_share_rows(rows: DataFrame, cfg) -> DataFrame:
+    """pu_share.ROWS in the share tables' columns."""
+    return rows.select(
+        "era", "domain", "month", "n_docs",
+        (F.col("share") * F.col("n_docs")).alias("n_synthetic_est"), "share", "share_lo",
+        "share_hi", F.lit(pu_share.ESTIMATOR).alias("estimator"),
+        (F.lit(pu_share.ESTIMATOR) == F.lit(cfg.share.primary)).alias("is_primary"), "reason")
 
 
 def run(ctx) -> None:

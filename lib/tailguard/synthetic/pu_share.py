@@ -1,0 +1,382 @@
+"""The `pu` estimator of the share job: in-crawl mixture-proportion estimation (issue 21).
+
+Every domain's pre-AI documents are a labelled human sample of that domain; its post-AI
+documents are a mixture (1 - a) H + a S with an unknown synthetic part S. The detector
+was trained on other generators and its operating point does not transfer to new ones
+(docs/DETECTOR.md, real-text numbers), so this estimator does not use it. Instead:
+
+1. Scores learned on this crawl: one logistic regression of post-AI vs pre-AI documents
+   over all domains (scikit-learn in one applyInPandas group per fold, on a seeded sample
+   of at most `share.pu_max_train_docs` documents; hashed word uni- and bigrams,
+   L2-normalised, classes balanced), cross-fitted: each document is scored (mapInArrow,
+   models broadcast) by the model of the `share.pu_folds` - 1 folds it is not in.
+   Human text after the cutoff looks like human text before it,
+   so what the model learns to push up is the new, synthetic text, pooled over every
+   domain (a domain's 50 synthetic pages are too few to learn from on their own).
+2. Per domain, a known-component mixture fit (`pu.mixture_share`): the CDF of its
+   post-AI scores (the target) on a grid of the crawl's score percentiles is fitted as
+   (1 - a) F_ref + a F_syn, F_ref = the CDF of the domain's own pre-AI scores (the
+   reference), F_syn = one synthetic CDF for the crawl (`pu.synthetic_cdf`, started from
+   each domain's Best Bin Estimate, Garg et al. 2021). A domain with fewer than
+   `share.min_reference_docs` pre-AI documents uses every domain's pre-AI CDF as its
+   reference, reports the union of that interval and its own one, and says so in
+   `reason`. `__all__` (overall and per month) is the target-weighted mean of the
+   domains' signed fits, clipped once.
+3. Intervals: Poisson bootstrap over reference AND target documents, weights from
+   fmix64(xxhash64(doc_id, seed) ^ replicate); the classifier and F_syn stay fixed.
+4. Placebo (era = 'pre_ai' rows): the same estimator on the domain's latest
+   `share.pu_placebo_months` pre-AI months against its earlier pre-AI months; both are
+   human, so it should read ~0. A positive placebo is topic drift read as synthetic.
+
+Only scores (a few numbers per document) reach the per-domain pandas functions and only
+per-domain CDFs (grid-sized arrays) and the fold models' coefficients reach the driver;
+text stays in Spark. Each model sees its rows sorted by doc_id, so the scores do not
+depend on partitioning (MLlib's distributed L-BFGS, our first version, sums gradients in
+task-completion order and was both slower here and not reproducible bit for bit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from tailguard.schema import require_columns
+from tailguard.synthetic import pu
+from tailguard.synthetic.estimators import poisson_weights
+from tailguard.text.hashing import GOLDEN64, fmix64
+
+ALL_DOMAINS = "__all__"
+ESTIMATOR = "pu"
+SCORE_DIGITS = 6
+ROWS = T.StructType([
+    T.StructField("era", T.StringType(), False),
+    T.StructField("domain", T.StringType(), False),
+    T.StructField("month", T.DateType(), True),        # null: the whole domain
+    T.StructField("n_docs", T.LongType(), False),
+    T.StructField("share", T.DoubleType(), True),
+    T.StructField("share_lo", T.DoubleType(), True),
+    T.StructField("share_hi", T.DoubleType(), True),
+    T.StructField("reason", T.StringType(), True),
+])
+
+
+def with_fold(df: DataFrame, folds: int, seed: int) -> DataFrame:
+    """fold in [0, folds) from a seeded hash of doc_id: the same document, the same fold."""
+    return df.withColumn("fold", F.pmod(F.xxhash64("doc_id", F.lit(seed)), F.lit(folds)))
+
+
+def _vectorizer(num_features: int):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=num_features, ngram_range=(1, 2), alternate_sign=False,
+                             norm="l2", lowercase=False, token_pattern=r"\S+")
+
+
+MODEL = T.StructType([
+    T.StructField("model", T.IntegerType(), False),
+    T.StructField("coef", T.BinaryType(), False),       # float64 little-endian, n_features
+    T.StructField("intercept", T.DoubleType(), False),
+])
+
+
+def fit_fold_model(texts: list[str], labels: np.ndarray, num_features: int, c: float,
+                   max_iter: int) -> tuple[np.ndarray, float]:
+    """(coefficients, intercept) of a class-balanced ridge logistic regression of post-AI
+    (1) vs pre-AI (0) on L2-normalised hashed word uni- and bigrams (scikit-learn,
+    single-threaded lbfgs: the same rows in the same order give the same model)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=max_iter)
+    model.fit(_vectorizer(num_features).transform(texts), labels)
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
+    """One model per fold k, trained on a seeded sample (at most share.pu_max_train_docs)
+    of the documents outside fold k; a fold without both classes to train on gets none.
+
+    Each training row is sent to the K - 1 models that use it and every model is fitted
+    in one applyInPandas group, rows sorted by doc_id, so its input is the same whatever
+    the partitioning; only the coefficients (pu_features doubles each) reach the driver.
+    """
+    s = cfg.share
+    total = docs.count()
+    keep = min(1.0, s.pu_max_train_docs / max(total, 1))
+    sample = docs.where(
+        F.pmod(F.xxhash64("doc_id", F.lit(s.seed + 1)), F.lit(1_000_003))
+        < F.lit(int(keep * 1_000_003)))
+    rows = sample.select(
+        "doc_id", "text", (F.col("era") == "post_ai").cast("int").alias("label"),
+        F.explode(F.filter(F.sequence(F.lit(0), F.lit(s.pu_folds - 1)),
+                           lambda k: k != F.col("fold"))).alias("model"))
+
+    def fit(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.sort_values("doc_id", kind="stable")
+        labels = frame.label.to_numpy(np.int8)
+        if len(np.unique(labels)) < 2:
+            return pd.DataFrame([], columns=MODEL.names)
+        coef, intercept = fit_fold_model(frame.text.tolist(), labels, s.pu_features, s.pu_c,
+                                         s.pu_max_iter)
+        return pd.DataFrame([{"model": int(frame.model.iloc[0]),
+                              "coef": coef.astype("<f8").tobytes(), "intercept": intercept}])
+
+    fitted = rows.groupBy("model").applyInPandas(fit, MODEL).collect()
+    return {r["model"]: (np.frombuffer(r["coef"], dtype="<f8"), r["intercept"]) for r in fitted}
+
+
+def cross_fitted_scores(docs: DataFrame, cfg) -> DataFrame:
+    """(doc_id, domain, era, month, pu_score): P(post-AI | text) from the model of the
+    other folds (null where that fold has no model).
+
+    `docs` holds doc_id, domain, era ('pre_ai' / 'post_ai'), month and text. Scoring is
+    a mapInArrow over the documents with the fold models broadcast.
+    """
+    require_columns(docs, ["doc_id", "domain", "era", "month", "text"], "cross_fitted_scores")
+    s = cfg.share
+    with_folds = with_fold(docs, s.pu_folds, s.seed)
+    models = fold_models(with_folds, cfg)
+    spark = docs.sparkSession
+    shared = spark.sparkContext.broadcast(models)
+    keep = ["doc_id", "domain", "era", "month"]
+    schema = T.StructType([*[docs.schema[c] for c in keep],
+                           T.StructField("pu_score", T.DoubleType(), True)])
+    num_features = s.pu_features
+
+    def score(batches):
+        vectorizer = _vectorizer(num_features)
+        fitted = shared.value
+        for batch in batches:
+            frame = batch.to_pandas()
+            out = np.full(len(frame), np.nan)
+            if len(frame):
+                x = vectorizer.transform(frame.text.tolist())
+                folds = frame.fold.to_numpy()
+                for k, (coef, intercept) in fitted.items():
+                    rows = np.flatnonzero(folds == k)
+                    if len(rows):
+                        z = x[rows] @ coef + intercept
+                        out[rows] = np.round(1.0 / (1.0 + np.exp(-z)), SCORE_DIGITS)
+            frame = frame[keep].assign(pu_score=out)  # NaN (no model) becomes null
+            yield pa.RecordBatch.from_pandas(frame, schema=_arrow(schema), preserve_index=False)
+
+    # cached: the grid, the domain summaries and the replicate fits all read the scores
+    return with_folds.select(*keep, "text", "fold").mapInArrow(score, schema).persist()
+
+
+def _arrow(schema: T.StructType) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema)
+
+
+def replicate_uniforms(doc_hash: np.ndarray, replicate: int) -> np.ndarray:
+    """Uniform [0, 1) per document for one bootstrap replicate (53 high bits of fmix64)."""
+    salt = np.uint64((int(GOLDEN64) * replicate) & 0xFFFFFFFFFFFFFFFF)  # wraps mod 2^64
+    mixed = fmix64(doc_hash.astype(np.uint64) ^ salt)
+    return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def replicate_weights(doc_hash: np.ndarray, replicates: int) -> np.ndarray:
+    """(replicates + 1, n) Poisson(1) weights; row 0 is the sample itself (all ones)."""
+    out = np.ones((replicates + 1, len(doc_hash)))
+    for r in range(1, replicates + 1):
+        out[r] = poisson_weights(replicate_uniforms(doc_hash, r))
+    return out
+
+
+def score_grid(scores: DataFrame, points: int) -> np.ndarray:
+    """`points` exact percentiles of every document's score (deterministic, one row back)."""
+    probs = [(i + 1) / (points + 1) for i in range(points)]
+    row = scores.agg(F.percentile("pu_score", F.array(*[F.lit(p) for p in probs]))
+                     .alias("grid")).first()
+    return np.unique(np.asarray(row["grid"] or [0.5], dtype=np.float64))
+
+
+def placebo_min_docs(min_docs: int) -> int:
+    """Documents each side of a placebo needs: half of share.min_docs (at least 10). The
+    latest pre-AI year of a domain holds a third of its pre-AI text at most, and the
+    placebo is a check on the estimator, not a number a reader acts on."""
+    return max(10, min_docs // 2)
+
+
+def _months_before(month: dt.date, months: int) -> dt.date:
+    total = month.year * 12 + month.month - 1 - months
+    return dt.date(total // 12, total % 12 + 1, 1)
+
+
+def placebo_split(pre: pd.DataFrame, months: int) -> tuple[pd.DataFrame, pd.DataFrame, dt.date]:
+    """(earlier pre-AI documents, the latest `months` months of them, first late month)."""
+    start = _months_before(max(pre.month), months - 1)
+    return pre[pre.month < start], pre[pre.month >= start], start
+
+
+SUMMARY = T.StructType([
+    T.StructField("domain", T.StringType(), False),
+    T.StructField("n_pre", T.LongType(), False),
+    T.StructField("n_post", T.LongType(), False),
+    T.StructField("bbe", T.DoubleType(), True),
+    T.StructField("cdf_pre", T.ArrayType(T.DoubleType()), False),
+    T.StructField("cdf_post", T.ArrayType(T.DoubleType()), False),
+])
+
+
+def domain_summary(frame: pd.DataFrame, grid: np.ndarray) -> dict:
+    """One domain's sample CDFs on the grid and its Best Bin Estimate (no replicates)."""
+    frame = frame[frame.pu_score.notna()]
+    pre = frame[frame.era == "pre_ai"].pu_score.to_numpy(float)
+    post = frame[frame.era == "post_ai"].pu_score.to_numpy(float)
+    bbe = pu.bbe_share(pre, post) if len(pre) and len(post) else None
+    return {"domain": frame.domain.iloc[0] if len(frame) else "", "n_pre": len(pre),
+            "n_post": len(post), "bbe": bbe, "cdf_pre": pu.weighted_cdf(pre, grid).tolist(),
+            "cdf_post": pu.weighted_cdf(post, grid).tolist()}
+
+
+def crawl_components(summaries: pd.DataFrame, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """(F_syn, pooled pre-AI CDF) from the domains' summaries (driver, grid-sized)."""
+    fit = summaries[(summaries.n_pre >= cfg.share.min_reference_docs)
+                    & (summaries.n_post >= cfg.share.min_docs)]
+    if fit.empty:
+        fit = summaries[(summaries.n_pre > 0) & (summaries.n_post > 0)]
+    grid_size = len(summaries.cdf_pre.iloc[0])
+    weights = summaries.n_pre.to_numpy(float)
+    pooled = (np.vstack(summaries.cdf_pre.to_list()).T @ weights / weights.sum()
+              if weights.sum() > 0 else np.zeros(grid_size))
+    if fit.empty:
+        return np.ones(grid_size), pooled
+    ref, tgt = np.vstack(fit.cdf_pre.to_list()), np.vstack(fit.cdf_post.to_list())
+    f_syn = pu.synthetic_cdf(ref, tgt, fit.n_post.to_numpy(float),
+                             fit.bbe.fillna(0.0).to_numpy(float))
+    return f_syn, pooled
+
+
+REPLICATES = T.StructType([
+    T.StructField("era", T.StringType(), False),
+    T.StructField("domain", T.StringType(), False),
+    T.StructField("month", T.DateType(), True),     # null: the whole domain
+    T.StructField("reference", T.StringType(), False),  # 'own' | 'pooled'
+    T.StructField("r", T.IntegerType(), False),
+    T.StructField("n", T.DoubleType(), False),       # weighted target documents
+    T.StructField("value", T.DoubleType(), True),    # signed fit, before clipping
+    T.StructField("reason", T.StringType(), True),
+])
+
+
+def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
+                      pooled_ref: np.ndarray, cfg) -> list[dict]:
+    """Signed fits of one domain for every replicate: post-AI overall and per month
+    against its reference(s), and the placebo; rows of the REPLICATES schema."""
+    s = cfg.share
+    frame = frame[frame.pu_score.notna()]
+    domain = frame.domain.iloc[0]
+    pre, post = frame[frame.era == "pre_ai"], frame[frame.era == "post_ai"]
+    small = len(pre) < s.min_reference_docs
+    reason = (f"pooled reference: {len(pre)} pre-AI documents < share.min_reference_docs "
+              f"({s.min_reference_docs}); interval widened to cover its own" if small else None)
+    out: list[dict] = []
+
+    def cdfs(part: pd.DataFrame) -> np.ndarray:
+        scores = part.pu_score.to_numpy(float)
+        weights = replicate_weights(part.doc_hash.to_numpy(np.int64), s.bootstrap)
+        return np.vstack([pu.weighted_cdf(scores, grid, w) for w in weights]), weights.sum(1)
+
+    def emit(era, month, target, references, why):
+        tgt, n = cdfs(target)
+        for name, ref in references:
+            for r in range(s.bootstrap + 1):
+                reference = ref if ref.ndim == 1 else ref[r]
+                out.append({"era": era, "domain": domain, "month": month, "reference": name,
+                            "r": r, "n": float(n[r]), "value": pu.mixture_share(
+                                tgt[r], reference, f_syn), "reason": why})
+
+    own = cdfs(pre)[0] if len(pre) else None
+    refs = [("pooled", pooled_ref)] + ([("own", own)] if own is not None else [])
+    refs = refs if small else [("own", own)]
+    if len(post):
+        emit("post_ai", None, post, refs, reason)
+        for month, target in sorted(post.groupby("month"), key=lambda kv: kv[0]):
+            emit("post_ai", month, target, refs[:1], reason)
+    if len(pre):
+        early, late, start = placebo_split(pre, s.pu_placebo_months)
+        why = f"placebo: pre-AI months from {start} against the earlier ones"
+        least = placebo_min_docs(s.min_docs)
+        if len(early) >= least and len(late) >= least:
+            emit("pre_ai", None, late, [("own", cdfs(early)[0])], why)
+        else:
+            out.append({"era": "pre_ai", "domain": domain, "month": None, "reference": "own",
+                        "r": 0, "n": float(len(late)), "value": None,
+                        "reason": f"placebo: fewer than {least} pre-AI documents before or "
+                                  f"in the latest {s.pu_placebo_months} months"})
+    return out
+
+
+def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
+    """ROWS from replicate fits: domains and `__all__` (target-weighted mean of the
+    domains' signed fits), clipped to [0, 1]; percentile intervals over r >= 1."""
+    keys = ["era", "domain", "month"]
+    main = reps.where(F.col("reference") == F.when(
+        F.col("reason").startswith("pooled"), F.lit("pooled")).otherwise(F.lit("own")))
+    overall = (main.where(F.col("value").isNotNull())
+               .groupBy("era", "month", "r")
+               .agg((F.sum(F.col("n") * F.col("value")) / F.sum("n")).alias("value"),
+                    F.sum("n").alias("n"))
+               .select("era", F.lit(ALL_DOMAINS).alias("domain"), "month",
+                       F.lit("own").alias("reference"), "r", "n", "value",
+                       F.lit(None).cast("string").alias("reason")))
+    rows = main.unionByName(overall).unionByName(
+        reps.where(F.col("reference") == "own").where(F.col("reason").startswith("pooled")))
+    clipped = F.least(F.greatest(F.col("value"), F.lit(0.0)), F.lit(1.0))
+    r = F.col("r")
+    per_ref = rows.groupBy(*keys, "reference").agg(
+        F.max(F.when(r == 0, F.col("n"))).alias("n"),
+        F.max(F.when(r == 0, clipped)).alias("point"),
+        F.percentile(F.when(r > 0, clipped), F.lit(0.025)).alias("lo"),
+        F.percentile(F.when(r > 0, clipped), F.lit(0.975)).alias("hi"),
+        F.first("reason", ignorenulls=True).alias("reason"))
+    main_ref = F.when(F.col("reason").startswith("pooled"), F.lit("pooled")).otherwise(F.lit("own"))
+    merged = per_ref.groupBy(*keys).agg(
+        F.max(F.when(F.col("reference") == main_ref, F.col("n"))).cast("long").alias("n_docs"),
+        F.max(F.when(F.col("reference") == main_ref, F.col("point"))).alias("point"),
+        F.min("lo").alias("lo"), F.max("hi").alias("hi"),
+        F.first("reason", ignorenulls=True).alias("reason"))
+    least = F.when(F.col("era") == "pre_ai", F.lit(placebo_min_docs(cfg.share.min_docs)))
+    few = F.col("n_docs") < least.otherwise(F.lit(cfg.share.min_docs))
+    keep = lambda c: F.when(~few, F.col(c))  # noqa: E731 - one-line column helper
+    return merged.select(
+        *keys, "n_docs", keep("point").alias("share"), keep("lo").alias("share_lo"),
+        keep("hi").alias("share_hi"),
+        F.when(few, F.concat(F.lit("fewer than "), least.otherwise(F.lit(cfg.share.min_docs))
+                             .cast("string"), F.lit(" documents (share.min_docs)")))
+        .otherwise(F.col("reason")).alias("reason"))
+
+
+def pu_share_rows(scores: DataFrame, cfg) -> DataFrame:
+    """The estimator's rows per domain, per (domain, month) and for `__all__` (ROWS).
+
+    Stages: grid of score percentiles -> per-domain sample CDFs (applyInPandas, back to
+    the driver: grid-sized arrays per domain) -> the crawl's synthetic CDF -> per-domain
+    replicate fits (applyInPandas) -> Spark summary with `__all__`.
+    """
+    require_columns(scores, ["doc_id", "domain", "era", "month", "pu_score"], "pu_share_rows")
+    slim = scores.select("domain", "era", "month", "pu_score",
+                         F.xxhash64("doc_id", F.lit(cfg.share.seed)).alias("doc_hash")
+                         ).where(F.col("pu_score").isNotNull())
+    grid = score_grid(slim, cfg.share.pu_grid_points)
+    summaries = (slim.groupBy("domain").applyInPandas(
+        lambda f: pd.DataFrame([domain_summary(f, grid)], columns=SUMMARY.names), SUMMARY)
+        .toPandas().sort_values("domain", ignore_index=True))
+    if summaries.empty:
+        return slim.sparkSession.createDataFrame([], ROWS)
+    f_syn, pooled = crawl_components(summaries, cfg)
+
+    def replicate(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(domain_replicates(frame, grid, f_syn, pooled, cfg),
+                            columns=REPLICATES.names)
+
+    reps = slim.groupBy("domain").applyInPandas(replicate, REPLICATES)
+    return summarise_replicates(reps, cfg).select(*ROWS.names)

@@ -1,0 +1,124 @@
+"""The `pu` estimator's math (tailguard.synthetic.pu and pu_share), without Spark."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tailguard.config import load_config
+from tailguard.synthetic import pu, pu_share
+
+GRID = np.linspace(0.01, 0.99, 99)
+
+
+def _cfg(*sets):
+    return load_config([], ["share.bootstrap=60", "share.min_docs=20",
+                            "share.min_reference_docs=40", *sets])
+
+
+def _human(rng, n):
+    return rng.beta(2, 5, n)
+
+
+def _synthetic(rng, n):
+    return rng.beta(6, 2, n)
+
+
+def _frame(rng, domain, n_pre, n_post, share):
+    months = [dt.date(2019 + i // 12, i % 12 + 1, 1) for i in range(36)]
+    n_syn = int(round(share * n_post))
+    pre = pd.DataFrame({"era": "pre_ai", "month": [months[i % 36] for i in range(n_pre)],
+                        "pu_score": _human(rng, n_pre)})
+    post = pd.DataFrame({"era": "post_ai", "month": dt.date(2023, 3, 1),
+                         "pu_score": np.concatenate([_human(rng, n_post - n_syn),
+                                                     _synthetic(rng, n_syn)])})
+    out = pd.concat([pre, post], ignore_index=True)
+    out["domain"] = domain
+    out["doc_hash"] = rng.integers(-(1 << 62), 1 << 62, len(out))
+    return out
+
+
+def test_mixture_share_recovers_the_weight_of_known_components():
+    rng = np.random.default_rng(1)
+    ref = pu.weighted_cdf(_human(rng, 4000), GRID)
+    syn = pu.weighted_cdf(_synthetic(rng, 4000), GRID)
+    for share in (0.0, 0.25, 0.8):
+        n = int(share * 3000)
+        tgt = pu.weighted_cdf(np.concatenate([_human(rng, 3000 - n), _synthetic(rng, n)]), GRID)
+        assert pu.mixture_share(tgt, ref, syn) == pytest.approx(share, abs=0.03)
+    assert pu.mixture_share(ref, ref, ref) is None  # components that cannot be told apart
+
+
+def test_weighted_cdf_counts_weights_and_handles_an_empty_sample():
+    cdf = pu.weighted_cdf(np.array([0.1, 0.5, 0.9]), np.array([0.0, 0.5, 1.0]),
+                          np.array([1.0, 2.0, 1.0]))
+    assert cdf.tolist() == [0.0, 0.75, 1.0]
+    assert pu.weighted_cdf(np.array([]), GRID).sum() == 0
+
+
+def test_synthetic_cdf_is_recovered_from_domains_of_different_shares():
+    rng = np.random.default_rng(2)
+    shares = [0.1, 0.3, 0.5, 0.7]
+    refs, tgts = [], []
+    for share in shares:
+        refs.append(pu.weighted_cdf(_human(rng, 3000), GRID))
+        n = int(share * 3000)
+        tgts.append(pu.weighted_cdf(np.concatenate([_human(rng, 3000 - n),
+                                                    _synthetic(rng, n)]), GRID))
+    start = np.array(shares) * 0.8  # a biased start (BBE on small samples)
+    f_syn = pu.synthetic_cdf(np.vstack(refs), np.vstack(tgts), np.full(4, 3000), start)
+    truth = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
+    assert np.all(np.diff(f_syn) >= 0) and 0 <= f_syn.min() and f_syn.max() <= 1
+    assert np.abs(f_syn - truth).max() < 0.25
+    fits = [pu.mixture_share(t, r, f_syn) for t, r in zip(tgts, refs, strict=True)]
+    assert np.abs(np.array(fits) - shares).mean() < 0.1
+
+
+def test_replicate_uniforms_are_uniform_and_differ_by_replicate():
+    h = np.arange(20000, dtype=np.int64) * 7919
+    u1, u2 = pu_share.replicate_uniforms(h, 1), pu_share.replicate_uniforms(h, 2)
+    assert 0 <= u1.min() and u1.max() < 1
+    assert abs(u1.mean() - 0.5) < 0.01 and abs(np.corrcoef(u1, u2)[0, 1]) < 0.03
+    assert np.array_equal(u1, pu_share.replicate_uniforms(h, 1))
+    assert (pu_share.replicate_weights(h[:10], 3)[0] == 1).all()
+
+
+def test_domain_replicates_fit_the_mixture_and_a_placebo_of_human_text():
+    rng = np.random.default_rng(4)
+    frame = _frame(rng, "a.com", 600, 400, 0.4)
+    f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
+    reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, GRID * 0, _cfg()))
+    post = reps[(reps.era == "post_ai") & reps.month.isna()]
+    assert len(post) == 61 and set(post.reference) == {"own"}
+    point = post[post.r == 0].value.iloc[0]
+    assert point == pytest.approx(0.4, abs=0.05)
+    lo, hi = np.quantile(post[post.r > 0].value, [0.025, 0.975])
+    assert lo < 0.4 < hi
+    placebo = reps[reps.era == "pre_ai"]
+    assert placebo.reason.iloc[0].startswith("placebo")
+    assert abs(placebo[placebo.r == 0].value.iloc[0]) < 0.06
+    assert (reps[reps.month.notna()].month == dt.date(2023, 3, 1)).all()
+
+
+def test_a_small_reference_is_fitted_against_the_pooled_one_and_its_own():
+    rng = np.random.default_rng(5)
+    frame = _frame(rng, "small.com", 25, 200, 0.3)
+    pooled = pu.weighted_cdf(_human(rng, 5000), GRID)
+    f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
+    reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, pooled, _cfg()))
+    post = reps[(reps.era == "post_ai") & reps.month.isna()]
+    assert set(post.reference) == {"own", "pooled"}
+    assert post.reason.iloc[0].startswith("pooled reference: 25 pre-AI documents")
+    spread = post[post.r > 0].groupby("reference").value.std()
+    assert spread["own"] > spread["pooled"]  # own reference of 25 docs: the noisier fit
+
+
+def test_placebo_needs_enough_earlier_documents():
+    rng = np.random.default_rng(6)
+    frame = _frame(rng, "tiny.com", 18, 12, 0.5)  # 6 pre-AI documents in the latest year
+    reps = pu_share.domain_replicates(frame, GRID, GRID, GRID * 0, _cfg())
+    placebo = [r for r in reps if r["era"] == "pre_ai"]
+    assert len(placebo) == 1 and placebo[0]["value"] is None
+    assert "fewer than 10 pre-AI documents" in placebo[0]["reason"]
+
