@@ -1,8 +1,8 @@
-"""Best Bin Estimation and the cross-fitted in-domain classifier (tailguard.synthetic.pu)."""
+"""Best Bin Estimation (tailguard.synthetic.pu) and the cross-fitted classifier (pu_share)."""
 
 import numpy as np
 
-from tailguard.synthetic import pu
+from tailguard.synthetic import pu, pu_share
 
 
 def test_bbe_recovers_a_known_mixture_and_reads_zero_on_pure_human():
@@ -17,15 +17,21 @@ def test_bbe_recovers_a_known_mixture_and_reads_zero_on_pure_human():
     assert pu.bbe_share(ref, human(2000)) < 0.03
 
 
-def test_bbe_bootstrap_weights_widen_with_fewer_reference_docs():
+def test_bootstrap_intervals_widen_with_fewer_reference_docs():
+    """The share job's intervals (Poisson weights over reference and target, the mixture
+    fit per replicate) are wider for a domain with 40 pre-AI documents than with 800."""
     rng = np.random.default_rng(1)
+    grid = np.linspace(0.01, 0.99, 99)
+    f_syn = pu.weighted_cdf(rng.beta(5, 2, 20000), grid)
 
     def spread(n_ref):
         ref = rng.beta(2, 5, n_ref)
         tgt = np.concatenate([rng.beta(2, 5, 300), rng.beta(5, 2, 200)])
-        rows = pu.domain_share(ref, tgt, [f"r{i}" for i in range(n_ref)],
-                               [f"t{i}" for i in range(len(tgt))], replicates=40, seed=3)
-        values = np.array([s for r, _, s in rows if r > 0])
+        w_ref = pu_share.replicate_weights(np.arange(n_ref, dtype=np.int64) * 7919, 40)
+        w_tgt = pu_share.replicate_weights(np.arange(len(tgt), dtype=np.int64) * 104729 + 1, 40)
+        values = np.array([pu.mixture_share(pu.weighted_cdf(tgt, grid, w_tgt[r]),
+                                            pu.weighted_cdf(ref, grid, w_ref[r]), f_syn)
+                           for r in range(1, 41)])
         return np.quantile(values, 0.975) - np.quantile(values, 0.025)
 
     assert spread(40) > spread(800)
@@ -38,7 +44,14 @@ def test_cross_fitted_classifier_finds_the_new_kind_of_text():
     llm = [" ".join(rng.choice(words, 30)) + " delve tapestry moreover" for _ in range(60)]
     texts = human + llm
     is_target = np.array([0] * 100 + [1] * 160)  # 100 reference, 100 human + 60 llm targets
-    ids = [f"d{i}" for i in range(len(texts))]
-    scores = pu.cross_fitted_scores(texts, np.zeros(len(texts)), is_target, ids, folds=5)
+    fold = np.arange(len(texts)) % 5
+    scores = np.zeros(len(texts))
+    for k in range(5):  # cross-fitted as pu_share.cross_fitted_scores does, one model per fold
+        coef, intercept = pu_share.fit_fold_model(
+            [t for t, f in zip(texts, fold, strict=True) if f != k], is_target[fold != k],
+            1 << 18, c=10.0, max_iter=200)
+        x = pu_share._vectorizer(1 << 18).transform([t for t, f in zip(texts, fold, strict=True)
+                                                     if f == k])
+        scores[fold == k] = x @ coef + intercept
     share = pu.bbe_share(scores[is_target == 0], scores[is_target == 1])
     assert abs(share - 60 / 160) < 0.1

@@ -90,7 +90,7 @@ def test_domain_replicates_fit_the_mixture_and_a_placebo_of_human_text():
     f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
     reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, GRID * 0, _cfg()))
     post = reps[(reps.era == "post_ai") & reps.month.isna()]
-    assert len(post) == 61 and set(post.reference) == {"own"}
+    assert len(post) == 61 and set(post.reference) == {"main"}
     point = post[post.r == 0].value.iloc[0]
     assert point == pytest.approx(0.4, abs=0.05)
     lo, hi = np.quantile(post[post.r > 0].value, [0.025, 0.975])
@@ -108,10 +108,10 @@ def test_a_small_reference_is_fitted_against_the_pooled_one_and_its_own():
     f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
     reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, pooled, _cfg()))
     post = reps[(reps.era == "post_ai") & reps.month.isna()]
-    assert set(post.reference) == {"own", "pooled"}
+    assert set(post.reference) == {"own", "main"}
     assert post.reason.iloc[0].startswith("pooled reference: 25 pre-AI documents")
     spread = post[post.r > 0].groupby("reference").value.std()
-    assert spread["own"] > spread["pooled"]  # own reference of 25 docs: the noisier fit
+    assert spread["own"] > spread["main"]  # own reference of 25 docs: the noisier fit
 
 
 def test_placebo_needs_enough_earlier_documents():

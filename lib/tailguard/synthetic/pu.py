@@ -1,25 +1,16 @@
-"""In-domain mixture-proportion estimation of the synthetic share (positive-unlabelled).
+"""Mixture-proportion math of the `pu` share estimator (positive-unlabelled), in numpy.
 
 A domain's post-AI documents are a mixture (1 - a) H + a S of that domain's human
 distribution H, known from its own pre-AI documents (a labelled human sample), and an
-unknown synthetic one S. The share a is the class prior of the unlabelled sample.
-
-1. Features learned in-domain (Elkan & Noto 2008): a classifier of reference (pre-AI)
-   vs target (post-AI) documents of the domain, on hashed word and character n-grams plus
-   the detector's log-odds, cross-fitted (K folds, each document scored by a model that
-   never saw it). Human post-AI text is indistinguishable from pre-AI text, so only the
-   synthetic part of the target pushes scores up; the detector's log-odds carries what
-   other generators taught it, the n-grams what THIS domain's new text looks like.
-2. Best Bin Estimation (Garg et al. 2021, "Mixture Proportion Estimation and PU Learning:
-   A Modern Approach"): with F_R, F_T the fractions of reference / target scores at or
-   below t, (1 - a) <= F_T(t) / F_R(t) for every t, tight where synthetic text is rare;
-   1 - a is that ratio at the t minimising it plus a confidence penalty (their
-   Algorithm 1; 1 - a is the PU "positive" proportion here, human the labelled class).
-3. Intervals: Poisson bootstrap over reference AND target documents (the same hashed
-   weights as bootstrap.py), re-running step 2 per replicate, so a domain with few pre-AI
-   documents gets an honestly wide interval.
-
-Pure numpy / scikit-learn: the share job applies it per domain inside applyInPandas.
+unknown synthetic one S; a is the class prior of the unlabelled sample. The scores come
+from the cross-fitted classifier of pu_share.py; this module holds what is done with them:
+- Best Bin Estimation (Garg et al. 2021, "Mixture Proportion Estimation and PU Learning:
+  A Modern Approach"): with F_R, F_T the fractions of reference / target scores at or
+  below t, (1 - a) <= F_T(t) / F_R(t) for every t, tight where synthetic text is rare;
+  1 - a is that ratio at the t minimising it plus a confidence penalty (their
+  Algorithm 1; 1 - a is the PU "positive" proportion here, human the labelled class).
+  It starts the mixture fit below.
+- The known-component mixture fit (`weighted_cdf`, `mixture_share`, `synthetic_cdf`).
 """
 
 from __future__ import annotations
@@ -27,45 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import xxhash
-from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
-
-from tailguard.synthetic.estimators import poisson_weights
-
-N_FEATURES = 1 << 18
-
-
-def _features(texts: list[str], detector_logit: np.ndarray):
-    words = HashingVectorizer(n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False,
-                              norm="l2", lowercase=False, token_pattern=r"\S+")
-    chars = HashingVectorizer(n_features=N_FEATURES, analyzer="char_wb", ngram_range=(2, 4),
-                              alternate_sign=False, norm="l2", lowercase=False)
-    det = sparse.csr_matrix(np.asarray(detector_logit, dtype=np.float64).reshape(-1, 1))
-    return sparse.hstack([words.transform(texts), chars.transform(texts), det]).tocsr()
-
-
-def fold_of(doc_ids: list[str], folds: int, seed: int) -> np.ndarray:
-    return np.array([xxhash.xxh64_intdigest(d.encode("utf-8"), seed=seed) % folds for d in doc_ids])
-
-
-def cross_fitted_scores(texts: list[str], detector_logit: np.ndarray, is_target: np.ndarray,
-                        doc_ids: list[str], folds: int = 5, c: float = 1.0,
-                        seed: int = 1) -> np.ndarray:
-    """P(target | x) for every document from a model trained on the other folds."""
-    is_target = np.asarray(is_target, dtype=np.int8)
-    x = _features(texts, detector_logit)
-    fold = fold_of(doc_ids, folds, seed)
-    out = np.full(len(texts), float(is_target.mean()) if len(texts) else 0.5)
-    for k in range(folds):
-        test, train = fold == k, fold != k
-        if not test.any() or len(np.unique(is_target[train])) < 2:
-            continue
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=200)
-        model.fit(x[train], is_target[train])
-        out[test] = model.predict_proba(x[test])[:, 1]
-    return out
 
 
 def bbe_share(ref_scores: np.ndarray, tgt_scores: np.ndarray, ref_w: np.ndarray | None = None,
@@ -93,27 +45,6 @@ def bbe_share(ref_scores: np.ndarray, tgt_scores: np.ndarray, ref_w: np.ndarray 
         math.log(4.0 / delta) / (2.0 * n_t))
     best = int(np.argmin(ratio + (1.0 + gamma) / f_r * slack))
     return float(np.clip(1.0 - ratio[best], 0.0, 1.0))
-
-
-def replicate_weights(doc_ids: list[str], replicates: int, seed: int) -> np.ndarray:
-    """(replicates + 1, n) Poisson(1) weights; row 0 is the sample itself."""
-    n = len(doc_ids)
-    out = np.ones((replicates + 1, n))
-    for r in range(1, replicates + 1):
-        u = np.array([(xxhash.xxh64_intdigest(f"{d}\x1f{r}".encode(), seed=seed) & ((1 << 53) - 1))
-                      / float(1 << 53) for d in doc_ids])
-        out[r] = poisson_weights(u)
-    return out
-
-
-def domain_share(ref_scores, tgt_scores, ref_ids, tgt_ids, replicates: int, seed: int,
-                 delta: float = 0.1) -> list[tuple[int, float, float | None]]:
-    """(r, n_target_weighted, share) for r = 0..replicates."""
-    wr = replicate_weights(list(ref_ids), replicates, seed)
-    wt = replicate_weights(list(tgt_ids), replicates, seed)
-    ref_scores, tgt_scores = np.asarray(ref_scores, float), np.asarray(tgt_scores, float)
-    return [(r, float(wt[r].sum()), bbe_share(ref_scores, tgt_scores, wr[r], wt[r], delta))
-            for r in range(replicates + 1)]
 
 
 # --- Known-component mixture fit (the share job's `pu` estimator) -------------------------

@@ -53,6 +53,8 @@ from tailguard.text.hashing import GOLDEN64, fmix64
 
 ALL_DOMAINS = "__all__"
 ESTIMATOR = "pu"
+# Scores are rounded so that a platform's last-bit difference in a dot product cannot move
+# a score across a grid value (the grid is made of the scores' own percentiles).
 SCORE_DIGITS = 6
 ROWS = T.StructType([
     T.StructField("era", T.StringType(), False),
@@ -259,7 +261,7 @@ REPLICATES = T.StructType([
     T.StructField("era", T.StringType(), False),
     T.StructField("domain", T.StringType(), False),
     T.StructField("month", T.DateType(), True),     # null: the whole domain
-    T.StructField("reference", T.StringType(), False),  # 'own' | 'pooled'
+    T.StructField("reference", T.StringType(), False),  # 'main' | 'own' (widens only)
     T.StructField("r", T.IntegerType(), False),
     T.StructField("n", T.DoubleType(), False),       # weighted target documents
     T.StructField("value", T.DoubleType(), True),    # signed fit, before clipping
@@ -294,9 +296,11 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
                             "r": r, "n": float(n[r]), "value": pu.mixture_share(
                                 tgt[r], reference, f_syn), "reason": why})
 
+    # "main" is the reference of the point estimate; a small domain's own reference only
+    # widens its interval
     own = cdfs(pre)[0] if len(pre) else None
-    refs = [("pooled", pooled_ref)] + ([("own", own)] if own is not None else [])
-    refs = refs if small else [("own", own)]
+    refs = ([("main", pooled_ref)] + ([("own", own)] if own is not None else []) if small
+            else [("main", own)])
     if len(post):
         emit("post_ai", None, post, refs, reason)
         for month, target in sorted(post.groupby("month"), key=lambda kv: kv[0]):
@@ -306,9 +310,9 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
         why = f"placebo: pre-AI months from {start} against the earlier ones"
         least = placebo_min_docs(s.min_docs)
         if len(early) >= least and len(late) >= least:
-            emit("pre_ai", None, late, [("own", cdfs(early)[0])], why)
+            emit("pre_ai", None, late, [("main", cdfs(early)[0])], why)
         else:
-            out.append({"era": "pre_ai", "domain": domain, "month": None, "reference": "own",
+            out.append({"era": "pre_ai", "domain": domain, "month": None, "reference": "main",
                         "r": 0, "n": float(len(late)), "value": None,
                         "reason": f"placebo: fewer than {least} pre-AI documents before or "
                                   f"in the latest {s.pu_placebo_months} months"})
@@ -317,41 +321,37 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
 
 def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
     """ROWS from replicate fits: domains and `__all__` (target-weighted mean of the
-    domains' signed fits), clipped to [0, 1]; percentile intervals over r >= 1."""
+    domains' signed fits), clipped to [0, 1]; point from the 'main' reference, interval
+    the percentiles over r >= 1, widened to cover a small domain's own reference."""
     keys = ["era", "domain", "month"]
-    main = reps.where(F.col("reference") == F.when(
-        F.col("reason").startswith("pooled"), F.lit("pooled")).otherwise(F.lit("own")))
-    overall = (main.where(F.col("value").isNotNull())
+    main = F.col("reference") == "main"
+    overall = (reps.where(main & F.col("value").isNotNull())
                .groupBy("era", "month", "r")
                .agg((F.sum(F.col("n") * F.col("value")) / F.sum("n")).alias("value"),
                     F.sum("n").alias("n"))
                .select("era", F.lit(ALL_DOMAINS).alias("domain"), "month",
-                       F.lit("own").alias("reference"), "r", "n", "value",
+                       F.lit("main").alias("reference"), "r", "n", "value",
                        F.lit(None).cast("string").alias("reason")))
-    rows = main.unionByName(overall).unionByName(
-        reps.where(F.col("reference") == "own").where(F.col("reason").startswith("pooled")))
     clipped = F.least(F.greatest(F.col("value"), F.lit(0.0)), F.lit(1.0))
     r = F.col("r")
-    per_ref = rows.groupBy(*keys, "reference").agg(
+    per_ref = reps.unionByName(overall).groupBy(*keys, "reference").agg(
         F.max(F.when(r == 0, F.col("n"))).alias("n"),
         F.max(F.when(r == 0, clipped)).alias("point"),
         F.percentile(F.when(r > 0, clipped), F.lit(0.025)).alias("lo"),
         F.percentile(F.when(r > 0, clipped), F.lit(0.975)).alias("hi"),
         F.first("reason", ignorenulls=True).alias("reason"))
-    main_ref = F.when(F.col("reason").startswith("pooled"), F.lit("pooled")).otherwise(F.lit("own"))
     merged = per_ref.groupBy(*keys).agg(
-        F.max(F.when(F.col("reference") == main_ref, F.col("n"))).cast("long").alias("n_docs"),
-        F.max(F.when(F.col("reference") == main_ref, F.col("point"))).alias("point"),
+        F.max(F.when(main, F.col("n"))).cast("long").alias("n_docs"),
+        F.max(F.when(main, F.col("point"))).alias("point"),
         F.min("lo").alias("lo"), F.max("hi").alias("hi"),
         F.first("reason", ignorenulls=True).alias("reason"))
-    least = F.when(F.col("era") == "pre_ai", F.lit(placebo_min_docs(cfg.share.min_docs)))
-    few = F.col("n_docs") < least.otherwise(F.lit(cfg.share.min_docs))
+    # placebo rows were checked for size where they were made (placebo_min_docs)
+    few = (F.col("era") == "post_ai") & (F.col("n_docs") < cfg.share.min_docs)
     keep = lambda c: F.when(~few, F.col(c))  # noqa: E731 - one-line column helper
     return merged.select(
         *keys, "n_docs", keep("point").alias("share"), keep("lo").alias("share_lo"),
         keep("hi").alias("share_hi"),
-        F.when(few, F.concat(F.lit("fewer than "), least.otherwise(F.lit(cfg.share.min_docs))
-                             .cast("string"), F.lit(" documents (share.min_docs)")))
+        F.when(few, F.lit(f"fewer than {cfg.share.min_docs} documents (share.min_docs)"))
         .otherwise(F.col("reason")).alias("reason"))
 
 

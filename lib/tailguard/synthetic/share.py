@@ -4,8 +4,9 @@ Stages: load provenance + scores (+ docs for the word model) -> canonical pre-AI
 post-AI documents -> per-document log Q/P (mle.py) -> Poisson-bootstrap sums per
 (era, domain, month, replicate) (bootstrap.py) -> roll up to domains and `__all__` ->
 estimates (cc, pcc, acc, mle) and percentile intervals; in parallel the `pu` estimator
-(pu_share.py: a cross-fitted post-AI vs pre-AI classifier of this crawl + Best Bin
-Estimation per domain, with an out-of-sample placebo) -> metrics tables.
+(pu_share.py: a cross-fitted post-AI vs pre-AI classifier of this crawl + a per-domain
+mixture fit against the domain's own pre-AI scores, with an out-of-sample placebo) ->
+metrics tables.
 
 Rows with era = 'post_ai' are the product numbers; era = 'pre_ai' rows run the same
 estimators on pre-AI documents and should sit near zero (the sanity check the report
