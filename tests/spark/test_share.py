@@ -204,3 +204,28 @@ def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, resu
     assert rows.loc[("pre_ai", "big.com")].reason.startswith("placebo")
     assert rows.loc[("post_ai", "__all__")].n_docs == (sc.era == "post_ai").sum()
     assert set(monthly[monthly.estimator == "pu"].era) == {"post_ai"}
+
+
+def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
+    """Post-AI fits are clipped to [0, 1]; the placebo (pre_ai) is reported signed, so
+    noise around 0 does not read as drift; a 'wider' reference only widens the interval."""
+    from tailguard.config import load_config
+    from tailguard.synthetic import pu_share
+
+    cfg = load_config([], ["share.min_docs=1"])
+    rows = []
+    for r in range(41):
+        noise = 0.0 if r == 0 else (r - 20) / 200  # -0.1 .. 0.1
+        rows += [("post_ai", "a.com", None, "main", r, 50.0, -0.05 + noise, None),
+                 ("post_ai", "b.com", None, "main", r, 50.0, 0.30 + noise, "small"),
+                 ("post_ai", "b.com", None, "wider", r, 50.0, 0.60 + noise, "small"),
+                 ("pre_ai", "a.com", None, "main", r, 30.0, -0.05 + noise, "placebo: x")]
+    reps = spark.createDataFrame(rows, pu_share.REPLICATES)
+    out = {(r.era, r.domain): r for r in pu_share.summarise_replicates(reps, cfg).collect()}
+    assert out[("post_ai", "a.com")].share == 0.0 and out[("post_ai", "a.com")].share_lo == 0.0
+    assert out[("pre_ai", "a.com")].share == pytest.approx(-0.05)
+    assert out[("pre_ai", "a.com")].share_lo == pytest.approx(-0.05 - 0.0901, abs=0.001)
+    b = out[("post_ai", "b.com")]
+    assert b.share == pytest.approx(0.30) and b.share_lo < 0.25 and b.share_hi > 0.65
+    overall = out[("post_ai", "__all__")]  # mean of signed fits (-0.05, 0.30), clipped once
+    assert overall.share == pytest.approx(0.125)

@@ -49,7 +49,7 @@ def test_cross_fitted_classifier_finds_the_new_kind_of_text():
     for k in range(5):  # cross-fitted as pu_share.cross_fitted_scores does, one model per fold
         coef, intercept = pu_share.fit_fold_model(
             [t for t, f in zip(texts, fold, strict=True) if f != k], is_target[fold != k],
-            1 << 18, c=10.0, max_iter=200)
+            np.ones(int((fold != k).sum())), 1 << 18, c=10.0, max_iter=200)
         x = pu_share._vectorizer(1 << 18).transform([t for t, f in zip(texts, fold, strict=True)
                                                      if f == k])
         scores[fold == k] = x @ coef + intercept

@@ -101,17 +101,43 @@ def test_domain_replicates_fit_the_mixture_and_a_placebo_of_human_text():
     assert (reps[reps.month.notna()].month == dt.date(2023, 3, 1)).all()
 
 
-def test_a_small_reference_is_fitted_against_the_pooled_one_and_its_own():
+def test_a_small_reference_gives_the_point_and_the_pooled_one_widens_it():
     rng = np.random.default_rng(5)
     frame = _frame(rng, "small.com", 25, 200, 0.3)
+    pooled = pu.weighted_cdf(rng.beta(3, 4, 5000), GRID)  # another source's human text
+    f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
+    reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, pooled, _cfg()))
+    post = reps[(reps.era == "post_ai") & reps.month.isna()]
+    assert set(post.reference) == {"main", "wider"}
+    assert post.reason.iloc[0].startswith("small own reference: 25 pre-AI documents")
+    points = post[post.r == 0].set_index("reference").value
+    assert points["main"] == pytest.approx(0.3, abs=0.12)  # its own human text: unbiased
+    assert points["wider"] < points["main"] - 0.1  # the pooled text scores higher: biased
+
+
+def test_a_tiny_reference_is_fitted_against_the_pooled_one():
+    rng = np.random.default_rng(5)
+    frame = _frame(rng, "tiny.com", 8, 200, 0.3)
     pooled = pu.weighted_cdf(_human(rng, 5000), GRID)
     f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
     reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, pooled, _cfg()))
     post = reps[(reps.era == "post_ai") & reps.month.isna()]
-    assert set(post.reference) == {"own", "main"}
-    assert post.reason.iloc[0].startswith("pooled reference: 25 pre-AI documents")
+    assert set(post.reference) == {"main", "wider"}
+    assert post.reason.iloc[0].startswith("pooled reference: 8 pre-AI documents < 10")
     spread = post[post.r > 0].groupby("reference").value.std()
-    assert spread["own"] > spread["main"]  # own reference of 25 docs: the noisier fit
+    assert spread["wider"] > spread["main"]  # own reference of 8 docs: the noisier fit
+
+
+def test_era_balanced_weights_make_the_domain_uninformative():
+    domains = np.array(["a"] * 10 + ["b"] * 30)
+    labels = np.array([0] * 2 + [1] * 8 + [0] * 20 + [1] * 10)
+    w = pu_share.era_balanced_weights(domains, labels)
+    for d in ("a", "b"):
+        sel = domains == d
+        assert w[sel & (labels == 0)].sum() == pytest.approx(w[sel & (labels == 1)].sum())
+        assert w[sel].sum() == pytest.approx(sel.sum())  # each domain keeps its size
+    one_era = pu_share.era_balanced_weights(np.array(["c"] * 4), np.array([1] * 4))
+    assert one_era.tolist() == [1.0] * 4
 
 
 def test_placebo_needs_enough_earlier_documents():
@@ -122,3 +148,17 @@ def test_placebo_needs_enough_earlier_documents():
     assert len(placebo) == 1 and placebo[0]["value"] is None
     assert "fewer than 10 pre-AI documents" in placebo[0]["reason"]
 
+
+
+def test_replicate_cdfs_and_fits_at_once_equal_one_at_a_time():
+    rng = np.random.default_rng(7)
+    scores = np.round(rng.random(300), 3)  # ties
+    weights = pu_share.replicate_weights(rng.integers(0, 1 << 62, 300), 5)
+    weights[3] = 0  # an empty replicate
+    many = pu.weighted_cdfs(scores, GRID, weights)
+    for r in range(6):
+        assert np.array_equal(many[r], pu.weighted_cdf(scores, GRID, weights[r]))
+    ref, syn = pu.weighted_cdf(_human(rng, 500), GRID), pu.weighted_cdf(_synthetic(rng, 500), GRID)
+    fits = pu.mixture_shares(many, ref, syn)
+    assert fits == pytest.approx([pu.mixture_share(t, ref, syn) for t in many], abs=1e-12)
+    assert pu.mixture_shares(many, syn, syn) == [None] * 6

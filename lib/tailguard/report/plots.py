@@ -15,6 +15,7 @@ import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ERA_COLOURS = {"pre_ai": "#1b7837", "attested": "#5aae61", "post_ai": "#c2185b",
@@ -38,6 +39,7 @@ def share_by_domain(share: pd.DataFrame, placebo: pd.DataFrame | None) -> bytes:
     rows = share.sort_values("share", na_position="first")
     fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.2))
     y = range(len(rows))
+    low = -0.05
     ax.errorbar(rows["share"], y, xerr=[rows["share"] - rows["share_lo"],
                                         rows["share_hi"] - rows["share"]],
                 fmt="o", color=ERA_COLOURS["post_ai"], ecolor="#888", capsize=2, ms=4,
@@ -46,9 +48,11 @@ def share_by_domain(share: pd.DataFrame, placebo: pd.DataFrame | None) -> bytes:
         lookup = placebo.set_index("domain")["share"]
         values = [lookup.get(d) for d in rows["domain"]]
         ax.plot(values, y, "x", color=ERA_COLOURS["pre_ai"], ms=5, label="placebo (pre-AI)")
+        # a placebo is signed (pu_share.py): room on the left for negative readings
+        low = min([-0.05, *[v - 0.03 for v in values if v is not None and np.isfinite(v)]])
     ax.set_yticks(list(y), [_short(d) for d in rows["domain"]], fontsize=8)
     ax.axvline(0, color="#ccc", lw=0.8)
-    ax.set_xlim(-0.05, 1.0)
+    ax.set_xlim(low, 1.0)
     ax.set_xlabel("estimated synthetic share of new (post-AI) documents")
     ax.legend(loc="lower right", fontsize=8)
     return to_png(fig)

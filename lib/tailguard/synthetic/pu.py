@@ -71,6 +71,32 @@ def weighted_cdf(scores: np.ndarray, grid: np.ndarray, weights: np.ndarray | Non
     return cum[np.searchsorted(scores[order], grid, side="right")] / total
 
 
+def weighted_cdfs(scores: np.ndarray, grid: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`weighted_cdf` for every row of `weights` (replicates x documents) at once: one
+    sort, one cumulative sum per row (the same sums in the same order, so each row equals
+    `weighted_cdf(scores, grid, weights[r])`)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    order = np.argsort(scores, kind="stable")
+    cum = np.zeros((weights.shape[0], len(scores) + 1))
+    np.cumsum(weights[:, order], axis=1, out=cum[:, 1:])
+    total = cum[:, -1:]
+    at = cum[:, np.searchsorted(scores[order], grid, side="right")]
+    return np.divide(at, total, out=np.zeros_like(at), where=total > 0)
+
+
+def mixture_shares(cdf_targets: np.ndarray, cdf_references: np.ndarray,
+                   cdf_synthetic: np.ndarray) -> list[float | None]:
+    """`mixture_share` for every row of (replicates x grid) targets and references (a
+    single reference row is used for all)."""
+    tgt = np.atleast_2d(cdf_targets)
+    ref = np.broadcast_to(np.atleast_2d(cdf_references), tgt.shape)
+    gap = np.asarray(cdf_synthetic)[None, :] - ref
+    den = np.einsum("ij,ij->i", gap, gap)
+    num = np.einsum("ij,ij->i", tgt - ref, gap)
+    return [float(n / d) if d > 1e-12 else None for n, d in zip(num, den, strict=True)]
+
+
 def mixture_share(cdf_target: np.ndarray, cdf_reference: np.ndarray,
                   cdf_synthetic: np.ndarray) -> float | None:
     """Signed least-squares a of cdf_target ~ (1 - a) cdf_reference + a cdf_synthetic."""

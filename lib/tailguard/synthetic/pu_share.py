@@ -8,25 +8,31 @@ was trained on other generators and its operating point does not transfer to new
 1. Scores learned on this crawl: one logistic regression of post-AI vs pre-AI documents
    over all domains (scikit-learn in one applyInPandas group per fold, on a seeded sample
    of at most `share.pu_max_train_docs` documents; hashed word uni- and bigrams,
-   L2-normalised, classes balanced), cross-fitted: each document is scored (mapInArrow,
-   models broadcast) by the model of the `share.pu_folds` - 1 folds it is not in.
-   Human text after the cutoff looks like human text before it,
-   so what the model learns to push up is the new, synthetic text, pooled over every
+   L2-normalised, the two eras weighted equally within each domain, so that a domain's
+   mix of pre- and post-AI pages cannot be learned as a label), cross-fitted: each
+   document is scored (mapInArrow, models broadcast) by the model of the
+   `share.pu_folds` - 1 folds it is not in. Human text after the cutoff looks like human
+   text before it, so what the model learns to push up is the new, synthetic text, pooled over every
    domain (a domain's 50 synthetic pages are too few to learn from on their own).
 2. Per domain, a known-component mixture fit (`pu.mixture_share`): the CDF of its
    post-AI scores (the target) on a grid of the crawl's score percentiles is fitted as
    (1 - a) F_ref + a F_syn, F_ref = the CDF of the domain's own pre-AI scores (the
    reference), F_syn = one synthetic CDF for the crawl (`pu.synthetic_cdf`, started from
    each domain's Best Bin Estimate, Garg et al. 2021). A domain with fewer than
-   `share.min_reference_docs` pre-AI documents uses every domain's pre-AI CDF as its
-   reference, reports the union of that interval and its own one, and says so in
-   `reason`. `__all__` (overall and per month) is the target-weighted mean of the
-   domains' signed fits, clipped once.
+   `share.min_reference_docs` pre-AI documents keeps its own reference for the point
+   (another source's human text is the larger error: +0.1 to +0.27 on real text, where
+   25 own documents were within 0.09) but reports the union of its interval and the fit
+   against every domain's pooled pre-AI CDF, and says so in `reason`; with fewer than
+   `side_min_docs` it has no own reference and the pooled one gives the point.
+   `__all__` (overall and per month) is the target-weighted mean of the domains' signed
+   fits, clipped once.
 3. Intervals: Poisson bootstrap over reference AND target documents, weights from
    fmix64(xxhash64(doc_id, seed) ^ replicate); the classifier and F_syn stay fixed.
 4. Placebo (era = 'pre_ai' rows): the same estimator on the domain's latest
    `share.pu_placebo_months` pre-AI months against its earlier pre-AI months; both are
-   human, so it should read ~0. A positive placebo is topic drift read as synthetic.
+   human, so it should read ~0. It is reported signed, not clipped to [0, 1]: clipping
+   would turn the noise of 30 against 60 documents into an apparent positive bias; topic
+   drift read as synthetic shows as placebos that are positive domain after domain.
 
 Only scores (a few numbers per document) reach the per-domain pandas functions and only
 per-domain CDFs (grid-sized arrays) and the fold models' coefficients reach the driver;
@@ -87,15 +93,26 @@ MODEL = T.StructType([
 ])
 
 
-def fit_fold_model(texts: list[str], labels: np.ndarray, num_features: int, c: float,
-                   max_iter: int) -> tuple[np.ndarray, float]:
-    """(coefficients, intercept) of a class-balanced ridge logistic regression of post-AI
-    (1) vs pre-AI (0) on L2-normalised hashed word uni- and bigrams (scikit-learn,
+def era_balanced_weights(domains: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Sample weights n_domain / (2 n_(domain, era)): within every domain both eras carry
+    half of its weight (so the domain itself predicts nothing) and each domain keeps its
+    size; overall the classes are balanced."""
+    frame = pd.DataFrame({"domain": domains, "label": labels})
+    cell = frame.groupby(["domain", "label"]).label.transform("size").to_numpy(np.float64)
+    domain = frame.groupby("domain").label.transform("size").to_numpy(np.float64)
+    eras = frame.groupby("domain").label.transform("nunique").to_numpy(np.float64)
+    return domain / (eras * cell)
+
+
+def fit_fold_model(texts: list[str], labels: np.ndarray, weights: np.ndarray,
+                   num_features: int, c: float, max_iter: int) -> tuple[np.ndarray, float]:
+    """(coefficients, intercept) of a weighted ridge logistic regression of post-AI (1) vs
+    pre-AI (0) on L2-normalised hashed word uni- and bigrams (scikit-learn,
     single-threaded lbfgs: the same rows in the same order give the same model)."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, class_weight="balanced", max_iter=max_iter)
-    model.fit(_vectorizer(num_features).transform(texts), labels)
+    model = LogisticRegression(C=c, max_iter=max_iter)
+    model.fit(_vectorizer(num_features).transform(texts), labels, sample_weight=weights)
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
@@ -114,7 +131,7 @@ def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
         F.pmod(F.xxhash64("doc_id", F.lit(s.seed + 1)), F.lit(1_000_003))
         < F.lit(int(keep * 1_000_003)))
     rows = sample.select(
-        "doc_id", "text", (F.col("era") == "post_ai").cast("int").alias("label"),
+        "doc_id", "domain", "text", (F.col("era") == "post_ai").cast("int").alias("label"),
         F.explode(F.filter(F.sequence(F.lit(0), F.lit(s.pu_folds - 1)),
                            lambda k: k != F.col("fold"))).alias("model"))
 
@@ -123,8 +140,9 @@ def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
         labels = frame.label.to_numpy(np.int8)
         if len(np.unique(labels)) < 2:
             return pd.DataFrame([], columns=MODEL.names)
-        coef, intercept = fit_fold_model(frame.text.tolist(), labels, s.pu_features, s.pu_c,
-                                         s.pu_max_iter)
+        weights = era_balanced_weights(frame.domain.to_numpy(), labels)
+        coef, intercept = fit_fold_model(frame.text.tolist(), labels, weights, s.pu_features,
+                                         s.pu_c, s.pu_max_iter)
         return pd.DataFrame([{"model": int(frame.model.iloc[0]),
                               "coef": coef.astype("<f8").tobytes(), "intercept": intercept}])
 
@@ -200,10 +218,12 @@ def score_grid(scores: DataFrame, points: int) -> np.ndarray:
     return np.unique(np.asarray(row["grid"] or [0.5], dtype=np.float64))
 
 
-def placebo_min_docs(min_docs: int) -> int:
-    """Documents each side of a placebo needs: half of share.min_docs (at least 10). The
-    latest pre-AI year of a domain holds a third of its pre-AI text at most, and the
-    placebo is a check on the estimator, not a number a reader acts on."""
+def side_min_docs(min_docs: int) -> int:
+    """Documents a placebo side or a small domain's own reference needs: half of
+    share.min_docs (at least 10). The latest pre-AI year of a domain holds a third of its
+    pre-AI text at most, the placebo is a check on the estimator, not a number a reader
+    acts on, and a small own reference only sets the point of an interval that also
+    covers the pooled reference's fit."""
     return max(10, min_docs // 2)
 
 
@@ -240,8 +260,13 @@ def domain_summary(frame: pd.DataFrame, grid: np.ndarray) -> dict:
 
 
 def crawl_components(summaries: pd.DataFrame, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """(F_syn, pooled pre-AI CDF) from the domains' summaries (driver, grid-sized)."""
-    fit = summaries[(summaries.n_pre >= cfg.share.min_reference_docs)
+    """(F_syn, pooled pre-AI CDF) from the domains' summaries (driver, grid-sized).
+
+    F_syn is learned from every domain that has its own reference (side_min_docs pre-AI
+    documents) and share.min_docs post-AI ones: it rests on the synthetic pages of all of
+    them, and a crawl whose big sites hold little synthetic text must not learn it from
+    a handful of pages."""
+    fit = summaries[(summaries.n_pre >= side_min_docs(cfg.share.min_docs))
                     & (summaries.n_post >= cfg.share.min_docs)]
     if fit.empty:
         fit = summaries[(summaries.n_pre > 0) & (summaries.n_post > 0)]
@@ -261,7 +286,7 @@ REPLICATES = T.StructType([
     T.StructField("era", T.StringType(), False),
     T.StructField("domain", T.StringType(), False),
     T.StructField("month", T.DateType(), True),     # null: the whole domain
-    T.StructField("reference", T.StringType(), False),  # 'main' | 'own' (widens only)
+    T.StructField("reference", T.StringType(), False),  # 'main' | 'wider' (widens only)
     T.StructField("r", T.IntegerType(), False),
     T.StructField("n", T.DoubleType(), False),       # weighted target documents
     T.StructField("value", T.DoubleType(), True),    # signed fit, before clipping
@@ -277,30 +302,43 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
     frame = frame[frame.pu_score.notna()]
     domain = frame.domain.iloc[0]
     pre, post = frame[frame.era == "pre_ai"], frame[frame.era == "post_ai"]
+    least = side_min_docs(s.min_docs)
     small = len(pre) < s.min_reference_docs
-    reason = (f"pooled reference: {len(pre)} pre-AI documents < share.min_reference_docs "
-              f"({s.min_reference_docs}); interval widened to cover its own" if small else None)
+    tiny = len(pre) < least
+    reason = None
+    if small and not tiny:
+        reason = (f"small own reference: {len(pre)} pre-AI documents < "
+                  f"share.min_reference_docs ({s.min_reference_docs}); interval widened to "
+                  f"cover the pooled pre-AI reference's fit")
+    elif tiny:
+        reason = (f"pooled reference: {len(pre)} pre-AI documents < {least}; interval "
+                  f"widened to cover its own")
     out: list[dict] = []
 
-    def cdfs(part: pd.DataFrame) -> np.ndarray:
-        scores = part.pu_score.to_numpy(float)
-        weights = replicate_weights(part.doc_hash.to_numpy(np.int64), s.bootstrap)
-        return np.vstack([pu.weighted_cdf(scores, grid, w) for w in weights]), weights.sum(1)
+    # every document's replicate weights once; a part (era, month, placebo side) takes
+    # its columns
+    weights = replicate_weights(frame.doc_hash.to_numpy(np.int64), s.bootstrap)
+    column = pd.Series(np.arange(len(frame)), index=frame.index)
+
+    def cdfs(part: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        w = weights[:, column[part.index].to_numpy()]
+        return pu.weighted_cdfs(part.pu_score.to_numpy(float), grid, w), w.sum(1)
 
     def emit(era, month, target, references, why):
         tgt, n = cdfs(target)
         for name, ref in references:
-            for r in range(s.bootstrap + 1):
-                reference = ref if ref.ndim == 1 else ref[r]
+            for r, value in enumerate(pu.mixture_shares(tgt, ref, f_syn)):
                 out.append({"era": era, "domain": domain, "month": month, "reference": name,
-                            "r": r, "n": float(n[r]), "value": pu.mixture_share(
-                                tgt[r], reference, f_syn), "reason": why})
+                            "r": r, "n": float(n[r]), "value": value, "reason": why})
 
-    # "main" is the reference of the point estimate; a small domain's own reference only
-    # widens its interval
+    # "main" is the reference of the point estimate; "wider" only widens the interval
     own = cdfs(pre)[0] if len(pre) else None
-    refs = ([("main", pooled_ref)] + ([("own", own)] if own is not None else []) if small
-            else [("main", own)])
+    if not small:
+        refs = [("main", own)]
+    elif not tiny:
+        refs = [("main", own), ("wider", pooled_ref)]
+    else:
+        refs = [("main", pooled_ref)] + ([("wider", own)] if own is not None else [])
     if len(post):
         emit("post_ai", None, post, refs, reason)
         for month, target in sorted(post.groupby("month"), key=lambda kv: kv[0]):
@@ -308,7 +346,6 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
     if len(pre):
         early, late, start = placebo_split(pre, s.pu_placebo_months)
         why = f"placebo: pre-AI months from {start} against the earlier ones"
-        least = placebo_min_docs(s.min_docs)
         if len(early) >= least and len(late) >= least:
             emit("pre_ai", None, late, [("main", cdfs(early)[0])], why)
         else:
@@ -321,8 +358,9 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
 
 def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
     """ROWS from replicate fits: domains and `__all__` (target-weighted mean of the
-    domains' signed fits), clipped to [0, 1]; point from the 'main' reference, interval
-    the percentiles over r >= 1, widened to cover a small domain's own reference."""
+    domains' signed fits), clipped to [0, 1] except the placebo (era 'pre_ai', signed);
+    point from the 'main' reference, interval the percentiles over r >= 1, widened to
+    cover a small domain's 'wider' reference."""
     keys = ["era", "domain", "month"]
     main = F.col("reference") == "main"
     overall = (reps.where(main & F.col("value").isNotNull())
@@ -332,20 +370,21 @@ def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
                .select("era", F.lit(ALL_DOMAINS).alias("domain"), "month",
                        F.lit("main").alias("reference"), "r", "n", "value",
                        F.lit(None).cast("string").alias("reason")))
-    clipped = F.least(F.greatest(F.col("value"), F.lit(0.0)), F.lit(1.0))
+    reported = F.when(F.col("era") == "pre_ai", F.col("value")).otherwise(
+        F.least(F.greatest(F.col("value"), F.lit(0.0)), F.lit(1.0)))
     r = F.col("r")
     per_ref = reps.unionByName(overall).groupBy(*keys, "reference").agg(
         F.max(F.when(r == 0, F.col("n"))).alias("n"),
-        F.max(F.when(r == 0, clipped)).alias("point"),
-        F.percentile(F.when(r > 0, clipped), F.lit(0.025)).alias("lo"),
-        F.percentile(F.when(r > 0, clipped), F.lit(0.975)).alias("hi"),
+        F.max(F.when(r == 0, reported)).alias("point"),
+        F.percentile(F.when(r > 0, reported), F.lit(0.025)).alias("lo"),
+        F.percentile(F.when(r > 0, reported), F.lit(0.975)).alias("hi"),
         F.first("reason", ignorenulls=True).alias("reason"))
     merged = per_ref.groupBy(*keys).agg(
         F.max(F.when(main, F.col("n"))).cast("long").alias("n_docs"),
         F.max(F.when(main, F.col("point"))).alias("point"),
         F.min("lo").alias("lo"), F.max("hi").alias("hi"),
         F.first("reason", ignorenulls=True).alias("reason"))
-    # placebo rows were checked for size where they were made (placebo_min_docs)
+    # placebo rows were checked for size where they were made (side_min_docs)
     few = (F.col("era") == "post_ai") & (F.col("n_docs") < cfg.share.min_docs)
     keep = lambda c: F.when(~few, F.col(c))  # noqa: E731 - one-line column helper
     return merged.select(

@@ -61,22 +61,34 @@ def score_rotation(table: pd.DataFrame, truth: dict) -> pd.DataFrame:
                 "hi": None if row is None else row.share_hi,
                 "reason": None if row is None else row.reason,
                 "placebo": None if placebo is None else placebo.share,
+                "placebo_lo": None if placebo is None else placebo.share_lo,
+                "placebo_hi": None if placebo is None else placebo.share_hi,
             })
     return pd.DataFrame(out)
 
 
 def summary(per_domain: pd.DataFrame) -> pd.DataFrame:
-    """MAE, bias, coverage, placebo mean per (rotation, estimator); None-safe."""
+    """MAE, bias, coverage, placebo per (rotation, estimator); None-safe.
+
+    placebo_mean is the mean of the domains' placebo readings as the estimator reports
+    them (signed for `pu`, clipped at 0 for the sum estimators' in-sample rows);
+    placebo_abs_mean their mean absolute value (the noise); placebo_covers_0 the share of
+    domains whose placebo interval contains 0 (about 0.95 without drift)."""
     rows = []
     for (rotation, est), g in per_domain.groupby(["rotation", "estimator"]):
         m = g[g.share.notna()]
         err = m.share - m.true
         covered = (m.lo <= m.true) & (m.true <= m.hi)
+        placebo = g[g.placebo.notna()]
+        spans = placebo[placebo.placebo_lo.notna() & placebo.placebo_hi.notna()]
         rows.append({"rotation": rotation, "estimator": est, "domains": len(g),
                      "measured": len(m), "mae": err.abs().mean(), "bias": err.mean(),
                      "max_err": err.abs().max(), "coverage": covered.mean(),
-                     "placebo_mean": g.placebo.dropna().mean(),
-                     "placebo_max": g.placebo.dropna().abs().max()})
+                     "placebo_mean": placebo.placebo.mean(),
+                     "placebo_abs_mean": placebo.placebo.abs().mean(),
+                     "placebo_max": placebo.placebo.abs().max(),
+                     "placebo_covers_0": ((spans.placebo_lo <= 0) & (0 <= spans.placebo_hi)
+                                          ).mean() if len(spans) else None})
     return pd.DataFrame(rows)
 
 
