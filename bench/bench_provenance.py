@@ -20,7 +20,12 @@ from pyspark.sql import functions as F
 from bench import realvocab
 from bench.common import Result, force, spark_cores, timed
 from tailguard.cli import JobContext
-from tailguard.dedup.boilerplate import boilerplate_keys, explode_line_keys, sorted_keys
+from tailguard.dedup.boilerplate import (
+    boilerplate_keys,
+    explode_line_keys,
+    global_max_words,
+    sorted_keys,
+)
 from tailguard.dedup.minhash import shingle_hash, shingles
 from tailguard.dedup.signatures import hasher_from_config, signatures_of
 from tailguard.io import ingest
@@ -88,8 +93,9 @@ def _rows(spark, cfg, docs: int) -> list[Result]:
     cores = spark_cores(spark)
     dedup = cfg.dedup
     rows: list[Result] = [_spark_lower_bound(spark, cfg, docs, cores)]
+    short = global_max_words(dedup)
     lines = boilerplate_keys(explode_line_keys(read_table(spark, cfg, "docs"),
-                                               dedup.boilerplate_scope),
+                                               dedup.boilerplate_scope, short),
                              dedup.boilerplate_min_repeats)
     keys = []
     rows.append(timed("provenance_boilerplate_stage", docs,
@@ -97,7 +103,7 @@ def _rows(spark, cfg, docs: int) -> list[Result]:
                       "read + line hashes + distinct (line, page) count, keys collected "
                       "(the job also writes line_index)"))
     sigs = signatures_of(read_table(spark, cfg, "docs"), hasher_from_config(dedup),
-                         dedup.boilerplate_scope, keys[0])
+                         dedup.boilerplate_scope, keys[0], short)
     rows.append(timed("provenance_signature_stage", docs, lambda: force(sigs), cores,
                       f"read + tokenise + skip {len(keys[0])} boilerplate lines + "
                       "MinHash(128) in mapInArrow"))

@@ -172,8 +172,10 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "must be a positive number of MB")
     require(flat["dedup.scheme"] in ("affine32", "legacy"), "dedup.scheme",
             "must be 'affine32' or 'legacy'")
-    require(flat["dedup.boilerplate_scope"] in ("domain", "global", "none"),
-            "dedup.boilerplate_scope", "must be 'domain', 'global' or 'none'")
+    require(flat["dedup.boilerplate_scope"] in ("domain", "domain+global", "global", "none"),
+            "dedup.boilerplate_scope", "must be 'domain', 'domain+global', 'global' or 'none'")
+    require(flat["dedup.boilerplate_global_max_words"] >= 1,
+            "dedup.boilerplate_global_max_words", "must be at least 1")
     require(flat["dedup.components_driver_max_edges"] >= 0, "dedup.components_driver_max_edges",
             "must be 0 (always distributed) or a positive number of edges")
     require(flat["dedup.boilerplate_min_repeats"] >= 2, "dedup.boilerplate_min_repeats",

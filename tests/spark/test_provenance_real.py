@@ -52,10 +52,10 @@ def _rows():
     return rows
 
 
-def _sites(rng, n=24):
+def _sites(rng, n=24, prefix="site"):
     sites = []
     for i in range(n):
-        name = f"site{i}.{('com', 'org', 'net')[i % 3]}"
+        name = f"{prefix}{i}.{('com', 'org', 'net')[i % 3]}"
         own = [OWN[j].format(site=name, year=2015 + i % 7)
                for j in rng.choice(len(OWN), 2, replace=False)]
         common = [COMMON[j] for j in rng.choice(len(COMMON), 2, replace=False)]
@@ -121,8 +121,8 @@ def _crawl(seed=19):
     sites = _sites(rng)
     records = []
 
-    def add(kind, body, dates, source=None):
-        site = int(rng.integers(0, len(sites)))
+    def add(kind, body, dates, source=None, site=None):
+        site = int(rng.integers(0, len(sites))) if site is None else site
         day = dates[int(rng.integers(0, len(dates)))]
         url = f"https://{sites[site][0]}/{day:%Y/%m}/{kind}-{len(records)}"
         records.append({"url": url, "date": day, "site": site, "kind": kind, "body": body,
@@ -147,6 +147,18 @@ def _crawl(seed=19):
             POST_DATES)
     for r in others[1500:1800]:
         add("new", _short_page(r["text"], rng), POST_DATES)
+    # small sites: one pre-AI page of their own and one copy of a big site's page, so no
+    # line of theirs repeats within the site; and pages syndicated to six big sites
+    big = len(sites)
+    sites.extend(_sites(rng, 150, prefix="small"))
+    for k, i in enumerate(rng.choice(originals, 150, replace=False)):
+        add("small_own", _short_page(others[1800 + k]["text"], rng), PRE_DATES, site=big + k)
+        add("republished_small", list(records[i]["body"]), POST_DATES, source=int(i),
+            site=big + k)
+    for i in rng.choice(originals, 30, replace=False):
+        for site in rng.choice(big, 6, replace=False):
+            add("syndicated", list(records[i]["body"]), POST_DATES, source=int(i),
+                site=int(site))
     return records, sites
 
 
@@ -203,6 +215,22 @@ def test_short_real_pages_republished_between_boilerplate_are_attested(real_craw
     assert np.mean(attested) >= 0.98, np.mean(attested)
     pre = [r for r in records if r["date"] < dt.date(2022, 11, 30)]
     assert {by_url[r["url"]].era for r in pre} == {"pre_ai"}
+
+
+def test_copies_on_small_sites_and_syndicated_copies_are_attested(real_crawl):
+    """A site of two pages cannot tell its furniture by repetition; the short lines it
+    shares with other sites (`domain+global`) can (`domain` alone: 67% on this kind of
+    crawl). What is left carries the small site's own lines ("Welcome to small3.com").
+    Syndicated pages repeat across domains like furniture and must still be attested.
+    Measured: 0.867 here, 0.933 on a 300-site variant; `global` there: syndicated 0.55."""
+    records, by_url, _ = real_crawl
+    small = [by_url[r["url"]].era for r in records if r["kind"] == "republished_small"]
+    assert len(small) == 150
+    assert np.mean([e == "attested" for e in small]) >= 0.8, Counter(small)
+    syndicated = [by_url[r["url"]].era for r in records if r["kind"] == "syndicated"]
+    assert len(syndicated) == 180 and Counter(syndicated) == {"attested": 180}
+    own = [by_url[r["url"]].era for r in records if r["kind"] == "small_own"]
+    assert Counter(own) == {"pre_ai": 150}
 
 
 def test_llm_rewrites_of_pre_ai_pages_are_never_attested(real_crawl):

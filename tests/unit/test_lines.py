@@ -53,3 +53,18 @@ def test_a_sliced_batch_reads_its_own_texts():
     whole, tail = LineWords(column), LineWords(column.slice(1))
     assert np.array_equal(tail.line_keys, whole.line_keys[2:])
     assert np.array_equal(tail.hashes, whole.hashes[2:])
+
+
+def test_global_keys_and_word_counts_of_scoped_lines():
+    batch = LineWords(pa.array(TEXTS, type=pa.string()), np.array(SCOPES))
+    expected_keys, expected_counts = [], []
+    for text in TEXTS:
+        for line in (text or "").split("\n"):
+            tokens = words(line)
+            if tokens:
+                expected_keys.append(line_key(tokens, 0))
+                expected_counts.append(len(tokens))
+    assert [int(k) for k in batch.global_line_keys()] == expected_keys
+    assert batch.line_word_counts().tolist() == expected_counts
+    unscoped = LineWords(pa.array(TEXTS, type=pa.string()))
+    assert np.array_equal(unscoped.line_keys, batch.global_line_keys())

@@ -40,7 +40,7 @@ def hasher_from_config(dedup) -> MinHasher:
                      shingle_size=dedup.shingle_size, scheme=dedup.scheme)
 
 
-def _signature_batches(hasher: MinHasher, boilerplate):
+def _signature_batches(hasher: MinHasher, boilerplate, max_words: int = 0):
     def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         keys = None if boilerplate is None else boilerplate.value
         for batch in batches:
@@ -50,7 +50,8 @@ def _signature_batches(hasher: MinHasher, boilerplate):
             else:
                 words = LineWords(batch.column("text"),
                                   batch.column("scope").to_numpy(zero_copy_only=False))
-                has_sig, sig = hasher.signatures_of_words(words, skipped_lines(words, keys))
+                has_sig, sig = hasher.signatures_of_words(
+                    words, skipped_lines(words, keys, max_words))
             mask = pa.array(has_sig)
             yield pa.RecordBatch.from_arrays(
                 [batch.column("doc_id").filter(mask), batch.column("crawl_date").filter(mask),
@@ -61,12 +62,13 @@ def _signature_batches(hasher: MinHasher, boilerplate):
 
 
 def signatures_of(docs: DataFrame, hasher: MinHasher, scope: str = "none",
-                  boilerplate: np.ndarray | None = None) -> DataFrame:
+                  boilerplate: np.ndarray | None = None, max_words: int = 0) -> DataFrame:
     """doc_id, crawl_date, signature for every document with at least one word.
 
     With a boilerplate `scope` ("domain" or "global") and the sorted uint64 `boilerplate`
     line keys of that scope, the words of those lines are left out of the shingles
-    (`dedup/boilerplate.py`); the keys are broadcast once to the executors."""
+    (`dedup/boilerplate.py`; `max_words`: the short-line bound of `domain+global`); the
+    keys are broadcast once to the executors."""
     require_columns(docs, ["doc_id", "crawl_date", "text"], "signatures_of")
     if scope == "none" or boilerplate is None:
         return (docs.select("doc_id", "crawl_date", "text")
@@ -75,7 +77,7 @@ def signatures_of(docs: DataFrame, hasher: MinHasher, scope: str = "none",
     shared = docs.sparkSession.sparkContext.broadcast(np.asarray(boilerplate, np.uint64))
     return (
         docs.select("doc_id", "crawl_date", "text", scope_column(scope).alias("scope"))
-        .mapInArrow(_signature_batches(hasher, shared), SIGNATURE_DDL)
+        .mapInArrow(_signature_batches(hasher, shared, max_words), SIGNATURE_DDL)
     )
 
 

@@ -47,6 +47,8 @@ def dedup_params(cfg: Config, spec: LshSpec) -> dict[str, str]:
         "dedup.boilerplate_scope": scope,
         "dedup.boilerplate_min_repeats": (str(dedup.boilerplate_min_repeats)
                                           if scope != "none" else "-"),
+        "dedup.boilerplate_global_max_words": (str(dedup.boilerplate_global_max_words)
+                                               if scope == "domain+global" else "-"),
         "fingerprint": FINGERPRINT_VERSION,
     }
 

@@ -40,7 +40,12 @@ from pyspark.sql import functions as F
 
 from tailguard.cli import JobContext
 from tailguard.dedup import state
-from tailguard.dedup.boilerplate import boilerplate_keys, explode_line_keys, sorted_keys
+from tailguard.dedup.boilerplate import (
+    boilerplate_keys,
+    explode_line_keys,
+    global_max_words,
+    sorted_keys,
+)
 from tailguard.dedup.candidates import EDGE_COLUMNS, explode_verified_edges
 from tailguard.dedup.components import connected_components
 from tailguard.dedup.lsh import LshSpec
@@ -91,7 +96,8 @@ def boilerplate(ctx: JobContext) -> tuple[np.ndarray | None, list[dt.date]]:
     if dedup.boilerplate_scope == "none":
         return None, []
     docs = read_table(spark, cfg, "docs", ctx.dates)
-    _write(explode_line_keys(docs, dedup.boilerplate_scope), ctx, "line_index", ctx.dates)
+    _write(explode_line_keys(docs, dedup.boilerplate_scope, global_max_words(dedup)), ctx,
+           "line_index", ctx.dates)
     index = read_table(spark, cfg, "line_index")
     keys = sorted_keys(boilerplate_keys(index, dedup.boilerplate_min_repeats))
     if ctx.dates is None or not table_exists(spark, cfg, "boilerplate"):
@@ -116,7 +122,7 @@ def fingerprint(ctx: JobContext, dates: list[dt.date] | None,
     cfg = ctx.cfg
     docs = read_table(ctx.spark, cfg, "docs", dates)
     sigs = signatures_of(docs, hasher_from_config(cfg.dedup), cfg.dedup.boilerplate_scope,
-                         keys)
+                         keys, global_max_words(cfg.dedup))
     _write(sigs, ctx, "signatures", dates)
     if keys is not None:
         table = pa.table({"line_key": keys.view(np.int64)})

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from tailguard.text.hashing import FMIX_M1 as _M1
 from tailguard.text.hashing import FMIX_M2 as _M2
+from tailguard.text.hashing import fmix64 as fmix64_array
 from tailguard.text.hashing import fmix64_one as fmix64
 from tailguard.text.tokenize import (
     _IS_APOSTROPHE,
@@ -86,9 +87,11 @@ def _line_hashes(hashes: np.ndarray, line_of: np.ndarray, word_offsets: np.ndarr
     """Line keys of a batch: for every run of words on one line of one document,
     fmix64(chain over its word hashes ^ scope * SCOPE_MIX), where the chain is
     h = (h ^ word) * FNV_PRIME from LINE_SEED. Returns (keys uint64, line of every word
-    as an index into keys int64, per-document offsets into keys int64)."""
+    as an index into keys int64, per-document offsets into keys int64, fmix64(chain) of
+    every line uint64: its key in scope 0 before the last fmix64)."""
     n_docs = len(word_offsets) - 1
     keys = np.empty(len(hashes), np.uint64)
+    chains = np.empty(len(hashes), np.uint64)
     word_line = np.empty(len(hashes), np.int64)
     doc_lines = np.zeros(n_docs + 1, np.int64)
     n = 0
@@ -103,10 +106,11 @@ def _line_hashes(hashes: np.ndarray, line_of: np.ndarray, word_offsets: np.ndarr
                 h = (h ^ hashes[i]) * FNV_PRIME
                 word_line[i] = n
                 i += 1
-            keys[n] = fmix64(fmix64(h) ^ scope)
+            chains[n] = fmix64(h)
+            keys[n] = fmix64(chains[n] ^ scope)
             n += 1
         doc_lines[d + 1] = n
-    return keys[:n], word_line, doc_lines
+    return keys[:n], word_line, doc_lines, chains[:n]
 
 
 class LineWords:
@@ -119,7 +123,9 @@ class LineWords:
     - `line_keys` (uint64): one per line that holds a word, document-major; keyed by the
       document's `scope` (0 for all: global boilerplate; a domain hash: per domain);
     - `word_line` (int64, one per word): its line's index into `line_keys`;
-    - `line_offsets` (int64, n_docs + 1): document d's lines in `line_keys`.
+    - `line_offsets` (int64, n_docs + 1): document d's lines in `line_keys`;
+    - `global_line_keys()`: the same lines' keys in scope 0 (whatever `scope` was), and
+      `line_word_counts()`: the number of words of each line.
     """
 
     def __init__(self, texts: pa.Array | pa.ChunkedArray, scopes: np.ndarray | None = None):
@@ -133,8 +139,16 @@ class LineWords:
         scopes = np.ascontiguousarray(scopes, dtype=np.int64)
         if len(scopes) != n_docs:
             raise ValueError(f"{len(scopes)} scopes for {n_docs} texts")
-        self.line_keys, self.word_line, self.line_offsets = _line_hashes(
+        self.line_keys, self.word_line, self.line_offsets, self._chains = _line_hashes(
             self.hashes, line_of, self.word_offsets, scopes)
+
+    def global_line_keys(self) -> np.ndarray:
+        """uint64 key of every line in scope 0 (`line_key(words, 0)`)."""
+        return fmix64_array(self._chains)
+
+    def line_word_counts(self) -> np.ndarray:
+        """int64 number of words on every line of `line_keys`."""
+        return np.bincount(self.word_line, minlength=len(self.line_keys)).astype(np.int64)
 
     @property
     def n_docs(self) -> int:
