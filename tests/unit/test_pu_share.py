@@ -162,3 +162,12 @@ def test_replicate_cdfs_and_fits_at_once_equal_one_at_a_time():
     fits = pu.mixture_shares(many, ref, syn)
     assert fits == pytest.approx([pu.mixture_share(t, ref, syn) for t in many], abs=1e-12)
     assert pu.mixture_shares(many, syn, syn) == [None] * 6
+
+
+def test_replicate_cdfs_in_chunks_equal_all_at_once(monkeypatch):
+    rng = np.random.default_rng(8)
+    scores, hashes = rng.random(500), rng.integers(0, 1 << 62, 500)
+    whole = pu.weighted_cdfs(scores, GRID, pu_share.replicate_weights(hashes, 30))
+    monkeypatch.setattr(pu_share, "REPLICATE_CELLS", 500 * 7)  # chunks of 7 replicates
+    chunked, totals = pu_share.replicate_cdfs(scores, hashes, GRID, 30)
+    assert np.array_equal(chunked, whole) and totals[0] == 500 and len(totals) == 31

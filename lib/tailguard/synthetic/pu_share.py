@@ -195,19 +195,47 @@ def _arrow(schema: T.StructType) -> pa.Schema:
     return to_arrow_schema(schema)
 
 
-def replicate_uniforms(doc_hash: np.ndarray, replicate: int) -> np.ndarray:
-    """Uniform [0, 1) per document for one bootstrap replicate (53 high bits of fmix64)."""
-    salt = np.uint64((int(GOLDEN64) * replicate) & 0xFFFFFFFFFFFFFFFF)  # wraps mod 2^64
-    mixed = fmix64(doc_hash.astype(np.uint64) ^ salt)
-    return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+def _salts(replicates) -> np.ndarray:
+    return np.array([(int(GOLDEN64) * r) & 0xFFFFFFFFFFFFFFFF for r in replicates], np.uint64)
 
 
-def replicate_weights(doc_hash: np.ndarray, replicates: int) -> np.ndarray:
-    """(replicates + 1, n) Poisson(1) weights; row 0 is the sample itself (all ones)."""
-    out = np.ones((replicates + 1, len(doc_hash)))
-    for r in range(1, replicates + 1):
-        out[r] = poisson_weights(replicate_uniforms(doc_hash, r))
+def replicate_uniforms(doc_hash: np.ndarray, replicate) -> np.ndarray:
+    """Uniform [0, 1) per document for a bootstrap replicate (53 high bits of
+    fmix64(hash ^ GOLDEN64 * replicate)); for a sequence of replicates, one row each."""
+    rows = [replicate] if isinstance(replicate, int) else list(replicate)
+    mixed = fmix64(doc_hash.astype(np.uint64)[None, :] ^ _salts(rows)[:, None])
+    out = (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return out[0] if isinstance(replicate, int) else out
+
+
+def replicate_weights(doc_hash: np.ndarray, replicates: int | range) -> np.ndarray:
+    """Poisson(1) weights, one row per replicate of `replicates` (an int R: rows 0..R);
+    replicate 0 is the sample itself (all ones)."""
+    rows = range(replicates + 1) if isinstance(replicates, int) else replicates
+    out = np.ones((len(rows), len(doc_hash)))
+    drawn = [i for i, r in enumerate(rows) if r > 0]
+    if drawn and len(doc_hash):
+        uniforms = replicate_uniforms(doc_hash, [rows[i] for i in drawn])
+        out[drawn] = poisson_weights(uniforms.ravel()).reshape(uniforms.shape)
     return out
+
+
+# replicate weights are made this many (replicate, document) cells at a time, so a domain
+# of millions of documents needs tens of MB for its bootstrap, not replicates x documents
+REPLICATE_CELLS = 4_000_000
+
+
+def replicate_cdfs(scores: np.ndarray, doc_hash: np.ndarray, grid: np.ndarray,
+                   replicates: int) -> tuple[np.ndarray, np.ndarray]:
+    """((replicates + 1) x grid weighted CDFs, total weight per replicate) of one sample,
+    computed in chunks of replicates (REPLICATE_CELLS)."""
+    step = max(1, REPLICATE_CELLS // max(len(scores), 1))
+    cdfs, totals = [], []
+    for start in range(0, replicates + 1, step):
+        weights = replicate_weights(doc_hash, range(start, min(start + step, replicates + 1)))
+        cdfs.append(pu.weighted_cdfs(scores, grid, weights))
+        totals.append(weights.sum(axis=1))
+    return np.vstack(cdfs), np.concatenate(totals)
 
 
 def score_grid(scores: DataFrame, points: int) -> np.ndarray:
@@ -315,14 +343,9 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
                   f"widened to cover its own")
     out: list[dict] = []
 
-    # every document's replicate weights once; a part (era, month, placebo side) takes
-    # its columns
-    weights = replicate_weights(frame.doc_hash.to_numpy(np.int64), s.bootstrap)
-    column = pd.Series(np.arange(len(frame)), index=frame.index)
-
     def cdfs(part: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        w = weights[:, column[part.index].to_numpy()]
-        return pu.weighted_cdfs(part.pu_score.to_numpy(float), grid, w), w.sum(1)
+        return replicate_cdfs(part.pu_score.to_numpy(float),
+                              part.doc_hash.to_numpy(np.int64), grid, s.bootstrap)
 
     def emit(era, month, target, references, why):
         tgt, n = cdfs(target)
