@@ -96,7 +96,8 @@ MODEL = T.StructType([
 def era_balanced_weights(domains: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Sample weights n_domain / (2 n_(domain, era)): within every domain both eras carry
     half of its weight (so the domain itself predicts nothing) and each domain keeps its
-    size; overall the classes are balanced."""
+    size, so the classes are balanced over the domains that have both eras. A domain
+    with pages of one era only keeps weight 1 per page."""
     frame = pd.DataFrame({"domain": domains, "label": labels})
     cell = frame.groupby(["domain", "label"]).label.transform("size").to_numpy(np.float64)
     domain = frame.groupby("domain").label.transform("size").to_numpy(np.float64)
