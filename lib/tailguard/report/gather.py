@@ -21,6 +21,7 @@ import tailguard
 from tailguard import paths
 from tailguard.config import Config
 from tailguard.io.tables import read_table, table_exists
+from tailguard.synthetic.pu_share import ESTIMATOR as PU_ESTIMATOR
 
 ALL = "__all__"
 
@@ -73,7 +74,7 @@ def _share(spark, cfg: Config, data: ReportData) -> None:
     # pre-AI rows of the sum estimators, which must also read ~0.
     rows = primary[primary["era"] == "pre_ai"]
     if not rows.empty:
-        is_placebo = rows["reason"].fillna("").str.startswith("placebo").any()
+        is_placebo = (rows["estimator"] == PU_ESTIMATOR).any()
         data.placebo = rows.reset_index(drop=True)
         data.placebo_label = ("placebo: latest pre-AI year against earlier years" if is_placebo
                               else "pre-AI documents (in-sample sanity check)")

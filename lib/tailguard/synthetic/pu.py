@@ -60,29 +60,25 @@ def bbe_share(ref_scores: np.ndarray, tgt_scores: np.ndarray, ref_w: np.ndarray 
 
 def weighted_cdf(scores: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = None
                  ) -> np.ndarray:
-    """Fraction of (weighted) scores <= each grid value; zeros for an empty sample."""
-    scores = np.asarray(scores, dtype=np.float64)
-    weights = np.ones(len(scores)) if weights is None else np.asarray(weights, np.float64)
-    order = np.argsort(scores, kind="stable")
-    cum = np.concatenate([[0.0], np.cumsum(weights[order])])
-    total = cum[-1]
-    if total <= 0:
-        return np.zeros(len(grid))
-    return cum[np.searchsorted(scores[order], grid, side="right")] / total
+    """Fraction of (weighted) scores <= each grid value (sorted, unique); zeros for an
+    empty sample."""
+    weights = np.ones(len(scores)) if weights is None else weights
+    return weighted_cdfs(scores, grid, weights)[0]
 
 
 def weighted_cdfs(scores: np.ndarray, grid: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """`weighted_cdf` for every row of `weights` (replicates x documents) at once: each
-    score's grid bin found once, one bincount for all rows (bin j holds the scores in
-    (grid[j-1], grid[j]]), cumulative sums along the grid. Equal to `weighted_cdf` row by
-    row for integer weights (Poisson replicates, ones), whose float sums are exact."""
+    """Fraction of weighted scores <= each grid value (sorted, unique), for every row of
+    `weights` (replicates x documents) at once: each score's grid bin found once, one
+    bincount for all rows (bin j holds the scores in (grid[j-1], grid[j]]), cumulative
+    sums along the grid; zeros for a row of no weight. With integer weights (Poisson
+    replicates, ones) the float sums are exact, so the result does not depend on order."""
     grid = np.asarray(grid, dtype=np.float64)
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     rows, size = weights.shape[0], len(grid) + 1
     bins = np.searchsorted(grid, np.asarray(scores, dtype=np.float64), side="left")
     cells = (bins[None, :] + size * np.arange(rows)[:, None]).ravel()
     counts = np.bincount(cells, weights=weights.ravel(), minlength=rows * size)
-    counts = counts.reshape(rows, size)
+    counts = counts.reshape(rows, size).astype(np.float64)  # an empty sample gives ints
     at = np.cumsum(counts, axis=1)[:, :-1]
     total = counts.sum(axis=1, keepdims=True)
     return np.divide(at, total, out=np.zeros_like(at), where=total > 0)
@@ -90,8 +86,9 @@ def weighted_cdfs(scores: np.ndarray, grid: np.ndarray, weights: np.ndarray) -> 
 
 def mixture_shares(cdf_targets: np.ndarray, cdf_references: np.ndarray,
                    cdf_synthetic: np.ndarray) -> list[float | None]:
-    """`mixture_share` for every row of (replicates x grid) targets and references (a
-    single reference row is used for all)."""
+    """Signed least-squares a of each target row ~ (1 - a) reference + a synthetic, for
+    (replicates x grid) targets and references (one reference row serves all); None
+    where reference and synthetic cannot be told apart."""
     tgt = np.atleast_2d(cdf_targets)
     ref = np.broadcast_to(np.atleast_2d(cdf_references), tgt.shape)
     gap = np.asarray(cdf_synthetic)[None, :] - ref
@@ -102,12 +99,9 @@ def mixture_shares(cdf_targets: np.ndarray, cdf_references: np.ndarray,
 
 def mixture_share(cdf_target: np.ndarray, cdf_reference: np.ndarray,
                   cdf_synthetic: np.ndarray) -> float | None:
-    """Signed least-squares a of cdf_target ~ (1 - a) cdf_reference + a cdf_synthetic."""
-    gap = np.asarray(cdf_synthetic) - np.asarray(cdf_reference)
-    den = float(gap @ gap)
-    if den <= 1e-12:
-        return None
-    return float((np.asarray(cdf_target) - np.asarray(cdf_reference)) @ gap / den)
+    """Signed least-squares a of cdf_target ~ (1 - a) cdf_reference + a cdf_synthetic;
+    None when the two components cannot be told apart."""
+    return mixture_shares(cdf_target, cdf_reference, cdf_synthetic)[0]
 
 
 def synthetic_cdf(cdf_reference: np.ndarray, cdf_target: np.ndarray, n_target: np.ndarray,
