@@ -69,13 +69,19 @@ def _per_doc_ratio(results: dict[int, list[dict]]) -> str:
         return "(run two sizes to get the scaling ratio)"
     small, big = sizes[0], sizes[-1]
     def per_doc(size):
-        row = next(r for r in results[size] if r["name"] == "provenance_job")
-        return row["seconds"] / row["docs"]
+        row = next((r for r in results[size] if r["name"] == "provenance_job"), None)
+        return row["seconds"] / row["docs"] if row else float("nan")
     return (f"provenance_job per-document time at {big} / at {small}: "
             f"{per_doc(big) / per_doc(small):.2f} (target <= 1.3)")
 
 
+# BENCHMARKS.md = this generated table, the marker, then hand-written sections (analyses,
+# real-text evaluations) that a new `make bench` must not erase
+GENERATED_END = "<!-- end of the `make bench` table; the sections below are kept by it -->"
+
+
 def write_report(path: Path, results: dict[int, list[dict]], argv: list[str]) -> None:
+    """Rewrite the generated table at the top of `path`, keeping what follows the marker."""
     info = machine()
     lines = ["# Benchmarks", "", "Written by `make bench` (`python -m bench.run`); numbers are "
              "from one run on this machine, references measured in the same run.", "",
@@ -88,8 +94,10 @@ def write_report(path: Path, results: dict[int, list[dict]], argv: list[str]) ->
         for r in results[size]:
             lines.append(f"| {size} | {r['name']} | {r['docs']} | {r['seconds']} | "
                          f"{r['docs_per_s_per_core']} | {r['note']} |")
-    lines += ["", "- " + _per_doc_ratio(results), ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    lines += ["", "- " + _per_doc_ratio(results), "", GENERATED_END]
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    kept = old.split(GENERATED_END, 1)[1] if GENERATED_END in old else "\n"
+    path.write_text("\n".join(lines) + kept, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,8 +107,8 @@ def test_mle_matches_numpy_and_tracks_truth(spark, frames, result):
     base = share.base_documents(prov, scores, OP["threshold"], True)
     words = mle.with_words(docs.join(base.select("doc_id"), "doc_id", "left_semi"))
     bw = base.join(words, "doc_id")
-    wt, consts = mle.reference_tables(bw, share.synthetic_reference_words(spark, cfg), cfg)
-    rows = mle.with_log_ratio(bw, wt, consts).toPandas()
+    ref = mle.reference_tables(bw, share.synthetic_reference_words(spark, cfg), cfg)
+    rows = mle.with_log_ratio(bw, ref).toPandas()
     post = table[(table.era == "post_ai") & (table.estimator == "mle")].set_index("domain")
     for domain in ("big.com", "mid.com"):
         lr = rows[(rows.domain == domain) & (rows.era == "post_ai")].log_ratio.to_numpy()
@@ -122,16 +122,109 @@ def test_mle_matches_numpy_and_tracks_truth(spark, frames, result):
     assert {"__all__", "big.com"} <= set(monthly.domain)
 
 
-def test_poisson_replicate_weights(spark):
-    df = spark.range(4000).select(F.col("id").cast("string").alias("doc_id"))
-    rep = bs.explode_replicates(df, replicates=5, seed=3)
-    stats = rep.where("r > 0").groupBy("r").agg(F.sum("w").alias("total")).collect()
-    assert len(stats) == 5
-    for row in stats:  # sum of 4000 Poisson(1) draws: mean 4000, sd ~63
-        assert abs(row.total - 4000) < 5 * math.sqrt(4000)
-    assert rep.where("r = 0").count() == 4000
-    again = bs.explode_replicates(df, replicates=5, seed=3)
-    assert rep.exceptAll(again).count() == 0
+def test_log_ratio_is_the_word_occurrence_likelihood_ratio(spark):
+    """log Q(d)/P(d) from the sparse reference equals the textbook sum over the whole
+    vocabulary, per document: P shrunk toward all pre-AI text for a domain with its own
+    reference, all pre-AI text (Laplace) for one without, leave-one-out for pre-AI pages."""
+    from tailguard.config import load_config
+
+    cfg = load_config([], ["share.min_reference_docs=3", "share.mle_min_df=1",
+                           "share.mle_min_domain_fraction=0", "share.mle_prior_docs=2"])
+    docs = [("a1", "own.com", "pre_ai", ["alpha", "beta"]),
+            ("a2", "own.com", "pre_ai", ["alpha", "gamma"]),
+            ("a3", "own.com", "pre_ai", ["beta", "zeta"]),
+            ("a4", "own.com", "post_ai", ["delta", "alpha"]),
+            ("b1", "small.com", "pre_ai", ["gamma"]),
+            ("b2", "small.com", "post_ai", ["beta", "delta", "omega"]),
+            ("c1", "new.com", "post_ai", ["gamma", "delta"])]
+    synthetic = [["delta", "alpha"], ["delta", "beta"], ["delta"], ["gamma", "omega"]]
+    base_words = spark.createDataFrame(docs, "doc_id string, domain string, era string, "
+                                             "words array<string>")
+    syn = spark.createDataFrame([(str(i), w) for i, w in enumerate(synthetic)],
+                                "doc_id string, words array<string>")
+    got = {r.doc_id: r.log_ratio for r in mle.with_log_ratio(
+        base_words, mle.reference_tables(base_words, syn, cfg)).collect()}
+
+    vocab = sorted({w for ws in synthetic for w in ws})
+    q = {w: (sum(w in ws for ws in synthetic) + 0.5) / (len(synthetic) + 1) for w in vocab}
+    pre = [d for d in docs if d[2] == "pre_ai"]
+    df_glob = {w: sum(w in d[3] for d in pre) for w in vocab}
+    n_total, k, eps = len(pre), 2.0, 1e-6
+
+    def p_word(domain, w, leave_out):
+        own = [d for d in pre if d[1] == domain]
+        loo_cnt = 1 if leave_out is not None and w in leave_out else 0
+        loo_tot = 1 if leave_out is not None else 0
+        if len(own) >= 3:
+            p_glob = (df_glob[w] + 0.5) / (n_total + 1)
+            cnt, tot = sum(w in d[3] for d in own) + k * p_glob, len(own) + k
+        else:
+            cnt, tot = df_glob[w] + 0.5, n_total + 1
+        return min(max((cnt - loo_cnt) / (tot - loo_tot), eps), 1 - eps)
+
+    for doc_id, domain, era, words in docs:
+        expected = 0.0
+        for w in vocab:
+            pw = p_word(domain, w, words if era == "pre_ai" else None)
+            qw = min(max(q[w], eps), 1 - eps)
+            expected += math.log(qw / pw) if w in words else math.log((1 - qw) / (1 - pw))
+        assert got[doc_id] == pytest.approx(expected, abs=1e-9), doc_id
+
+
+def test_replicate_sums_match_a_per_document_loop(spark):
+    """Every group's sums, recomputed document by document from the same Poisson weights:
+    replicates 1..B only for groups of >= min_docs documents, `__all__` always; the sums
+    do not depend on how the rows are partitioned."""
+    rng = np.random.default_rng(2)
+    months = [dt.date(2023, m, 1) for m in (1, 2, 3)]
+    rows = []
+    for i in range(300):
+        domain = "big.com" if i < 200 else ("mid.com" if i < 280 else "small.com")
+        p = float(rng.random())
+        lr = None if i % 17 == 0 else float(rng.normal(0, 3))
+        rows.append((f"d{i}", "post_ai" if i % 4 else "pre_ai", domain,
+                     months[int(rng.integers(3))], p >= 0.5, p, lr))
+    df = (spark.createDataFrame(rows, "doc_id string, era string, domain string, month date, "
+                                      "pred boolean, p_synthetic double, log_ratio double")
+          .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(7))))
+    min_docs, replicates, points = 15, 6, 5
+    frame = df.toPandas()
+    got = (bs.replicate_sums(df.transform(bs.with_replicate_flags, min_docs), replicates, points)
+           .toPandas())
+    again = (bs.replicate_sums(df.repartition(7).transform(bs.with_replicate_flags, min_docs),
+                               replicates, points).toPandas())
+    cols = [*bs.SUM_COLUMNS, *bs.ll_columns(points)]
+    grid = est.alpha_grid(points)
+
+    def expected(group: pd.DataFrame, replicated: bool) -> np.ndarray:
+        out = np.zeros((replicates + 1 if replicated else 1, len(cols)))
+        for doc in group.itertuples():
+            w = est.replicate_weights(np.array([doc.doc_hash]), replicates)[:, 0]
+            lr = 0.0 if doc.log_ratio is None or np.isnan(doc.log_ratio) else doc.log_ratio
+            ll = [math.log((1 - a) + a * math.exp(lr)) for a in grid]
+            out += np.outer(w[:len(out)], [1.0, float(doc.pred), doc.p_synthetic, *ll])
+        return out
+
+    groups = [((era, dom, None), g, len(g) >= min_docs)
+              for (era, dom), g in frame.groupby(["era", "domain"])]
+    groups += [((era, dom, m), g, len(g) >= min_docs)
+               for (era, dom, m), g in frame.groupby(["era", "domain", "month"])]
+    groups += [((era, "__all__", None), g, True) for era, g in frame.groupby("era")]
+    groups += [((era, "__all__", m), g, True) for (era, m), g in frame.groupby(["era", "month"])]
+    assert {g[2] for g in groups} == {True, False}       # both kinds of group are tested
+    for result in (got, again):
+        assert len(result) == sum(replicates + 1 if rep else 1 for _, _, rep in groups)
+        for (era, dom, month), group, replicated in groups:
+            mine = result[(result.era == era) & (result.domain == dom)
+                          & (result.month.isna() if month is None else result.month == month)]
+            mine = mine.sort_values("r")
+            assert list(mine.r) == list(range(replicates + 1 if replicated else 1))
+            np.testing.assert_allclose(mine[cols].to_numpy(), expected(group, replicated),
+                                       rtol=1e-9, atol=1e-9)
+    for era, n in frame.era.value_counts().items():  # replicate sizes: n Poisson(1) draws
+        totals = got[(got.era == era) & (got.domain == "__all__") & got.month.isna()
+                     & (got.r > 0)].n
+        assert (abs(totals - n) < 5 * math.sqrt(n)).all() and totals.nunique() > 1
 
 
 def test_run_refuses_scores_from_another_detector(spark, frames, tmp_path):

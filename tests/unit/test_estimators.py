@@ -16,6 +16,15 @@ def test_poisson_weights_have_poisson1_moments():
     assert (w == 0).mean() == pytest.approx(np.exp(-1), abs=0.005)
 
 
+def test_replicate_uniforms_are_uniform_and_differ_by_replicate():
+    h = np.arange(20000, dtype=np.int64) * 7919
+    u1, u2 = est.replicate_uniforms(h, 1), est.replicate_uniforms(h, 2)
+    assert 0 <= u1.min() and u1.max() < 1
+    assert abs(u1.mean() - 0.5) < 0.01 and abs(np.corrcoef(u1, u2)[0, 1]) < 0.03
+    assert np.array_equal(u1, est.replicate_uniforms(h, 1))
+    assert (est.replicate_weights(h[:10], 3)[0] == 1).all()
+
+
 def test_parabolic_argmax_is_exact_for_a_parabola():
     grid = est.alpha_grid(11)
     values = -((grid - 0.437) ** 2)

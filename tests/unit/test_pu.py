@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tailguard.synthetic import estimators as est
 from tailguard.synthetic import pu, pu_share
 
 
@@ -27,8 +28,8 @@ def test_bootstrap_intervals_widen_with_fewer_reference_docs():
     def spread(n_ref):
         ref = rng.beta(2, 5, n_ref)
         tgt = np.concatenate([rng.beta(2, 5, 300), rng.beta(5, 2, 200)])
-        w_ref = pu_share.replicate_weights(np.arange(n_ref, dtype=np.int64) * 7919, 40)
-        w_tgt = pu_share.replicate_weights(np.arange(len(tgt), dtype=np.int64) * 104729 + 1, 40)
+        w_ref = est.replicate_weights(np.arange(n_ref, dtype=np.int64) * 7919, 40)
+        w_tgt = est.replicate_weights(np.arange(len(tgt), dtype=np.int64) * 104729 + 1, 40)
         values = np.array([pu.mixture_share(pu.weighted_cdf(tgt, grid, w_tgt[r]),
                                             pu.weighted_cdf(ref, grid, w_ref[r]), f_syn)
                            for r in range(1, 41)])

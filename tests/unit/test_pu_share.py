@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tailguard.config import load_config
+from tailguard.synthetic import estimators as est
 from tailguard.synthetic import pu, pu_share
 
 GRID = np.linspace(0.01, 0.99, 99)
@@ -73,15 +74,6 @@ def test_synthetic_cdf_is_recovered_from_domains_of_different_shares():
     assert np.abs(f_syn - truth).max() < 0.25
     fits = [pu.mixture_share(t, r, f_syn) for t, r in zip(tgts, refs, strict=True)]
     assert np.abs(np.array(fits) - shares).mean() < 0.1
-
-
-def test_replicate_uniforms_are_uniform_and_differ_by_replicate():
-    h = np.arange(20000, dtype=np.int64) * 7919
-    u1, u2 = pu_share.replicate_uniforms(h, 1), pu_share.replicate_uniforms(h, 2)
-    assert 0 <= u1.min() and u1.max() < 1
-    assert abs(u1.mean() - 0.5) < 0.01 and abs(np.corrcoef(u1, u2)[0, 1]) < 0.03
-    assert np.array_equal(u1, pu_share.replicate_uniforms(h, 1))
-    assert (pu_share.replicate_weights(h[:10], 3)[0] == 1).all()
 
 
 def test_domain_replicates_fit_the_mixture_and_a_placebo_of_human_text():
@@ -154,7 +146,7 @@ def test_replicate_cdfs_and_fits_at_once_equal_their_definitions():
     rng = np.random.default_rng(7)
     scores = np.round(rng.random(300), 3)  # ties, and scores equal to grid values
     scores[:5] = GRID[:5]
-    weights = pu_share.replicate_weights(rng.integers(0, 1 << 62, 300), 5)
+    weights = est.replicate_weights(rng.integers(0, 1 << 62, 300), 5)
     weights[3] = 0  # an empty replicate
     many = pu.weighted_cdfs(scores, GRID, weights)
     for r in range(6):  # weighted fraction of scores <= each grid value, by brute force
@@ -172,7 +164,7 @@ def test_replicate_cdfs_and_fits_at_once_equal_their_definitions():
 def test_replicate_cdfs_in_chunks_equal_all_at_once(monkeypatch):
     rng = np.random.default_rng(8)
     scores, hashes = rng.random(500), rng.integers(0, 1 << 62, 500)
-    whole = pu.weighted_cdfs(scores, GRID, pu_share.replicate_weights(hashes, 30))
+    whole = pu.weighted_cdfs(scores, GRID, est.replicate_weights(hashes, 30))
     monkeypatch.setattr(pu_share, "REPLICATE_CELLS", 500 * 7)  # chunks of 7 replicates
     chunked, totals = pu_share.replicate_cdfs(scores, hashes, GRID, 30)
     assert np.array_equal(chunked, whole) and totals[0] == 500 and len(totals) == 31

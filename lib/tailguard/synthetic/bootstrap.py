@@ -1,81 +1,162 @@
-"""Poisson-bootstrap sums per group: every estimator as a Spark aggregation.
+"""Poisson-bootstrap sums per group, made in Arrow batches: every estimator's inputs.
 
-Each document carries, per replicate r = 1..B, a Poisson(1) weight drawn from
-xxhash64(doc_id, r, seed) (replicate 0 is the sample itself, weight 1). Every estimator is
-a function of weighted sums over a group's documents:
+Each document carries, per replicate r = 1..B, a Poisson(1) weight w from its doc hash
+(estimators.replicate_weights, the same weights as `pu`; replicate 0 is the sample itself,
+w = 1). Every estimator of share.py is a function of weighted sums over a group:
   n = sum w, n_pred = sum w [p >= threshold], sum_p = sum w p,
-  ll_j = sum w log((1 - a_j) + a_j exp(L_d))   for the MLE alpha grid a_j,
-so all replicates of all groups come out of one groupBy, and the sums of small groups
-(domain x month) roll up into large ones (domain, `__all__`) by adding. Documents drawn
-zero times are dropped before aggregating (about 37% of rows).
+  ll_j = sum w log((1 - a_j) + a_j exp(L_d))   for the MLE alpha grid a_j.
+
+The groups are (era, domain), (era, domain, month), (era, `__all__`) and (era, `__all__`,
+month). A batch of documents holds a (documents x columns) value matrix V and a
+(replicates x documents) weight matrix W, and a group's replicate sums are W[:, g] @ V[g],
+one matrix product: nothing is exploded per (document, replicate), and the rows that leave
+a task are per group, not per document. Replicates are made only for groups of at least
+`share.min_docs` documents (and always for `__all__`): a smaller group's share is null
+anyway, and on a web crawl most (domain, month) groups are small, so most of the work the
+replicates would cost goes. Documents are clustered by (era, domain) first, so a group's
+partial sums leave a task once (or once per batch it spans), and Spark adds the partials.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from tailguard.schema import require_columns
-from tailguard.synthetic.estimators import alpha_grid, poisson_cdf_thresholds
+from tailguard.synthetic import estimators as est
 
 ALL_DOMAINS = "__all__"
 SUM_COLUMNS = ("n", "n_pred", "sum_p")
+INPUT_COLUMNS = ("doc_hash", "era", "domain", "month", "pred", "p_synthetic", "log_ratio",
+                 "replicate_domain", "replicate_month")
 
 
 def ll_columns(points: int) -> list[str]:
     return [f"ll_{j}" for j in range(points)]
 
 
-def with_loglik_terms(df: DataFrame, points: int) -> DataFrame:
-    """Add ll_j = log((1 - a_j) + a_j exp(log_ratio)) per document, once, before replicating.
-
-    Evaluated as max(x, y) + log1p(exp(-|x - y|)) with x = log(1 - a), y = log(a) + L, a
-    log-sum-exp that stays finite for the large ratios word-occurrence models produce.
-    """
-    require_columns(df, ["log_ratio"], "with_loglik_terms")
-    lr = F.coalesce(F.col("log_ratio"), F.lit(0.0))
-    terms = []
-    for j, a in enumerate(alpha_grid(points)):
-        if a == 0.0:
-            term = F.lit(0.0)
-        elif a == 1.0:
-            term = lr
-        else:
-            x, y = F.lit(math.log1p(-a)), F.lit(math.log(a)) + lr
-            term = F.greatest(x, y) + F.log1p(F.exp(-F.abs(x - y)))
-        terms.append(term.alias(f"ll_{j}"))
-    return df.select("*", *terms)
+def sums_schema(points: int) -> T.StructType:
+    """One row per (era, domain, month, r); month is null for the whole domain."""
+    return T.StructType([
+        T.StructField("era", T.StringType(), False),
+        T.StructField("domain", T.StringType(), False),
+        T.StructField("month", T.DateType(), True),
+        T.StructField("r", T.IntegerType(), False),
+        *[T.StructField(c, T.DoubleType(), False) for c in [*SUM_COLUMNS, *ll_columns(points)]],
+    ])
 
 
-def explode_replicates(df: DataFrame, replicates: int, seed: int) -> DataFrame:
-    """One row per (document, replicate) with weight w > 0; r = 0 is the sample itself."""
-    require_columns(df, ["doc_id"], "explode_replicates")
-    r = F.col("r")
-    bits = F.xxhash64(F.col("doc_id"), r, F.lit(seed)).bitwiseAND(F.lit((1 << 53) - 1))
-    uniform = bits.cast("double") / float(1 << 53)
-    poisson = sum((uniform >= F.lit(t)).cast("int") for t in poisson_cdf_thresholds())
-    return (df.withColumn("r", F.explode(F.sequence(F.lit(0), F.lit(replicates))))
-            .withColumn("w", F.when(r == 0, F.lit(1)).otherwise(poisson).cast("double"))
-            .where(F.col("w") > 0))
+def value_matrix(pred: np.ndarray, p_synthetic: np.ndarray, log_ratio: np.ndarray,
+                 points: int) -> np.ndarray:
+    """(documents x (3 + points)): 1, pred, p, then the MLE's log-likelihood terms (a
+    document without a log ratio, no vocabulary word, has ratio 1)."""
+    lr = np.nan_to_num(log_ratio.astype(np.float64), nan=0.0)
+    return np.column_stack([np.ones(len(pred)), pred.astype(np.float64),
+                            p_synthetic.astype(np.float64),
+                            est.mixture_loglik_terms(lr, est.alpha_grid(points))])
 
 
-def sum_replicates(df: DataFrame, keys: list[str], points: int) -> DataFrame:
-    """Weighted sums per (keys, r) from exploded rows (pred, p_synthetic, ll_j, w)."""
-    require_columns(df, [*keys, "r", "w", "pred", "p_synthetic"], "sum_replicates")
-    w = F.col("w")
-    aggs = [F.sum(w).alias("n"), F.sum(w * F.col("pred").cast("double")).alias("n_pred"),
-            F.sum(w * F.col("p_synthetic")).alias("sum_p")]
-    aggs += [F.sum(w * F.col(c)).alias(c) for c in ll_columns(points)]
-    return df.groupBy(*keys, "r").agg(*aggs)
-
-
-def roll_up(sums: DataFrame, keys: list[str], points: int,
-            all_label: dict[str, str] | None = None) -> DataFrame:
-    """Add up finer sums to `keys`; `all_label` fills dropped key columns with constants."""
-    cols = [*SUM_COLUMNS, *ll_columns(points)]
-    out = sums.groupBy(*keys, "r").agg(*[F.sum(c).alias(c) for c in cols])
-    for name, value in (all_label or {}).items():
-        out = out.withColumn(name, F.lit(value))
+def group_sums(group: np.ndarray, values: np.ndarray, doc_hash: np.ndarray,
+               replicate: np.ndarray, replicates: int) -> dict[int, np.ndarray]:
+    """{group id: (rows x columns) sums}: replicates 0..B for a group whose `replicate`
+    flag is set, only replicate 0 for the others. Weights are made REPLICATE_CELLS at a
+    time, so a batch of any size needs bounded memory."""
+    out: dict[int, np.ndarray] = {}
+    order = np.argsort(group, kind="stable")
+    ids, starts = np.unique(group[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    step = max(1, est.REPLICATE_CELLS // (replicates + 1))
+    for g, start, end in zip(ids.tolist(), starts, ends, strict=True):
+        idx = order[start:end]
+        if not replicate[idx[0]]:
+            out[g] = values[idx].sum(axis=0, keepdims=True)
+            continue
+        total = np.zeros((replicates + 1, values.shape[1]))
+        for lo in range(0, len(idx), step):
+            part = idx[lo:lo + step]
+            total += est.replicate_weights(doc_hash[part], replicates) @ values[part]
+        out[g] = total
     return out
+
+
+Block = tuple[str, str, object, np.ndarray]   # era, domain, month (None: all months), sums
+
+
+def level_sums(frame: pd.DataFrame, values: np.ndarray, keys: list[str], flag: str | None,
+               replicates: int, domain: str | None = None) -> list[Block]:
+    """Sums of one grouping of a batch. `domain` replaces the domain key (`__all__`);
+    without a 'month' key, month is None; flag names the per-document replicate flag
+    (None: replicate every group)."""
+    codes, uniques = pd.MultiIndex.from_frame(frame[keys]).factorize()
+    flags = np.ones(len(frame), bool) if flag is None else frame[flag].to_numpy(bool)
+    sums = group_sums(codes, values, frame.doc_hash.to_numpy(np.int64), flags, replicates)
+    out = []
+    for g, block in sums.items():
+        key = dict(zip(keys, uniques[g], strict=True))
+        out.append((key["era"], domain or key["domain"], key.get("month"), block))
+    return out
+
+
+def blocks_to_arrow(blocks: list[Block], schema: pa.Schema, points: int) -> pa.RecordBatch:
+    """Stack (era, domain, month, sums) blocks into one batch of sums_schema rows."""
+    lengths = [len(b[3]) for b in blocks]
+    sums = np.vstack([b[3] for b in blocks])
+    keys = [np.repeat(np.array([b[i] for b in blocks], dtype=object), lengths) for i in range(3)]
+    r = np.concatenate([np.arange(k, dtype=np.int32) for k in lengths])
+    arrays = [pa.array(keys[0], pa.string()), pa.array(keys[1], pa.string()),
+              pa.array(keys[2], pa.date32()), pa.array(r, pa.int32()),
+              *[pa.array(sums[:, j]) for j in range(3 + points)]]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def replicate_sums(rows: DataFrame, replicates: int, points: int) -> DataFrame:
+    """Per-group bootstrap sums (sums_schema) from per-document rows (INPUT_COLUMNS; see
+    with_replicate_flags). `__all__` sums are added up per task and leave it once."""
+    require_columns(rows, list(INPUT_COLUMNS), "replicate_sums")
+    schema = sums_schema(points)
+    arrow_schema = to_arrow_schema(schema)
+
+    def kernel(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        crawl: dict[tuple, np.ndarray] = {}   # (era, month or None) -> replicate sums
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            frame = batch.to_pandas(date_as_object=True)
+            values = value_matrix(frame.pred.to_numpy(bool), frame.p_synthetic.to_numpy(float),
+                                  frame.log_ratio.to_numpy(float, na_value=np.nan), points)
+            blocks = (level_sums(frame, values, ["era", "domain"], "replicate_domain", replicates)
+                      + level_sums(frame, values, ["era", "domain", "month"], "replicate_month",
+                                   replicates))
+            for keys in (["era"], ["era", "month"]):
+                for era, _, month, block in level_sums(frame, values, keys, None, replicates,
+                                                       ALL_DOMAINS):
+                    crawl[(era, month)] = crawl[(era, month)] + block if (era, month) in crawl \
+                        else block
+            yield blocks_to_arrow(blocks, arrow_schema, points)
+        if crawl:
+            yield blocks_to_arrow([(era, ALL_DOMAINS, month, block)
+                                   for (era, month), block in crawl.items()], arrow_schema, points)
+
+    partials = (rows.select(*INPUT_COLUMNS).repartition("era", "domain")
+                .sortWithinPartitions("era", "domain", "month").mapInArrow(kernel, schema))
+    cols = [*SUM_COLUMNS, *ll_columns(points)]
+    return partials.groupBy("era", "domain", "month", "r").agg(
+        *[F.sum(c).alias(c) for c in cols])
+
+
+def with_replicate_flags(rows: DataFrame, min_docs: int) -> DataFrame:
+    """Flag the documents whose (era, domain) / (era, domain, month) group has at least
+    `min_docs` documents: only those groups get bootstrap replicates."""
+    require_columns(rows, ["era", "domain", "month"], "with_replicate_flags")
+    by_domain = rows.groupBy("era", "domain").agg(
+        (F.count(F.lit(1)) >= min_docs).alias("replicate_domain"))
+    by_month = rows.groupBy("era", "domain", "month").agg(
+        (F.count(F.lit(1)) >= min_docs).alias("replicate_month"))
+    return rows.join(by_domain, ["era", "domain"]).join(by_month, ["era", "domain", "month"])

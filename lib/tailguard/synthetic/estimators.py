@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from tailguard.text.hashing import GOLDEN64, fmix64
+
 # Poisson(1) weights above this are so rare (p < 1e-9) they are folded into it.
 POISSON_MAX = 12
 
@@ -42,6 +44,36 @@ def poisson_weights(uniforms: np.ndarray) -> np.ndarray:
     """Inverse-CDF Poisson(1) draws for uniforms in [0, 1)."""
     thresholds = np.asarray(poisson_cdf_thresholds())
     return np.searchsorted(thresholds, uniforms, side="right").astype(np.float64)
+
+
+def _salts(replicates) -> np.ndarray:
+    return np.array([(int(GOLDEN64) * r) & 0xFFFFFFFFFFFFFFFF for r in replicates], np.uint64)
+
+
+def replicate_uniforms(doc_hash: np.ndarray, replicate) -> np.ndarray:
+    """Uniform [0, 1) per document for a bootstrap replicate (53 high bits of
+    fmix64(hash ^ GOLDEN64 * replicate)); for a sequence of replicates, one row each."""
+    rows = [replicate] if isinstance(replicate, int) else list(replicate)
+    mixed = fmix64(doc_hash.astype(np.uint64)[None, :] ^ _salts(rows)[:, None])
+    out = (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return out[0] if isinstance(replicate, int) else out
+
+
+def replicate_weights(doc_hash: np.ndarray, replicates: int | range) -> np.ndarray:
+    """Poisson(1) weights, one row per replicate of `replicates` (an int R: rows 0..R);
+    replicate 0 is the sample itself (all ones)."""
+    rows = range(replicates + 1) if isinstance(replicates, int) else replicates
+    out = np.ones((len(rows), len(doc_hash)))
+    drawn = [i for i, r in enumerate(rows) if r > 0]
+    if drawn and len(doc_hash):
+        uniforms = replicate_uniforms(doc_hash, [rows[i] for i in drawn])
+        out[drawn] = poisson_weights(uniforms.ravel()).reshape(uniforms.shape)
+    return out
+
+
+# replicate weights are made this many (replicate, document) cells at a time, so a domain
+# of millions of documents needs tens of MB for its bootstrap, not replicates x documents
+REPLICATE_CELLS = 4_000_000
 
 
 def alpha_grid(points: int) -> np.ndarray:

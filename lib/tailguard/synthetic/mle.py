@@ -26,6 +26,8 @@ Choices that keep it honest on web data:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -67,21 +69,40 @@ def _log_odds_terms(p: Column, q: Column) -> tuple[Column, Column]:
     return F.log(q) - F.log(p) - out, out
 
 
-def reference_tables(base_words: DataFrame, synthetic_words: DataFrame, cfg: Config):
-    """Per-(domain, word) scores and per-domain constants, normal and leave-one-out.
+@dataclass(frozen=True)
+class Reference:
+    """The word model of every domain, kept sparse: nothing is domains x |V| in size.
+
+    vocab: word, df_glob, q (at most share.mle_vocab_size rows, broadcast);
+    domains: domain, n_dom (pre-AI documents), own (n_dom >= share.min_reference_docs),
+      c, c_loo (the constant C, normal and leave-one-out);
+    domain_words: domain, word, df_dom: the vocabulary words of an own-reference domain's
+      pre-AI text (a word a domain never used has the prior's count, derived on the fly).
+    """
+
+    vocab: DataFrame
+    domains: DataFrame
+    domain_words: DataFrame
+    n_total: int
+    prior_docs: float
+    cached: tuple[DataFrame, ...] = ()   # to unpersist once the log ratios are written
+
+
+def reference_tables(base_words: DataFrame, synthetic_words: DataFrame, cfg: Config
+                     ) -> Reference:
+    """The vocabulary, per-domain word counts and constants (normal and leave-one-out).
 
     base_words: doc_id, domain, era, words (the canonical documents being measured);
-    synthetic_words: words of the synthetic reference documents. Returns
-    (word_table: domain, word, s, s_loo; const_table: domain, c, c_loo), both bounded by
-    domains x |V|. Only scalars and the vocabulary (at most share.mle_vocab_size words)
-    reach the driver.
+    synthetic_words: words of the synthetic reference documents. Only scalars and the
+    vocabulary (at most share.mle_vocab_size words) reach the driver.
     """
     s = cfg.share
     spark = base_words.sparkSession
     human = base_words.where(F.col("era") == "pre_ai")
     n_dom = human.groupBy("domain").agg(F.count("*").alias("n_dom")).persist()
+    # read twice (the vocabulary's spread, then the domains' counts of its words)
     df_dom = (human.select("domain", F.explode("words").alias("word"))
-              .groupBy("domain", "word").agg(F.count("*").alias("df_dom")))
+              .groupBy("domain", "word").agg(F.count("*").alias("df_dom")).persist())
     totals = n_dom.agg(F.sum("n_dom").alias("n_total"), F.count(F.when(
         F.col("n_dom") >= s.min_reference_docs, 1)).alias("n_ref")).first()
     n_total, n_ref = int(totals["n_total"] or 0), int(totals["n_ref"] or 0)
@@ -101,49 +122,77 @@ def reference_tables(base_words: DataFrame, synthetic_words: DataFrame, cfg: Con
             .limit(s.mle_vocab_size).collect())
     vocab = spark.createDataFrame(
         [(r["word"], int(r["df_glob"]), (r["df_syn"] + 0.5) / (n_syn + 1)) for r in rows],
-        "word string, df_glob long, q double").withColumn("n_total", F.lit(n_total))
-    return _domain_word_scores(F.broadcast(vocab), n_dom, df_dom, base_words, cfg)
+        "word string, df_glob long, q double")
+    domains = (base_words.select("domain").distinct().join(n_dom, "domain", "left")
+               .fillna(0, ["n_dom"])
+               .withColumn("own", F.col("n_dom") >= s.min_reference_docs))
+    domain_words = (df_dom.join(F.broadcast(vocab.select("word")), "word", "inner")
+                    .join(ref_domains, "domain", "left_semi"))
+    ref = Reference(vocab, domains, domain_words, n_total, float(s.mle_prior_docs),
+                    (n_dom, df_dom))
+    return replace(ref, domains=_with_constants(ref))
 
 
-def _domain_word_scores(vocab, n_dom, df_dom, base_words, cfg):
-    k = float(cfg.share.mle_prior_docs)
-    domains = (base_words.select("domain").distinct()
-               .join(n_dom, "domain", "left").fillna(0, ["n_dom"]))
-    p_glob = (F.col("df_glob") + 0.5) / (F.col("n_total") + 1)
-    own = F.col("n_dom") >= cfg.share.min_reference_docs
-    grid = (domains.crossJoin(vocab).join(df_dom, ["domain", "word"], "left")
-            .fillna(0, ["df_dom"])
-            # (count, total) of the word under P: shrunk domain counts, or global Laplace.
-            .withColumn("cnt", F.when(own, F.col("df_dom") + k * p_glob)
-                        .otherwise(F.col("df_glob") + 0.5))
-            .withColumn("tot", F.when(own, F.col("n_dom") + k)
-                        .otherwise(F.col("n_total") + 1)))
+def _count_and_total(ref: Reference, df_dom: Column) -> tuple[Column, Column]:
+    """A word's (count, total) under P for rows holding df_glob, n_dom and own: the domain's
+    count shrunk toward all pre-AI text by prior_docs pseudo-documents, or for a domain
+    without its own reference, all pre-AI text (Laplace-smoothed)."""
+    k, n_total = ref.prior_docs, ref.n_total
+    p_glob = (F.col("df_glob") + 0.5) / (n_total + 1)
+    own = F.col("own")
+    cnt = F.when(own, df_dom + k * p_glob).otherwise(F.col("df_glob") + 0.5)
+    tot = F.when(own, F.col("n_dom") + k).otherwise(F.lit(n_total + 1.0))
+    return cnt, tot
+
+
+def _with_constants(ref: Reference) -> DataFrame:
+    """domains + (c, c_loo): C = sum over V of log((1-q)/(1-p_w)), where a pre-AI document
+    scored leave-one-out sees every total one smaller (its own words are handled in the
+    word scores). Sum over V at zero domain count, once per (own, n_dom) shape, plus a
+    correction for each word the domain's pre-AI text holds."""
+    vocab = F.broadcast(ref.vocab)
     q = F.col("q")
-    s_w, c_w = _log_odds_terms(F.col("cnt") / F.col("tot"), q)
-    # Leave-one-out for a reference document: present words lose one count, and every
-    # word's total loses one (so the constant changes too).
-    s_in, _ = _log_odds_terms((F.col("cnt") - 1) / (F.col("tot") - 1), q)
-    _, c_out = _log_odds_terms(F.col("cnt") / (F.col("tot") - 1), q)
-    _, c_in = _log_odds_terms((F.col("cnt") - 1) / (F.col("tot") - 1), q)
-    scored = grid.select("domain", "word", s_w.alias("s"), (s_in + c_in - c_out).alias("s_loo"),
-                         c_w.alias("c"), c_out.alias("c_out"))
-    words = scored.select("domain", "word", "s", "s_loo")
-    consts = scored.groupBy("domain").agg(F.sum("c").alias("c"), F.sum("c_out").alias("c_loo"))
-    return words, consts
+
+    def terms(df_dom: Column) -> tuple[Column, Column]:
+        cnt, tot = _count_and_total(ref, df_dom)
+        return (_log_odds_terms(cnt / tot, q)[1], _log_odds_terms(cnt / (tot - 1), q)[1])
+
+    shape = F.when(F.col("own"), F.col("n_dom")).otherwise(F.lit(-1)).alias("shape")
+    shapes = ref.domains.select("own", "n_dom", shape).dropDuplicates(["shape"])
+    c0, c0_out = terms(F.lit(0.0))
+    base = (shapes.crossJoin(vocab).groupBy("shape")
+            .agg(F.sum(c0).alias("c0"), F.sum(c0_out).alias("c0_out")))
+    c1, c1_out = terms(F.col("df_dom").cast("double"))
+    corrections = (ref.domain_words.join(vocab, "word")
+                   .join(ref.domains.select("domain", "n_dom", "own"), "domain")
+                   .groupBy("domain").agg(F.sum(c1 - c0).alias("dc"),
+                                          F.sum(c1_out - c0_out).alias("dc_out")))
+    return (ref.domains.select("*", shape).join(base, "shape")
+            .join(corrections, "domain", "left").fillna(0.0, ["dc", "dc_out"])
+            .select("domain", "n_dom", "own", (F.col("c0") + F.col("dc")).alias("c"),
+                    (F.col("c0_out") + F.col("dc_out")).alias("c_loo")))
 
 
-def with_log_ratio(base_words: DataFrame, words: DataFrame, consts: DataFrame) -> DataFrame:
+def with_log_ratio(base_words: DataFrame, ref: Reference) -> DataFrame:
     """Add log_ratio = log Q(d)/P(d) to each (doc_id, domain, era, words) row.
 
-    Pre-AI documents are scored leave-one-out. The ratio is clipped to +-700 so exp() of it
-    stays finite downstream.
+    Pre-AI documents are scored leave-one-out: their words lose one count and every total
+    one document. The ratio is clipped to +-700 so exp() of it stays finite downstream.
     """
     require_columns(base_words, ["doc_id", "domain", "era", "words"], "with_log_ratio")
     pre = F.col("era") == "pre_ai"
+    cnt, tot = _count_and_total(ref, F.coalesce(F.col("df_dom"), F.lit(0)).cast("double"))
+    q = F.col("q")
+    s_w, _ = _log_odds_terms(cnt / tot, q)
+    s_in, c_in = _log_odds_terms((cnt - 1) / (tot - 1), q)
+    _, c_out = _log_odds_terms(cnt / (tot - 1), q)
+    score = F.when(pre, s_in + c_in - c_out).otherwise(s_w)
     sums = (base_words.select("doc_id", "domain", "era", F.explode("words").alias("word"))
-            .join(words, ["domain", "word"], "inner")
-            .groupBy("doc_id").agg(F.sum(F.when(pre, F.col("s_loo")).otherwise(F.col("s")))
-                                   .alias("word_sum")))
+            .join(F.broadcast(ref.vocab), "word", "inner")
+            .join(ref.domain_words, ["domain", "word"], "left")
+            .join(ref.domains.select("domain", "n_dom", "own"), "domain", "inner")
+            .groupBy("doc_id").agg(F.sum(score).alias("word_sum")))
+    consts = ref.domains.select("domain", "c", "c_loo")
     return (base_words.join(sums, "doc_id", "left").join(consts, "domain", "left")
             .withColumn("log_ratio", F.coalesce(F.when(pre, F.col("c_loo"))
                                                 .otherwise(F.col("c")), F.lit(0.0))

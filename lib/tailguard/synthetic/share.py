@@ -2,8 +2,9 @@
 
 Stages: load provenance + scores (+ docs for the word model) -> canonical pre-AI and
 post-AI documents -> per-document log Q/P (mle.py) -> Poisson-bootstrap sums per
-(era, domain, month, replicate) (bootstrap.py) -> roll up to domains and `__all__` ->
-estimates (cc, pcc, acc, mle) and percentile intervals; in parallel the `pu` estimator
+(era, domain or `__all__`, month or all months, replicate), replicates only for groups of
+at least share.min_docs documents (bootstrap.py, Arrow batches) -> estimates (cc, pcc,
+acc, mle) and percentile intervals; in parallel the `pu` estimator
 (pu_share.py: a cross-fitted post-AI vs pre-AI classifier of this crawl + a per-domain
 mixture fit against the domain's own pre-AI scores, with an out-of-sample placebo) ->
 metrics tables.
@@ -128,16 +129,14 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     keys = ["doc_id", "crawl_date"]  # one row per crawled record (doc_id repeats across dates)
     measured = docs.join(base.select(*keys), keys, "left_semi").select("doc_id", "text")
     base_words = base.drop("crawl_date").join(mle.with_words(measured), "doc_id", "inner").persist()
-    word_table, consts = mle.reference_tables(base_words, synthetic_reference_words(spark, cfg),
-                                              cfg)
-    rows = mle.with_log_ratio(base_words, word_table, consts)
-    rows = bs.with_loglik_terms(rows, points)
-    replicated = bs.explode_replicates(rows, s.bootstrap, s.seed)
-    fine = bs.sum_replicates(replicated, ["era", "domain", "month"], points).persist()
-    by_domain = bs.roll_up(fine, ["era", "domain"], points).unionByName(
-        bs.roll_up(fine, ["era"], points, {"domain": bs.ALL_DOMAINS}))
-    by_month = fine.unionByName(
-        bs.roll_up(fine, ["era", "month"], points, {"domain": bs.ALL_DOMAINS}))
+    reference = mle.reference_tables(base_words, synthetic_reference_words(spark, cfg), cfg)
+    rows = (mle.with_log_ratio(base_words, reference)
+            .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(s.seed)))
+            .transform(bs.with_replicate_flags, s.min_docs))
+    sums = bs.replicate_sums(rows, s.bootstrap, points).persist()
+    whole_domain = F.col("month").isNull()
+    by_domain = sums.where(whole_domain).drop("month")
+    by_month = sums.where(~whole_domain)
     tpr, fpr = float(op["tpr"]), float(op["fpr"])
     share = summarise(with_estimates(by_domain, points, tpr, fpr), ["era", "domain"], cfg)
     monthly = summarise(with_estimates(by_month, points, tpr, fpr),
@@ -148,7 +147,7 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
         as_share_rows(pu_rows.where(F.col("month").isNull()), cfg).select(*SHARE_COLUMNS))
     monthly = monthly.select(*MONTHLY_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNotNull()), cfg).select(*MONTHLY_COLUMNS))
-    return share, monthly, [fine, base_words, pu_scores, pu_rows]
+    return share, monthly, [sums, base_words, *reference.cached, pu_scores, pu_rows]
 
 
 def pu_estimates(base: DataFrame, docs: DataFrame, cfg) -> tuple[DataFrame, DataFrame]:
