@@ -184,15 +184,16 @@ def test_replicate_sums_match_a_per_document_loop(spark):
         lr = None if i % 17 == 0 else float(rng.normal(0, 3))
         rows.append((f"d{i}", "post_ai" if i % 4 else "pre_ai", domain,
                      months[int(rng.integers(3))], p >= 0.5, p, lr))
+    # a month of one document: its `__all__` group is replicated, and the replicates that
+    # do not draw the document have no row (no division by n = 0 downstream)
+    rows.append(("lone", "post_ai", "small.com", dt.date(2023, 9, 1), True, 0.9, 1.0))
     df = (spark.createDataFrame(rows, "doc_id string, era string, domain string, month date, "
                                       "pred boolean, p_synthetic double, log_ratio double")
           .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(7))))
     min_docs, replicates, points = 15, 6, 5
     frame = df.toPandas()
-    got = (bs.replicate_sums(df.transform(bs.with_replicate_flags, min_docs), replicates, points)
-           .toPandas())
-    again = (bs.replicate_sums(df.repartition(7).transform(bs.with_replicate_flags, min_docs),
-                               replicates, points).toPandas())
+    got = bs.replicate_sums(df, replicates, points, min_docs).toPandas()
+    again = bs.replicate_sums(df.repartition(7), replicates, points, min_docs).toPandas()
     cols = [*bs.SUM_COLUMNS, *bs.ll_columns(points)]
     grid = est.alpha_grid(points)
 
@@ -212,15 +213,20 @@ def test_replicate_sums_match_a_per_document_loop(spark):
     groups += [((era, "__all__", None), g, True) for era, g in frame.groupby("era")]
     groups += [((era, "__all__", m), g, True) for (era, m), g in frame.groupby(["era", "month"])]
     assert {g[2] for g in groups} == {True, False}       # both kinds of group are tested
+    lone = expected(frame[frame.doc_id == "lone"], True)
+    assert 0 < (lone[:, 0] == 0).sum() < replicates      # some replicates miss the document
     for result in (got, again):
-        assert len(result) == sum(replicates + 1 if rep else 1 for _, _, rep in groups)
+        rows_expected = 0
         for (era, dom, month), group, replicated in groups:
             mine = result[(result.era == era) & (result.domain == dom)
                           & (result.month.isna() if month is None else result.month == month)]
             mine = mine.sort_values("r")
-            assert list(mine.r) == list(range(replicates + 1 if replicated else 1))
-            np.testing.assert_allclose(mine[cols].to_numpy(), expected(group, replicated),
-                                       rtol=1e-9, atol=1e-9)
+            want = expected(group, replicated)
+            drawn = np.flatnonzero(want[:, 0] > 0)
+            rows_expected += len(drawn)
+            assert list(mine.r) == drawn.tolist()
+            np.testing.assert_allclose(mine[cols].to_numpy(), want[drawn], rtol=1e-9, atol=1e-9)
+        assert len(result) == rows_expected
     for era, n in frame.era.value_counts().items():  # replicate sizes: n Poisson(1) draws
         totals = got[(got.era == era) & (got.domain == "__all__") & got.month.isna()
                      & (got.r > 0)].n

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -34,8 +34,7 @@ from tailguard.synthetic import estimators as est
 
 ALL_DOMAINS = "__all__"
 SUM_COLUMNS = ("n", "n_pred", "sum_p")
-INPUT_COLUMNS = ("doc_hash", "era", "domain", "month", "pred", "p_synthetic", "log_ratio",
-                 "replicate_domain", "replicate_month")
+INPUT_COLUMNS = ("doc_hash", "era", "domain", "month", "pred", "p_synthetic", "log_ratio")
 
 
 def ll_columns(points: int) -> list[str]:
@@ -105,20 +104,24 @@ def level_sums(frame: pd.DataFrame, values: np.ndarray, keys: list[str], flag: s
 
 
 def blocks_to_arrow(blocks: list[Block], schema: pa.Schema, points: int) -> pa.RecordBatch:
-    """Stack (era, domain, month, sums) blocks into one batch of sums_schema rows."""
+    """Stack (era, domain, month, sums) blocks into one batch of sums_schema rows. A
+    replicate that drew none of a group's documents (n = 0: a small `__all__` month) has
+    no row, as a resample without documents has no estimate."""
     lengths = [len(b[3]) for b in blocks]
     sums = np.vstack([b[3] for b in blocks])
     keys = [np.repeat(np.array([b[i] for b in blocks], dtype=object), lengths) for i in range(3)]
     r = np.concatenate([np.arange(k, dtype=np.int32) for k in lengths])
+    drawn = sums[:, 0] > 0
+    keys, r, sums = [k[drawn] for k in keys], r[drawn], sums[drawn]
     arrays = [pa.array(keys[0], pa.string()), pa.array(keys[1], pa.string()),
               pa.array(keys[2], pa.date32()), pa.array(r, pa.int32()),
               *[pa.array(sums[:, j]) for j in range(3 + points)]]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def replicate_sums(rows: DataFrame, replicates: int, points: int) -> DataFrame:
-    """Per-group bootstrap sums (sums_schema) from per-document rows (INPUT_COLUMNS; see
-    with_replicate_flags). `__all__` sums are added up per task and leave it once."""
+def replicate_sums(rows: DataFrame, replicates: int, points: int, min_docs: int) -> DataFrame:
+    """Per-group bootstrap sums (sums_schema) from per-document rows (INPUT_COLUMNS).
+    `__all__` sums are added up per task and leave it once."""
     require_columns(rows, list(INPUT_COLUMNS), "replicate_sums")
     schema = sums_schema(points)
     arrow_schema = to_arrow_schema(schema)
@@ -144,7 +147,7 @@ def replicate_sums(rows: DataFrame, replicates: int, points: int) -> DataFrame:
             yield blocks_to_arrow([(era, ALL_DOMAINS, month, block)
                                    for (era, month), block in crawl.items()], arrow_schema, points)
 
-    partials = (rows.select(*INPUT_COLUMNS).repartition("era", "domain")
+    partials = (with_replicate_flags(rows.select(*INPUT_COLUMNS), min_docs)
                 .sortWithinPartitions("era", "domain", "month").mapInArrow(kernel, schema))
     cols = [*SUM_COLUMNS, *ll_columns(points)]
     return partials.groupBy("era", "domain", "month", "r").agg(
@@ -153,10 +156,12 @@ def replicate_sums(rows: DataFrame, replicates: int, points: int) -> DataFrame:
 
 def with_replicate_flags(rows: DataFrame, min_docs: int) -> DataFrame:
     """Flag the documents whose (era, domain) / (era, domain, month) group has at least
-    `min_docs` documents: only those groups get bootstrap replicates."""
+    `min_docs` documents: only those groups get bootstrap replicates. Window counts, so
+    the rows are read once (a count joined back would recompute the word model) and come
+    out clustered by (era, domain), as the kernel wants them."""
     require_columns(rows, ["era", "domain", "month"], "with_replicate_flags")
-    by_domain = rows.groupBy("era", "domain").agg(
-        (F.count(F.lit(1)) >= min_docs).alias("replicate_domain"))
-    by_month = rows.groupBy("era", "domain", "month").agg(
-        (F.count(F.lit(1)) >= min_docs).alias("replicate_month"))
-    return rows.join(by_domain, ["era", "domain"]).join(by_month, ["era", "domain", "month"])
+    domain = Window.partitionBy("era", "domain")
+    month = Window.partitionBy("era", "domain", "month")
+    return rows.select(
+        "*", (F.count(F.lit(1)).over(domain) >= min_docs).alias("replicate_domain"),
+        (F.count(F.lit(1)).over(month) >= min_docs).alias("replicate_month"))
