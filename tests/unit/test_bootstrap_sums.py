@@ -8,11 +8,11 @@ from tailguard.synthetic import bootstrap as bs
 from tailguard.synthetic import estimators as est
 
 
-def test_group_sums_are_weighted_document_sums_in_any_chunking(monkeypatch):
+def test_group_sums_are_exact_weighted_document_sums_in_any_chunking(monkeypatch):
     rng = np.random.default_rng(4)
     n, replicates = 500, 9
     group = rng.integers(0, 6, n)
-    values = rng.normal(size=(n, 4))
+    values = bs.fixed_point(rng.normal(scale=300, size=(n, 4)))
     doc_hash = rng.integers(-2**63, 2**63 - 1, n, dtype=np.int64)
     replicate = np.isin(group, [0, 2, 3])            # groups 1, 4, 5: replicate 0 only
     weights = est.replicate_weights(doc_hash, replicates)
@@ -21,9 +21,17 @@ def test_group_sums_are_weighted_document_sums_in_any_chunking(monkeypatch):
     assert sorted(sums) == sorted(set(group.tolist()))
     for g, block in sums.items():
         rows = replicates + 1 if g in (0, 2, 3) else 1
-        expected = np.array([[sum(weights[r, d] * values[d, c] for d in np.flatnonzero(group == g))
+        expected = np.array([[sum(int(weights[r, d]) * int(values[d, c])
+                                  for d in np.flatnonzero(group == g))
                               for c in range(4)] for r in range(rows)])
-        np.testing.assert_allclose(block, expected, rtol=1e-12, atol=1e-12)
+        assert block.dtype == np.int64 and np.array_equal(block, expected)
+
+
+def test_fixed_point_keeps_values_to_a_2_to_the_minus_24th():
+    x = np.array([0.1, -699.9999, 1e-9, 0.5])
+    q = bs.fixed_point(x)
+    assert q.dtype == np.int64
+    assert np.abs(q / 2.0**bs.FIXED_BITS - x).max() <= 2.0 ** -(bs.FIXED_BITS + 1)
 
 
 def test_value_matrix_columns():

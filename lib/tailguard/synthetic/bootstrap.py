@@ -15,6 +15,13 @@ a task are per group, not per document. Replicates are made only for groups of a
 anyway, and on a web crawl most (domain, month) groups are small, so most of the work the
 replicates would cost goes. Documents are clustered by (era, domain) first, so a group's
 partial sums leave a task once (or once per batch it spans), and Spark adds the partials.
+
+The sums are exact: every value is fixed point (integer units of 2^-FIXED_BITS, per
+document an error under 3e-8) and every sum an int64 sum, so a group's totals do not
+depend on how its documents fall into tasks and batches. Floating-point sums do, in their
+last bits, and a re-run on other files then printed another last digit (a killed and
+re-run daily job differed from a clean one). Overflow would need sum(w |ll|) over a group
+above 5e11, e.g. 10^10 documents whose log ratio is 50; Spark's ANSI mode fails loudly.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ from tailguard.schema import require_columns
 from tailguard.synthetic import estimators as est
 
 ALL_DOMAINS = "__all__"
+FIXED_BITS = 24
+_SCALE = float(1 << FIXED_BITS)
+# |log ratio| is clipped to this (as mle.with_log_ratio does), so each fixed-point value
+# of a document is below 700 * 2^24 and its weighted replicate sums fit int64 by far
+MAX_ABS_LOG_RATIO = 700.0
 SUM_COLUMNS = ("n", "n_pred", "sum_p")
 INPUT_COLUMNS = ("doc_hash", "era", "domain", "month", "pred", "p_synthetic", "log_ratio")
 
@@ -48,7 +60,7 @@ def sums_schema(points: int) -> T.StructType:
         T.StructField("domain", T.StringType(), False),
         T.StructField("month", T.DateType(), True),
         T.StructField("r", T.IntegerType(), False),
-        *[T.StructField(c, T.DoubleType(), False) for c in [*SUM_COLUMNS, *ll_columns(points)]],
+        *[T.StructField(c, T.LongType(), False) for c in [*SUM_COLUMNS, *ll_columns(points)]],
     ])
 
 
@@ -56,17 +68,24 @@ def value_matrix(pred: np.ndarray, p_synthetic: np.ndarray, log_ratio: np.ndarra
                  points: int) -> np.ndarray:
     """(documents x (3 + points)): 1, pred, p, then the MLE's log-likelihood terms (a
     document without a log ratio, no vocabulary word, has ratio 1)."""
-    lr = np.nan_to_num(log_ratio.astype(np.float64), nan=0.0)
+    lr = np.clip(np.nan_to_num(log_ratio.astype(np.float64), nan=0.0), -MAX_ABS_LOG_RATIO,
+                 MAX_ABS_LOG_RATIO)
     return np.column_stack([np.ones(len(pred)), pred.astype(np.float64),
                             p_synthetic.astype(np.float64),
                             est.mixture_loglik_terms(lr, est.alpha_grid(points))])
 
 
+def fixed_point(values: np.ndarray) -> np.ndarray:
+    """Values in integer units of 2^-FIXED_BITS (int64)."""
+    return np.rint(values * _SCALE).astype(np.int64)
+
+
 def group_sums(group: np.ndarray, values: np.ndarray, doc_hash: np.ndarray,
                replicate: np.ndarray, replicates: int) -> dict[int, np.ndarray]:
-    """{group id: (rows x columns) sums}: replicates 0..B for a group whose `replicate`
-    flag is set, only replicate 0 for the others. Weights are made REPLICATE_CELLS at a
-    time, so a batch of any size needs bounded memory."""
+    """{group id: (rows x columns) int64 sums} of int64 `values`: replicates 0..B for a
+    group whose `replicate` flag is set, only replicate 0 for the others. Integer
+    arithmetic, so exact in any order. Weights are made REPLICATE_CELLS at a time, so a
+    batch of any size needs bounded memory."""
     out: dict[int, np.ndarray] = {}
     order = np.argsort(group, kind="stable")
     ids, starts = np.unique(group[order], return_index=True)
@@ -77,10 +96,11 @@ def group_sums(group: np.ndarray, values: np.ndarray, doc_hash: np.ndarray,
         if not replicate[idx[0]]:
             out[g] = values[idx].sum(axis=0, keepdims=True)
             continue
-        total = np.zeros((replicates + 1, values.shape[1]))
+        total = np.zeros((replicates + 1, values.shape[1]), np.int64)
         for lo in range(0, len(idx), step):
             part = idx[lo:lo + step]
-            total += est.replicate_weights(doc_hash[part], replicates) @ values[part]
+            weights = est.replicate_weights(doc_hash[part], replicates).astype(np.int64)
+            total += weights @ values[part]
         out[g] = total
     return out
 
@@ -120,8 +140,8 @@ def blocks_to_arrow(blocks: list[Block], schema: pa.Schema, points: int) -> pa.R
 
 
 def replicate_sums(rows: DataFrame, replicates: int, points: int, min_docs: int) -> DataFrame:
-    """Per-group bootstrap sums (sums_schema) from per-document rows (INPUT_COLUMNS).
-    `__all__` sums are added up per task and leave it once."""
+    """Per-group bootstrap sums from per-document rows (INPUT_COLUMNS): sums_schema's
+    columns, the sums as doubles. `__all__` sums are added up per task and leave it once."""
     require_columns(rows, list(INPUT_COLUMNS), "replicate_sums")
     schema = sums_schema(points)
     arrow_schema = to_arrow_schema(schema)
@@ -132,8 +152,9 @@ def replicate_sums(rows: DataFrame, replicates: int, points: int, min_docs: int)
             if batch.num_rows == 0:
                 continue
             frame = batch.to_pandas(date_as_object=True)
-            values = value_matrix(frame.pred.to_numpy(bool), frame.p_synthetic.to_numpy(float),
-                                  frame.log_ratio.to_numpy(float, na_value=np.nan), points)
+            values = fixed_point(value_matrix(
+                frame.pred.to_numpy(bool), frame.p_synthetic.to_numpy(float),
+                frame.log_ratio.to_numpy(float, na_value=np.nan), points))
             blocks = (level_sums(frame, values, ["era", "domain"], "replicate_domain", replicates)
                       + level_sums(frame, values, ["era", "domain", "month"], "replicate_month",
                                    replicates))
@@ -151,7 +172,7 @@ def replicate_sums(rows: DataFrame, replicates: int, points: int, min_docs: int)
                 .sortWithinPartitions("era", "domain", "month").mapInArrow(kernel, schema))
     cols = [*SUM_COLUMNS, *ll_columns(points)]
     return partials.groupBy("era", "domain", "month", "r").agg(
-        *[F.sum(c).alias(c) for c in cols])
+        *[(F.sum(c) / F.lit(_SCALE)).alias(c) for c in cols])
 
 
 def with_replicate_flags(rows: DataFrame, min_docs: int) -> DataFrame:
