@@ -195,8 +195,6 @@ def _arrow(schema: T.StructType) -> pa.Schema:
     return to_arrow_schema(schema)
 
 
-
-
 def replicate_cdfs(scores: np.ndarray, doc_hash: np.ndarray, grid: np.ndarray,
                    replicates: int) -> tuple[np.ndarray, np.ndarray]:
     """((replicates + 1) x grid weighted CDFs, total weight per replicate) of one sample,
