@@ -75,8 +75,13 @@ daily: setup
 	@[[ "$$DATE" =~ $(DATE_RE) ]] || { echo "usage: make daily DATE=YYYY-MM-DD[,YYYY-MM-DD|..YYYY-MM-DD] [CONF=...]"; exit 2; }
 	$(VENV)/bin/tailguard pipeline --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
 
+# Throughput on the generated and real-vocabulary corpora, then the synthetic share on
+# real text (leave-generators-out, SHARE_EVAL_SEEDS crawl draws per rotation, with pu's
+# oracle floor) written into BENCHMARKS.md.
+SHARE_EVAL_SEEDS ?= 20240917,1,2
 bench: setup
 	$(PY) -m bench.run
+	$(PY) -m bench.share_eval --seeds "$(SHARE_EVAL_SEEDS)" --oracle --report BENCHMARKS.md
 
 # A real standalone master + two workers on 127.0.0.1 (tests/e2e/test_cluster.py).
 cluster-test: setup package

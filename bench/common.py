@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -77,3 +79,16 @@ def machine() -> dict[str, str]:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cores": str(os.cpu_count()), "ram": f"{ram:.0f} GiB", "cpu": cpu,
             "python": platform.python_version()}
+
+
+def replace_section(path: Path, begin: str, end: str, section: str) -> None:
+    """Write `section` (which starts with `begin` and ends with `end`) into the file at
+    `path` in place of its current begin..end block, or append it when the file has none;
+    the rest of the file is kept as it is."""
+    text = path.read_text("utf-8") if path.exists() else ""
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
+    path.write_text(text, "utf-8")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from bench.common import replace_section
 from tailguard.config import load_config
 from tailguard.synthetic import detector as det
 from tailguard.synthetic.evaluate import evaluate_scores
@@ -89,9 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     section = report(Path(args.data), args.sets)
     out = Path(args.out)
-    text = out.read_text("utf-8") if out.exists() else f"{BEGIN}\n{END}\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    out.write_text(pattern.sub(lambda _: section, text), "utf-8")
+    replace_section(out, BEGIN, END, section)
     log.info("wrote %s", out)
 
 

@@ -1,21 +1,67 @@
 """Synthetic share on real text, leave-generators-out (issue 21): prints MAE / coverage / placebo.
 
     .venv/bin/python -m bench.share_eval --data ../shared/data/detector [--rotation R1]
+        [--seeds 20240917,1,2] [--oracle] [--report BENCHMARKS.md]
 
 Builds each rotation's crawl from shared/data/detector (read in place), runs the real
 pipeline on it (see tailguard.synthetic.realeval) and prints every estimator's numbers.
+`--seeds` draws each rotation's crawl several times (CrawlSpec.seed) and pools the
+domains; `--oracle` adds `pu`'s oracle floor (its fit with each domain's true synthetic
+score distribution); `--report` writes the summary into that file between the
+share-eval markers (`make bench` does, into BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
+from bench.common import replace_section
+from tailguard.sample import realtext as rt
 from tailguard.synthetic import realeval
+
+BEGIN, END = "<!-- share-eval:begin -->", "<!-- share-eval:end -->"
+
+
+def _number(value, digits: int = 3) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def section(summ: pd.DataFrame, primary: str, command: str) -> str:
+    """The markdown block `--report` writes: one row per (rotation, estimator)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [BEGIN, "",
+             f"Real text, leave-generators-out (`{command}`, {stamp}, commit {commit}): "
+             "crawls of `tailguard.sample.realtext` built from `../shared/data/detector`, "
+             "each rotation drawn once per crawl seed, domains pooled over the draws. "
+             f"Primary estimator: `{primary}`. Placebo: `pu`'s out-of-sample placebo "
+             "(signed), the others' in-sample pre-AI rows. Oracle floor: `pu`'s fit with "
+             "each domain's true synthetic score distribution (what a perfect F_syn would "
+             "leave).", "",
+             "| rotation | estimator | seeds | domains measured | MAE | worst seed MAE | "
+             "bias | 95% interval covers truth | placebo mean (mean abs) | oracle floor MAE |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in summ.sort_values(["rotation", "estimator"]).itertuples():
+        name = f"**`{row.estimator}`**" if row.estimator == primary else f"`{row.estimator}`"
+        lines.append(
+            f"| {row.rotation} | {name} | {row.seeds} | {row.measured} / {row.domains} | "
+            f"{_number(row.mae)} | {_number(row.mae_worst_seed)} | {_number(row.bias)} | "
+            f"{_number(row.coverage, 2)} | {_number(row.placebo_mean)} "
+            f"({_number(row.placebo_abs_mean)}) | {_number(row.oracle_mae)} |")
+    return "\n".join([*lines, "", END])
 
 
 def main() -> None:
@@ -23,7 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/detector")
     parser.add_argument("--rotation", action="append", default=None)
+    parser.add_argument("--seeds", default=str(rt.CrawlSpec().seed),
+                        help="crawl seeds (CrawlSpec.seed), comma-separated")
+    parser.add_argument("--oracle", action="store_true", help="add pu's oracle floor")
     parser.add_argument("--json", default="", help="also write the numbers here")
+    parser.add_argument("--report", default="", help="write the summary section into this file")
     parser.add_argument("--work", default="", help="keep crawls and tables here (else a temp dir)")
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
     args = parser.parse_args()
@@ -34,16 +84,21 @@ def main() -> None:
              .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
              .config("spark.sql.session.timeZone", "UTC").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
     with tempfile.TemporaryDirectory() as tmp:
         per_domain, summ, primary = realeval.evaluate(
             spark, args.data, Path(args.work or tmp), tuple(args.rotation or ("R1", "R2")),
-            sets=tuple(args.sets))
+            sets=tuple(args.sets), seeds=seeds, oracle=args.oracle)
     print(f"primary estimator: {primary}")
     print(summ.round(4).to_string(index=False))
-    cols = ["rotation", "domain", "true", "share", "lo", "hi", "placebo", "n_pre", "n_post"]
+    cols = ["rotation", "seed", "domain", "true", "share", "lo", "hi", "placebo", "oracle",
+            "n_pre", "n_post"]
     print(per_domain[per_domain.estimator == primary][cols].round(3).to_string(index=False))
     if args.json:
         Path(args.json).write_text(realeval.to_json(per_domain, summ, primary), "utf-8")
+    if args.report:
+        command = "python -m bench.share_eval " + " ".join(sys.argv[1:])
+        replace_section(Path(args.report), BEGIN, END, section(summ, primary, command))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ if not DATA.is_dir():
 def test_primary_share_on_real_text_from_unseen_generators(spark, tmp_path):
     spec = rt.CrawlSpec(rotation="R1", domains_per_cell=2)
     per_domain, summ, primary = realeval.evaluate(spark, DATA, tmp_path, ("R1",), spec,
-                                                  ("share.bootstrap=100",))
+                                                  ("share.bootstrap=100",), oracle=True)
     assert primary == "pu"
     rows = summ.set_index("estimator")
     row = rows.loc[primary]
@@ -40,3 +40,7 @@ def test_primary_share_on_real_text_from_unseen_generators(spark, tmp_path):
     assert abs(row.placebo_mean) <= 0.05, f"placebo {row.placebo_mean:.3f}"
     assert row.placebo_covers_0 >= 0.75, f"placebo intervals {row.placebo_covers_0:.2f}"
     assert row.mae < rows.loc["acc"].mae / 3  # the detector's operating point does not transfer
+    # the oracle floor (pu's fit with each domain's true synthetic scores) exists for every
+    # measured domain and is a share
+    oracle = per_domain[(per_domain.estimator == primary) & per_domain.share.notna()].oracle
+    assert oracle.notna().all() and oracle.between(0.0, 1.0).all()

@@ -5,7 +5,19 @@ real human and real LLM text, runs `ingest -> provenance -> train-detector` (on 
 the rotation's OTHER sources and generators only) `-> score -> share`, and compares every
 estimator's per-domain post-AI share with the known truth: MAE, 95% interval coverage and
 the placebo (the estimator applied to the pre-AI era, which holds human text only).
-Only the final metrics table (a few rows per domain) is read back to the driver.
+Only the final metrics table (a few rows per domain) is read back to the driver, and for
+the oracle floor below the `pu` scores (a few numbers per document of these small crawls).
+
+One crawl is one draw of which human and synthetic rows land in which domain and era; a
+number that holds for one draw may not hold for the next. `evaluate(seeds=...)` builds
+the crawl of each rotation at several `CrawlSpec.seed`s and pools their domains.
+
+The oracle floor (`oracle_shares`): the `pu` fit of each domain with its TRUE synthetic
+score distribution (the cross-fitted scores of its own synthetic pages, which the
+estimator cannot know) in place of the crawl's one estimated F_syn, against its own
+pre-AI reference. Its error is what the classifier's scores and the sample sizes leave
+when F_syn is perfect: a crawl whose floor is above a target cannot be brought under it
+by a better F_syn, only by better scores or more documents.
 """
 
 from __future__ import annotations
@@ -16,19 +28,27 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 from tailguard.cli import JobContext, run_job
 from tailguard.config import load_config
+from tailguard.io.tables import read_table
 from tailguard.sample import realtext as rt
+from tailguard.synthetic import pu, pu_share
+from tailguard.synthetic import share as share_job
 
 log = logging.getLogger(__name__)
 PIPELINE = ("ingest", "provenance", "train-detector", "score", "share")
+ESTIMATOR_WITH_ORACLE = pu_share.ESTIMATOR
 
 
 def run_rotation(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
-                 sets: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict]:
-    """Build the crawl of `spec` under `workdir`, run the pipeline; (share table, truth)."""
+                 sets: tuple[str, ...] = (), oracle: bool = False
+                 ) -> tuple[pd.DataFrame, dict]:
+    """Build the crawl of `spec` under `workdir`, run the pipeline; (share table, truth).
+    With `oracle`, each domain's truth also holds its oracle-floor share (`oracle`)."""
     plan = rt.plan_crawl(rows, spec)
     written = rt.write_crawl(plan, workdir / "crawl")
     cfg = load_config([], [f"input.path={written.crawl}",
@@ -41,7 +61,43 @@ def run_rotation(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
         run_job(job, ctx)
     table = spark.read.parquet(cfg.table_path("metrics/synthetic_share")).toPandas()
     table.attrs["primary"] = cfg.share.primary
-    return table, plan.truth
+    truth = {name: dict(t) for name, t in plan.truth.items()}
+    if oracle:
+        for name, value in oracle_shares(spark, cfg, written.labels).items():
+            if name in truth:
+                truth[name]["oracle"] = value
+    return table, truth
+
+
+def oracle_shares(spark, cfg, labels: Path) -> dict[str, float | None]:
+    """Per web domain, the `pu` fit with the domain's true synthetic score CDF (module
+    docstring): the share job's own cross-fitted scores (same inputs, same config, so the
+    same scores), labelled by URL from the crawl's labels file."""
+    provenance, scores = read_table(spark, cfg, "provenance"), read_table(spark, cfg, "scores")
+    docs = read_table(spark, cfg, "docs")
+    base = share_job.base_documents(provenance, scores, 0.5, cfg.share.canonical_only)
+    fitted = pu_share.cross_fitted_scores(share_job.pu_texts(base, docs), cfg)
+    scored = fitted.where(F.col("pu_score").isNotNull())
+    grid = pu_share.score_grid(scored, cfg.share.pu_grid_points)
+    frame = (scored.join(docs.select("doc_id", "crawl_date", "url"), ["doc_id", "crawl_date"])
+             .select("url", "domain", "era", "pu_score").toPandas())
+    fitted.unpersist()
+    truth = pd.read_json(labels, lines=True)[["url", "label"]]
+    frame = frame.merge(truth, on="url", how="left", validate="many_to_one")
+    if frame.label.isna().any():
+        raise ValueError(f"{int(frame.label.isna().sum())} scored pages have no label")
+    synthetic = frame.label != rt.HUMAN
+    everywhere = pu.weighted_cdf(frame.pu_score[synthetic].to_numpy(float), grid)
+    out: dict[str, float | None] = {}
+    for name, group in frame.groupby("domain"):
+        pre = group[group.era == "pre_ai"].pu_score.to_numpy(float)
+        post = group[group.era == "post_ai"].pu_score.to_numpy(float)
+        own = group[(group.era == "post_ai") & (group.label != rt.HUMAN)].pu_score
+        f_syn = pu.weighted_cdf(own.to_numpy(float), grid) if len(own) else everywhere
+        value = (pu.mixture_share(pu.weighted_cdf(post, grid), pu.weighted_cdf(pre, grid),
+                                  f_syn) if len(pre) and len(post) else None)
+        out[name] = None if value is None else float(np.clip(value, 0.0, 1.0))
+    return out
 
 
 def score_rotation(table: pd.DataFrame, truth: dict) -> pd.DataFrame:
@@ -63,48 +119,67 @@ def score_rotation(table: pd.DataFrame, truth: dict) -> pd.DataFrame:
                 "placebo": None if placebo is None else placebo.share,
                 "placebo_lo": None if placebo is None else placebo.share_lo,
                 "placebo_hi": None if placebo is None else placebo.share_hi,
+                "oracle": t.get("oracle") if est == ESTIMATOR_WITH_ORACLE else None,
             })
     return pd.DataFrame(out)
 
 
 def summary(per_domain: pd.DataFrame) -> pd.DataFrame:
-    """MAE, bias, coverage, placebo per (rotation, estimator); None-safe.
+    """MAE, bias, coverage, placebo per (rotation, estimator) over every crawl draw's
+    domains; None-safe.
 
+    seeds: the crawl draws pooled; mae_worst_seed the largest MAE of one draw.
     placebo_mean is the mean of the domains' placebo readings as the estimator reports
     them (signed for `pu`, clipped at 0 for the sum estimators' in-sample rows);
     placebo_abs_mean their mean absolute value (the noise); placebo_covers_0 the share of
-    domains whose placebo interval contains 0 (about 0.95 without drift)."""
+    domains whose placebo interval contains 0 (about 0.95 without drift); oracle_mae the
+    MAE of the oracle floor (module docstring) where it was computed."""
+    frame = per_domain if "seed" in per_domain else per_domain.assign(seed=0)
+    if "oracle" not in frame:
+        frame = frame.assign(oracle=None)
     rows = []
-    for (rotation, est), g in per_domain.groupby(["rotation", "estimator"]):
+    for (rotation, est), g in frame.groupby(["rotation", "estimator"]):
         m = g[g.share.notna()]
         err = m.share - m.true
         covered = (m.lo <= m.true) & (m.true <= m.hi)
         placebo = g[g.placebo.notna()]
         spans = placebo[placebo.placebo_lo.notna() & placebo.placebo_hi.notna()]
-        rows.append({"rotation": rotation, "estimator": est, "domains": len(g),
-                     "measured": len(m), "mae": err.abs().mean(), "bias": err.mean(),
-                     "max_err": err.abs().max(), "coverage": covered.mean(),
+        per_seed = err.abs().groupby(m.seed).mean()
+        oracle = m[m.oracle.notna()]
+        rows.append({"rotation": rotation, "estimator": est, "seeds": g.seed.nunique(),
+                     "domains": len(g), "measured": len(m), "mae": err.abs().mean(),
+                     "mae_worst_seed": per_seed.max() if len(per_seed) else None,
+                     "bias": err.mean(), "max_err": err.abs().max(),
+                     "coverage": covered.mean(),
                      "placebo_mean": placebo.placebo.mean(),
                      "placebo_abs_mean": placebo.placebo.abs().mean(),
                      "placebo_max": placebo.placebo.abs().max(),
                      "placebo_covers_0": ((spans.placebo_lo <= 0) & (0 <= spans.placebo_hi)
-                                          ).mean() if len(spans) else None})
+                                          ).mean() if len(spans) else None,
+                     "oracle_mae": ((oracle.oracle.astype(float) - oracle.true).abs().mean()
+                                    if len(oracle) else None)})
     return pd.DataFrame(rows)
 
 
 def evaluate(spark, data_dir: str | Path, workdir: str | Path, rotations=("R1", "R2"),
-             spec: rt.CrawlSpec | None = None, sets: tuple[str, ...] = ()):
-    """(per-domain table, summary table, primary estimator) over `rotations`."""
+             spec: rt.CrawlSpec | None = None, sets: tuple[str, ...] = (),
+             seeds: tuple[int, ...] | None = None, oracle: bool = False):
+    """(per-domain table, summary table, primary estimator) over `rotations` and crawl
+    draws (`seeds`: CrawlSpec.seed values; default the spec's own); `oracle` adds the
+    oracle floor of `pu`."""
     rows = rt.read_rows(data_dir)
+    base = spec or rt.CrawlSpec()
     frames, primary = [], None
     for name in rotations:
-        table, truth = run_rotation(spark, rows, replace(spec or rt.CrawlSpec(), rotation=name),
-                                    Path(workdir) / name, sets)
-        primary = table.attrs["primary"]
-        frame = score_rotation(table, truth)
-        frame.insert(0, "rotation", name)
-        frames.append(frame)
-        log.info("rotation %s done", name)
+        for seed in seeds or (base.seed,):
+            table, truth = run_rotation(spark, rows, replace(base, rotation=name, seed=seed),
+                                        Path(workdir) / f"{name}-{seed}", sets, oracle)
+            primary = table.attrs["primary"]
+            frame = score_rotation(table, truth)
+            frame.insert(0, "seed", seed)
+            frame.insert(0, "rotation", name)
+            frames.append(frame)
+            log.info("rotation %s, crawl seed %d done", name, seed)
     per_domain = pd.concat(frames, ignore_index=True)
     return per_domain, summary(per_domain), primary
 

@@ -149,12 +149,16 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     return share, monthly, [sums, base_words, *reference.cached, pu_scores, pu_rows]
 
 
+def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
+    """The base documents with their text: the input of `pu`'s classifier."""
+    keys = ["doc_id", "crawl_date"]
+    return docs.select(*keys, "text").join(base.select(*keys, "domain", "era", "month"), keys,
+                                           "inner")
+
+
 def pu_estimates(base: DataFrame, docs: DataFrame, cfg) -> tuple[DataFrame, DataFrame]:
     """(cached cross-fitted scores, pu_share.ROWS) for the base documents."""
-    keys = ["doc_id", "crawl_date"]
-    texts = docs.select(*keys, "text").join(base.select(*keys, "domain", "era", "month"), keys,
-                                            "inner")
-    scores = pu_share.cross_fitted_scores(texts, cfg)
+    scores = pu_share.cross_fitted_scores(pu_texts(base, docs), cfg)
     return scores, pu_share.pu_share_rows(scores, cfg)
 
 
