@@ -79,8 +79,8 @@ def oracle_shares(spark, cfg, labels: Path) -> dict[str, float | None]:
     fitted = pu_share.cross_fitted_scores(share_job.pu_texts(base, docs), cfg)
     scored = fitted.where(F.col("pu_score").isNotNull())
     grid = pu_share.score_grid(scored, cfg.share.pu_grid_points)
-    frame = (scored.join(docs.select("doc_id", "crawl_date", "url"), ["doc_id", "crawl_date"])
-             .select("url", "domain", "era", "pu_score").toPandas())
+    urls = docs.select("doc_id", "url").dropDuplicates(["doc_id"])  # doc_id hashes url + text
+    frame = scored.join(urls, "doc_id").select("url", "domain", "era", "pu_score").toPandas()
     fitted.unpersist()
     truth = pd.read_json(labels, lines=True)[["url", "label"]]
     frame = frame.merge(truth, on="url", how="left", validate="many_to_one")
