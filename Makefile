@@ -77,11 +77,14 @@ daily: setup
 
 # Throughput on the generated and real-vocabulary corpora, then the synthetic share on
 # real text (leave-generators-out, SHARE_EVAL_SEEDS crawl draws per rotation, with pu's
-# oracle floor) written into BENCHMARKS.md.
+# oracle floor; and R1 with pages cut to 80 words, the held-out crawl's median), written
+# into BENCHMARKS.md.
 SHARE_EVAL_SEEDS ?= 20240917,1,2
 bench: setup
 	$(PY) -m bench.run
 	$(PY) -m bench.share_eval --seeds "$(SHARE_EVAL_SEEDS)" --oracle --report BENCHMARKS.md
+	$(PY) -m bench.share_eval --rotation R1 --max-words 80 --seeds "$(SHARE_EVAL_SEEDS)" \
+		--oracle --report BENCHMARKS.md
 
 # A real standalone master + two workers on 127.0.0.1 (tests/e2e/test_cluster.py).
 cluster-test: setup package

@@ -1,14 +1,15 @@
 """Synthetic share on real text, leave-generators-out (issue 21): prints MAE / coverage / placebo.
 
     .venv/bin/python -m bench.share_eval --data ../shared/data/detector [--rotation R1]
-        [--seeds 20240917,1,2] [--oracle] [--report BENCHMARKS.md]
+        [--seeds 20240917,1,2] [--oracle] [--max-words 80] [--report BENCHMARKS.md]
 
 Builds each rotation's crawl from shared/data/detector (read in place), runs the real
 pipeline on it (see tailguard.synthetic.realeval) and prints every estimator's numbers.
 `--seeds` draws each rotation's crawl several times (CrawlSpec.seed) and pools the
 domains; `--oracle` adds `pu`'s oracle floor (its fit with each domain's true synthetic
-score distribution); `--report` writes the summary into that file between the
-share-eval markers (`make bench` does, into BENCHMARKS.md).
+score distribution); `--max-words N` cuts every page of the crawls after N words (short
+web pages); `--report` writes the summary into that file between the share-eval
+markers, one block per page length (`make bench` does, into BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -28,25 +29,32 @@ from bench.common import replace_section
 from tailguard.sample import realtext as rt
 from tailguard.synthetic import realeval
 
-BEGIN, END = "<!-- share-eval:begin -->", "<!-- share-eval:end -->"
+
+def markers(max_words: int) -> tuple[str, str]:
+    """The report block's begin / end markers: one block per page length."""
+    name = "share-eval" + (f"-{max_words}w" if max_words else "")
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
 def _number(value, digits: int = 3) -> str:
     return "" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
-def section(summ: pd.DataFrame, primary: str, command: str) -> str:
+def section(summ: pd.DataFrame, primary: str, command: str, max_words: int = 0) -> str:
     """The markdown block `--report` writes: one row per (rotation, estimator)."""
+    begin, end = markers(max_words)
+    pages = f"every page cut after {max_words} words" if max_words else "whole rows as pages"
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=False).stdout.strip() or "unknown"
     except OSError:
         commit = "unknown"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [BEGIN, "",
+    lines = [begin, "",
              f"Real text, leave-generators-out (`{command}`, {stamp}, commit {commit}): "
              "crawls of `tailguard.sample.realtext` built from `../shared/data/detector`, "
-             "each rotation drawn once per crawl seed, domains pooled over the draws. "
+             f"{pages}, each rotation drawn once per crawl seed, domains pooled over the "
+             "draws. "
              f"Primary estimator: `{primary}`. Placebo: `pu`'s out-of-sample placebo "
              "(signed), the others' in-sample pre-AI rows. Oracle floor: `pu`'s fit with "
              "each domain's true synthetic score distribution (what a perfect F_syn would "
@@ -61,7 +69,7 @@ def section(summ: pd.DataFrame, primary: str, command: str) -> str:
             f"{_number(row.mae)} | {_number(row.mae_worst_seed)} | {_number(row.bias)} | "
             f"{_number(row.coverage, 2)} | {_number(row.placebo_mean)} "
             f"({_number(row.placebo_abs_mean)}) | {_number(row.oracle_mae)} |")
-    return "\n".join([*lines, "", END])
+    return "\n".join([*lines, "", end])
 
 
 def main() -> None:
@@ -72,6 +80,8 @@ def main() -> None:
     parser.add_argument("--seeds", default=str(rt.CrawlSpec().seed),
                         help="crawl seeds (CrawlSpec.seed), comma-separated")
     parser.add_argument("--oracle", action="store_true", help="add pu's oracle floor")
+    parser.add_argument("--max-words", type=int, default=0,
+                        help="cut every page after this many words (0: whole rows)")
     parser.add_argument("--json", default="", help="also write the numbers here")
     parser.add_argument("--report", default="", help="write the summary section into this file")
     parser.add_argument("--work", default="", help="keep crawls and tables here (else a temp dir)")
@@ -88,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         per_domain, summ, primary = realeval.evaluate(
             spark, args.data, Path(args.work or tmp), tuple(args.rotation or ("R1", "R2")),
-            sets=tuple(args.sets), seeds=seeds, oracle=args.oracle)
+            rt.CrawlSpec(max_words=args.max_words), tuple(args.sets), seeds, args.oracle)
     print(f"primary estimator: {primary}")
     print(summ.round(4).to_string(index=False))
     cols = ["rotation", "seed", "domain", "true", "share", "lo", "hi", "placebo", "oracle",
@@ -98,7 +108,8 @@ def main() -> None:
         Path(args.json).write_text(realeval.to_json(per_domain, summ, primary), "utf-8")
     if args.report:
         command = "python -m bench.share_eval " + " ".join(sys.argv[1:])
-        replace_section(Path(args.report), BEGIN, END, section(summ, primary, command))
+        replace_section(Path(args.report), *markers(args.max_words),
+                        section(summ, primary, command, args.max_words))
 
 
 if __name__ == "__main__":

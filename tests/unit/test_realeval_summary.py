@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from bench.common import replace_section
+
 from tailguard.synthetic.realeval import summary
 
 

@@ -93,3 +93,24 @@ def test_real_rotations_hold_8k_human_tokens_per_era_where_data_allows():
         for name, t in plan.truth.items():
             floor = 8000 if "pubmedqa" not in name else 2000  # PubMedQA: 7.9k tokens in all
             assert t["human_tokens_pre"] >= floor and t["human_tokens_post"] >= floor, name
+
+
+def test_first_words_cuts_after_the_nth_word_and_keeps_the_formatting():
+    text = "One two,\n  three\tfour five"
+    assert rt.first_words(text, 3) == "One two,\n  three"
+    assert rt.first_words(text, 5) == text
+    assert rt.first_words(text, 9) == text
+
+
+def test_max_words_makes_short_pages_from_the_start_of_each_row(monkeypatch):
+    monkeypatch.setitem(rt.ROTATIONS, "T", rt.Rotation("T", ("DetectRL",), ("gpt-3.5-turbo",)))
+    spec = rt.CrawlSpec(rotation="T", domains_per_cell=2, pre_docs=30, post_docs=50,
+                        min_human_tokens=200, min_domain_docs=20, max_words=12)
+    whole = {r["text"] for r in _rows()}
+    plan = rt.plan_crawl(_rows(), spec)
+    assert plan.docs
+    for doc in plan.docs:
+        assert len(doc.text.split()) == 12
+        assert any(t.startswith(doc.text) for t in whole)
+    # the detector's training rows (other sources) are not cut
+    assert any(len(r["text"].split()) > 12 for r in plan.detector_rows)

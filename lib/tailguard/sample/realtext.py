@@ -16,6 +16,8 @@ How a crawl is made (`plan_crawl`, pure; `write_crawl` writes it):
   `min_human_tokens` whitespace tokens in BOTH eras (diversity deltas need them) or
   `min_domain_docs` rows. Each domain gets a true synthetic share from an even spread
   over [0, `max_share`], assigned by a seeded permutation, so 0 and the maximum occur.
+- With `max_words`, every row of the crawl is first cut after that many words (short
+  pages, formatting kept).
 - Per domain: `pre_docs` pre-AI human rows and round((1 - share) * `post_docs`) post-AI
   human rows, each era extended to `min_human_tokens`; then share / (1 - share) times as
   many synthetic rows (so the post-AI human text never falls below the floor, whatever
@@ -37,6 +39,7 @@ every written URL to (label, generator). Everything is deterministic in (data, s
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import re
@@ -54,6 +57,7 @@ from tailguard.errors import InputError
 
 DATA_FILES = ("train.jsonl", "valid.jsonl")
 HUMAN = "human"
+_WORD = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class CrawlSpec:
     min_human_tokens: int = 8000  # human whitespace tokens per web domain in each era
     min_domain_docs: int = 40     # human rows a cell needs per web domain it makes
     seed: int = 20240917
+    max_words: int = 0            # > 0: every page cut after its first max_words words
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,13 @@ def web_domain_name(source: str, content_domain: str, index: int) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", f"{source}-{content_domain}".lower()).strip("-")
     slug = slug.replace("fast-detectgpt-glimpse", "glimpse").replace("_", "-")
     return f"{slug}-{index}.com"
+
+
+def first_words(text: str, words: int) -> str:
+    """`text` up to the end of its `words`-th whitespace-separated word, formatting kept:
+    short real web pages (a median of ~80 words) from the longer rows of the data."""
+    ends = [m.end() for m in itertools.islice(_WORD.finditer(text), words)]
+    return text[:ends[-1]] if len(ends) == words else text
 
 
 def n_tokens(text: str) -> int:
@@ -270,6 +282,8 @@ def plan_crawl(rows: list[dict], spec: CrawlSpec) -> CrawlPlan:
         lambda: {"human": [], "synthetic": []})
     for row in rows:
         if rotation.crawl_uses(row):
+            if spec.max_words > 0:
+                row = {**row, "text": first_words(row["text"], spec.max_words)}
             cells[(row["source"], row["domain"])][row["label"]].append(row)
     shuffled = {cell: (_shuffled(cells[cell]["human"], spec.seed, "human"),
                        _shuffled(cells[cell]["synthetic"], spec.seed, "synthetic"))
