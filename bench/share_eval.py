@@ -18,14 +18,13 @@ import argparse
 import datetime as dt
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from bench.common import replace_section
+from bench.common import git_commit, replace_section
 from tailguard.sample import realtext as rt
 from tailguard.synthetic import realeval
 
@@ -44,11 +43,7 @@ def section(summ: pd.DataFrame, primary: str, command: str, max_words: int = 0) 
     """The markdown block `--report` writes: one row per (rotation, estimator)."""
     begin, end = markers(max_words)
     pages = f"every page cut after {max_words} words" if max_words else "whole rows as pages"
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
+    commit = git_commit()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [begin, "",
              f"Real text, leave-generators-out (`{command}`, {stamp}, commit {commit}): "

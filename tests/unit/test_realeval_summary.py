@@ -50,3 +50,16 @@ def test_replace_section_appends_when_the_file_has_no_block(tmp_path):
     path.write_text("# head\n", "utf-8")
     replace_section(path, "<!-- s:b -->", "<!-- s:e -->", "<!-- s:b -->\nx\n<!-- s:e -->")
     assert path.read_text("utf-8") == "# head\n\n<!-- s:b -->\nx\n<!-- s:e -->\n"
+
+
+def test_diversity_eval_block_lists_every_draw_and_their_mean():
+    from bench.diversity_eval import BEGIN, END, section
+
+    results = [{"rotation": "R1", "seed": s, "domains": 20, "matched": 20,
+                "spearman_delta_compression_ratio": c, "spearman_delta_distinct_ratio_n_2": d}
+               for s, c, d in ((1, 0.7, -0.2), (2, 0.9, -0.4))]
+    block = section(results, "cmd")
+    assert block.startswith(BEGIN) and block.endswith(END)
+    row = next(line for line in block.splitlines() if line.startswith("| R1 "))
+    assert "| 2 | 20/20, 20/20 |" in row
+    assert "mean +0.80 (+0.70, +0.90)" in row and "mean -0.30 (-0.20, -0.40)" in row
