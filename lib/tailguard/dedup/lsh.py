@@ -16,11 +16,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from tailguard.text.hashing import fmix64
+from tailguard.text.hashing import GOLDEN64, fmix64
+from tailguard.text.tokenize import FNV_PRIME
 
 # Band-hash chain: h = fmix64((h ^ value) * _BAND_MUL) over the rows of a band.
-_BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
-_BAND_MUL = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime
+_BAND_SEED = GOLDEN64
+_BAND_MUL = FNV_PRIME
 
 
 @lru_cache(maxsize=32)

@@ -34,7 +34,9 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from tailguard.text.hashing import FMIX_M1, FMIX_M2, GOLDEN64
 from tailguard.text.lines import LineWords, fmix64, word_hash
+from tailguard.text.tokenize import FNV_PRIME
 
 SCHEMES = ("affine32", "legacy")
 FINGERPRINT_VERSION = "words fnv1a64+fmix64; shingles (h^w)*fnv_prime, fmix64>>32; lines v1"
@@ -42,17 +44,19 @@ _MASK64 = (1 << 64) - 1
 _MERSENNE = np.uint64((1 << 61) - 1)
 _LOW32 = np.uint64(0xFFFFFFFF)
 # Shingle-hash combiner: h = (h ^ w) * _MUL over the words' 64-bit hashes, then fmix64.
-_SEED64 = 0x9E3779B97F4A7C15
-_MUL64 = 0x100000001B3  # FNV-1a 64-bit prime
+_SEED64 = int(GOLDEN64)
+_MUL64 = int(FNV_PRIME)
 _SEED = np.uint64(_SEED64)
 _MUL = np.uint64(_MUL64)
+_FMIX_M1, _FMIX_M2 = int(FMIX_M1), int(FMIX_M2)
 
 
 def _fmix64_int(h: int) -> int:
+    """`text.hashing.fmix64` on a Python int (the datasketch `hashfunc` path)."""
     h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h = (h * _FMIX_M1) & _MASK64
     h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    h = (h * _FMIX_M2) & _MASK64
     return h ^ (h >> 33)
 
 
