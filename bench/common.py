@@ -7,6 +7,7 @@ signatures. Times exclude Spark session start; docs/s per core = docs / seconds 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import platform
 import re
@@ -93,6 +94,11 @@ def replace_section(path: Path, begin: str, end: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
     path.write_text(text, "utf-8")
+
+
+def run_stamp() -> str:
+    """"<UTC time>, commit <short hash>" for the first line of a generated report block."""
+    return f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {git_commit()}"
 
 
 def git_commit() -> str:

@@ -11,7 +11,6 @@ drawn once per crawl seed (CrawlSpec.seed) and every draw is reported."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from dataclasses import replace
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import git_commit, replace_section
+from bench.common import replace_section, run_stamp
 from tailguard.config import load_config
 from tailguard.diversity import realeval
 from tailguard.sample import realtext as rt
@@ -31,11 +30,9 @@ TARGETS = {"delta_compression_ratio": ">= 0.6", "delta_distinct_ratio_n_2": "<= 
 
 def section(results: list[dict], command: str) -> str:
     """The markdown block: Spearman per rotation, each draw and their mean."""
-    commit = git_commit()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [BEGIN, "",
-             f"Diversity deltas vs true synthetic share on real text (`{command}`, {stamp}, "
-             f"commit {commit}): the leave-generators-out crawls of "
+             f"Diversity deltas vs true synthetic share on real text (`{command}`, {run_stamp()}): "
+             "the leave-generators-out crawls of "
              "`tailguard.sample.realtext`, ingest -> provenance -> diversity, pre_ai -> "
              "post_ai deltas at each domain's matched budget; one row per rotation, "
              "Spearman over its domains for each crawl draw (seed) and their mean.", "",
@@ -66,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="crawl seeds (CrawlSpec.seed), comma-separated")
     parser.add_argument("--work", type=Path, default=Path("bench/out/diversity-realtext"))
     parser.add_argument("--report", default="", help="write the summary block into this file")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
     spark = build_session(load_config([], ["spark.log_level=ERROR"]))
     rows = rt.read_rows(args.data)
     results = []
@@ -84,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print(json.dumps(result), flush=True)
     if args.report:
-        command = "python -m bench.diversity_eval " + " ".join(
-            sys.argv[1:] if argv is None else argv)
+        command = "python -m bench.diversity_eval " + " ".join(argv)
         replace_section(Path(args.report), BEGIN, END, section(results, command))
     return 0
 

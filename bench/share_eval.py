@@ -15,7 +15,6 @@ markers, one block per page length (`make bench` does, into BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import git_commit, replace_section
+from bench.common import replace_section, run_stamp
 from tailguard.sample import realtext as rt
 from tailguard.synthetic import realeval
 
@@ -43,10 +42,8 @@ def section(summ: pd.DataFrame, primary: str, command: str, max_words: int = 0) 
     """The markdown block `--report` writes: one row per (rotation, estimator)."""
     begin, end = markers(max_words)
     pages = f"every page cut after {max_words} words" if max_words else "whole rows as pages"
-    commit = git_commit()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [begin, "",
-             f"Real text, leave-generators-out (`{command}`, {stamp}, commit {commit}): "
+             f"Real text, leave-generators-out (`{command}`, {run_stamp()}): "
              "crawls of `tailguard.sample.realtext` built from `../shared/data/detector`, "
              f"{pages}, each rotation drawn once per crawl seed, domains pooled over the "
              "draws. "

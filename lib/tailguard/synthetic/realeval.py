@@ -41,7 +41,6 @@ from tailguard.synthetic import share as share_job
 
 log = logging.getLogger(__name__)
 PIPELINE = ("ingest", "provenance", "train-detector", "score", "share")
-ESTIMATOR_WITH_ORACLE = pu_share.ESTIMATOR
 
 
 def run_rotation(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
@@ -75,6 +74,7 @@ def oracle_shares(spark, cfg, labels: Path) -> dict[str, float | None]:
     same scores), labelled by URL from the crawl's labels file."""
     provenance, scores = read_table(spark, cfg, "provenance"), read_table(spark, cfg, "scores")
     docs = read_table(spark, cfg, "docs")
+    # the threshold only sets the detector's `pred` column, which `pu` does not read
     base = share_job.base_documents(provenance, scores, 0.5, cfg.share.canonical_only)
     fitted = pu_share.cross_fitted_scores(share_job.pu_texts(base, docs), cfg)
     scored = fitted.where(F.col("pu_score").isNotNull())
@@ -119,7 +119,7 @@ def score_rotation(table: pd.DataFrame, truth: dict) -> pd.DataFrame:
                 "placebo": None if placebo is None else placebo.share,
                 "placebo_lo": None if placebo is None else placebo.share_lo,
                 "placebo_hi": None if placebo is None else placebo.share_hi,
-                "oracle": t.get("oracle") if est == ESTIMATOR_WITH_ORACLE else None,
+                "oracle": t.get("oracle") if est == pu_share.ESTIMATOR else None,
             })
     return pd.DataFrame(out)
 
