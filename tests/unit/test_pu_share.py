@@ -82,13 +82,16 @@ def test_domain_replicates_fit_the_mixture_and_a_placebo_of_human_text():
     f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
     reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, GRID * 0, _cfg()))
     post = reps[(reps.era == "post_ai") & reps.month.isna()]
-    assert len(post) == 61 and set(post.reference) == {"main"}
+    assert len(post) == 122 and set(post.reference) == {"main", "mismatch"}
+    by_ref = post.pivot(index="r", columns="reference", values="value")
+    assert (by_ref.mismatch >= by_ref.main).all()  # the norm ratio only raises the top
+    post = post[post.reference == "main"]
     point = post[post.r == 0].value.iloc[0]
     assert point == pytest.approx(0.4, abs=0.05)
     lo, hi = np.quantile(post[post.r > 0].value, [0.025, 0.975])
     assert lo < 0.4 < hi
     placebo = reps[reps.era == "pre_ai"]
-    assert placebo.reason.iloc[0].startswith("placebo")
+    assert placebo.reason.iloc[0].startswith("placebo") and set(placebo.reference) == {"main"}
     assert abs(placebo[placebo.r == 0].value.iloc[0]) < 0.06
     assert (reps[reps.month.notna()].month == dt.date(2023, 3, 1)).all()
 
@@ -100,7 +103,7 @@ def test_a_small_reference_gives_the_point_and_the_pooled_one_widens_it():
     f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
     reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, pooled, _cfg()))
     post = reps[(reps.era == "post_ai") & reps.month.isna()]
-    assert set(post.reference) == {"main", "wider"}
+    assert set(post.reference) == {"main", "wider", "mismatch"}
     assert post.reason.iloc[0].startswith("small own reference: 25 pre-AI documents")
     points = post[post.r == 0].set_index("reference").value
     assert points["main"] == pytest.approx(0.3, abs=0.12)  # its own human text: unbiased
@@ -114,10 +117,30 @@ def test_a_tiny_reference_is_fitted_against_the_pooled_one():
     f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
     reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, pooled, _cfg()))
     post = reps[(reps.era == "post_ai") & reps.month.isna()]
-    assert set(post.reference) == {"main", "wider"}
+    assert set(post.reference) == {"main", "wider", "mismatch"}
     assert post.reason.iloc[0].startswith("pooled reference: 8 pre-AI documents < 10")
     spread = post[post.r > 0].groupby("reference").value.std()
     assert spread["wider"] > spread["main"]  # own reference of 8 docs: the noisier fit
+
+
+def test_norm_ratio_reads_the_share_where_the_fit_reads_it_times_cos_theta():
+    ref = np.full(4, 0.5)
+    f_syn = ref - np.array([0.2, 0.0, 0.0, 0.0])
+    own = ref - np.array([0.2, 0.2, 0.0, 0.0]) / np.sqrt(2)  # as far, 45 degrees away
+    target = 0.6 * ref + 0.4 * own
+    assert pu.norm_ratio_shares(target, ref, f_syn)[0] == pytest.approx(0.4)
+    assert pu.mixture_share(target, ref, f_syn) == pytest.approx(0.4 / np.sqrt(2))
+    assert pu.norm_ratio_shares(ref, ref, ref) == [None]
+
+
+def test_norm_ratio_is_never_below_the_fit():
+    rng = np.random.default_rng(8)
+    ref = np.sort(rng.random(30))
+    syn = np.sort(rng.random(30)) * 0.5
+    targets = np.sort(rng.random((50, 30)), axis=1)
+    fits = np.array(pu.mixture_shares(targets, ref, syn))
+    ratios = np.array(pu.norm_ratio_shares(targets, ref, syn))
+    assert (ratios >= np.abs(fits) - 1e-12).all()
 
 
 def test_era_balanced_weights_make_the_domain_uninformative():

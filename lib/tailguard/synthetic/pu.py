@@ -97,6 +97,26 @@ def mixture_shares(cdf_targets: np.ndarray, cdf_references: np.ndarray,
     return [float(n / d) if d > 1e-12 else None for n, d in zip(num, den, strict=True)]
 
 
+def norm_ratio_shares(cdf_targets: np.ndarray, cdf_references: np.ndarray,
+                      cdf_synthetic: np.ndarray) -> list[float | None]:
+    """||F_T - F_R|| / ||F_syn - F_R|| of each target row (None where reference and
+    synthetic cannot be told apart): the share if the domain's own synthetic text is as
+    far from its human text as the crawl's F_syn but lies in another direction.
+
+    The least-squares fit projects F_T - F_R = a (S_d - F_R) onto F_syn - F_R and reads
+    a cos(theta) when the domain's synthetic CDF S_d is not the crawl's (another
+    generator, another topic, short pages whose synthetic scores overlap the human ones
+    differently); the norm ratio reads a there. It is >= the fit's absolute value
+    (Cauchy-Schwarz) and carries the sampling noise of F_T - F_R in full, so it only
+    raises the upper end of an interval (`pu_share.domain_replicates`), never the point.
+    """
+    tgt = np.atleast_2d(cdf_targets)
+    ref = np.broadcast_to(np.atleast_2d(cdf_references), tgt.shape)
+    gap = np.linalg.norm(np.asarray(cdf_synthetic)[None, :] - ref, axis=1)
+    rise = np.linalg.norm(tgt - ref, axis=1)
+    return [float(r / g) if g * g > 1e-12 else None for r, g in zip(rise, gap, strict=True)]
+
+
 def mixture_share(cdf_target: np.ndarray, cdf_reference: np.ndarray,
                   cdf_synthetic: np.ndarray) -> float | None:
     """Signed least-squares a of cdf_target ~ (1 - a) cdf_reference + a cdf_synthetic;
