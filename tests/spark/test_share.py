@@ -314,7 +314,8 @@ def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, resu
 
 def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
     """Post-AI fits are clipped to [0, 1]; the placebo (pre_ai) is reported signed, so
-    noise around 0 does not read as drift; a 'wider' reference only widens the interval."""
+    noise around 0 does not read as drift; a 'wider' or 'mismatch' reference only widens
+    the interval (and the `__all__` mean uses the 'main' fits alone)."""
     from tailguard.config import load_config
     from tailguard.synthetic import pu_share
 
@@ -325,6 +326,8 @@ def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
         rows += [("post_ai", "a.com", None, "main", r, 50.0, -0.05 + noise, None),
                  ("post_ai", "b.com", None, "main", r, 50.0, 0.30 + noise, "small"),
                  ("post_ai", "b.com", None, "wider", r, 50.0, 0.60 + noise, "small"),
+                 ("post_ai", "c.com", None, "main", r, 50.0, 0.20 + noise, None),
+                 ("post_ai", "c.com", None, "mismatch", r, 50.0, 0.35 + noise, None),
                  ("pre_ai", "a.com", None, "main", r, 30.0, -0.05 + noise, "placebo: x")]
     reps = spark.createDataFrame(rows, pu_share.REPLICATES)
     out = {(r.era, r.domain): r for r in pu_share.summarise_replicates(reps, cfg).collect()}
@@ -333,5 +336,9 @@ def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
     assert out[("pre_ai", "a.com")].share_lo == pytest.approx(-0.05 - 0.0901, abs=0.001)
     b = out[("post_ai", "b.com")]
     assert b.share == pytest.approx(0.30) and b.share_lo < 0.25 and b.share_hi > 0.65
-    overall = out[("post_ai", "__all__")]  # mean of signed fits (-0.05, 0.30), clipped once
-    assert overall.share == pytest.approx(0.125)
+    c = out[("post_ai", "c.com")]  # point and lower end from 'main', upper end 'mismatch'
+    assert c.share == pytest.approx(0.20)
+    assert c.share_lo == pytest.approx(0.20 - 0.0901, abs=0.001)
+    assert c.share_hi == pytest.approx(0.35 + 0.0951, abs=0.001)  # noise -0.095 .. 0.1
+    overall = out[("post_ai", "__all__")]  # mean of signed fits (-0.05, 0.30, 0.20), clipped once
+    assert overall.share == pytest.approx(0.15)
