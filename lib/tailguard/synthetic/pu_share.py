@@ -31,8 +31,8 @@ was trained on other generators and its operating point does not transfer to new
    upper end also covers each replicate's norm-ratio share (`pu.norm_ratio_shares`):
    one F_syn for the crawl is a wrong direction for a domain whose synthetic pages
    differ (another generator, short pages), and the fit then under-reads by cos(theta).
-   On real text this raised coverage on 80-word pages from 0.82 to 0.88 and on R2 from
-   0.76 to 0.80, widening intervals by ~0.02 (docs/DETECTOR.md).
+   On real text (3 crawl draws) this raised coverage on 80-word pages from 0.83 to 0.90
+   and on R2 from 0.76 to 0.80, widening intervals by ~0.02 (BENCHMARKS.md).
 4. Placebo (era = 'pre_ai' rows): the same estimator on the domain's latest
    `share.pu_placebo_months` pre-AI months against its earlier pre-AI months; both are
    human, so it should read ~0. It is reported signed, not clipped to [0, 1]: clipping
