@@ -52,14 +52,16 @@ def section(summ: pd.DataFrame, primary: str, command: str, max_words: int = 0) 
              "each domain's true synthetic score distribution (what a perfect F_syn would "
              "leave).", "",
              "| rotation | estimator | seeds | domains measured | MAE | worst seed MAE | "
-             "bias | 95% interval covers truth | placebo mean (mean abs) | oracle floor MAE |",
+             "bias | 95% interval covers truth (worst seed) | placebo mean (mean abs) | "
+             "oracle floor MAE |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in summ.sort_values(["rotation", "estimator"]).itertuples():
         name = f"**`{row.estimator}`**" if row.estimator == primary else f"`{row.estimator}`"
         lines.append(
             f"| {row.rotation} | {name} | {row.seeds} | {row.measured} / {row.domains} | "
             f"{_number(row.mae)} | {_number(row.mae_worst_seed)} | {_number(row.bias)} | "
-            f"{_number(row.coverage, 2)} | {_number(row.placebo_mean)} "
+            f"{_number(row.coverage, 2)} ({_number(row.coverage_worst_seed, 2)}) | "
+            f"{_number(row.placebo_mean)} "
             f"({_number(row.placebo_abs_mean)}) | {_number(row.oracle_mae)} |")
     return "\n".join([*lines, "", end])
 

@@ -27,6 +27,7 @@ def test_summary_pools_crawl_draws_and_reports_the_worst_draw_and_the_oracle():
     assert row.mae == pytest.approx((0.05 + 0.05 + 0.20) / 3)
     assert row.mae_worst_seed == pytest.approx(0.20)
     assert row.coverage == pytest.approx(2 / 3)
+    assert row.coverage_worst_seed == pytest.approx(0.0)  # draw 2's one domain missed
     assert row.oracle_mae == pytest.approx((0.01 + 0.02 + 0.06) / 3)
     assert row.placebo_mean == pytest.approx(-0.01)
 

@@ -128,7 +128,8 @@ def summary(per_domain: pd.DataFrame) -> pd.DataFrame:
     """MAE, bias, coverage, placebo per (rotation, estimator) over every crawl draw's
     domains; None-safe.
 
-    seeds: the crawl draws pooled; mae_worst_seed the largest MAE of one draw.
+    seeds: the crawl draws pooled; mae_worst_seed the largest MAE of one draw,
+    coverage_worst_seed the lowest interval coverage of one draw.
     placebo_mean is the mean of the domains' placebo readings as the estimator reports
     them (signed for `pu`, clipped at 0 for the sum estimators' in-sample rows);
     placebo_abs_mean their mean absolute value (the noise); placebo_covers_0 the share of
@@ -151,6 +152,8 @@ def summary(per_domain: pd.DataFrame) -> pd.DataFrame:
                      "mae_worst_seed": per_seed.max() if len(per_seed) else None,
                      "bias": err.mean(), "max_err": err.abs().max(),
                      "coverage": covered.mean(),
+                     "coverage_worst_seed": (covered.groupby(m.seed).mean().min()
+                                             if len(m) else None),
                      "placebo_mean": placebo.placebo.mean(),
                      "placebo_abs_mean": placebo.placebo.abs().mean(),
                      "placebo_max": placebo.placebo.abs().max(),
