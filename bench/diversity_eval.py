@@ -38,8 +38,9 @@ def section(results: list[dict], command: str) -> str:
              "Spearman over its domains for each crawl draw (seed) and their mean.", "",
              "| rotation | draws | domains matched (per draw) | Spearman(share, Δ compression "
              f"ratio), target {TARGETS['delta_compression_ratio']} | Spearman(share, Δ "
-             f"distinct-2 ratio), target {TARGETS['delta_distinct_ratio_n_2']} |",
-             "|---|---:|---|---|---|"]
+             f"distinct-2 ratio), target {TARGETS['delta_distinct_ratio_n_2']} | "
+             "Spearman(share, Δ tail coverage), no target | domains with an interval |",
+             "|---|---:|---|---|---|---|---|"]
     for rotation in sorted({r["rotation"] for r in results}):
         rows = [r for r in results if r["rotation"] == rotation]
 
@@ -49,9 +50,11 @@ def section(results: list[dict], command: str) -> str:
             return f"mean {np.nanmean(values):+.2f} ({each})"
 
         matched = ", ".join(f"{r['matched']}/{r['domains']}" for r in rows)
+        intervals = ", ".join(f"{r['with_interval']}/{r['matched']}" for r in rows)
         lines.append(f"| {rotation} | {len(rows)} | {matched} | "
                      f"{cell('delta_compression_ratio')} | "
-                     f"{cell('delta_distinct_ratio_n_2')} |")
+                     f"{cell('delta_distinct_ratio_n_2')} | {cell('delta_coverage')} | "
+                     f"{intervals} |")
     return "\n".join([*lines, "", END])
 
 
@@ -74,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             per_domain = realeval.run_crawl(
                 spark, rows, replace(rt.CrawlSpec(), rotation=name, seed=seed), work)
             cols = ["domain", "true_share", "base_tokens", "target_tokens", "token_budget",
-                    "reason", *realeval.SIGNALS, "half_compression_ratio",
-                    "half_distinct_ratio_n_2", "interval_budget"]
+                    "reason", *realeval.SIGNALS, "base_coverage", "half_compression_ratio",
+                    "half_distinct_ratio_n_2", "half_coverage", "interval_budget"]
             per_domain[cols].sort_values("true_share").to_csv(
                 args.work / f"{name}-{seed}.csv", index=False)
             result = {"rotation": name, "seed": seed, **realeval.spearman(per_domain)}

@@ -209,7 +209,10 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "diversity.replicates", "must be a non-negative integer (0 or 1: no intervals)")
     require(isinstance(flat["diversity.replicate_max_budget"], int)
             and flat["diversity.replicate_max_budget"] >= 0, "diversity.replicate_max_budget",
-            "must be a non-negative integer (below the ladder's floor: no intervals)")
+            "must be a non-negative integer (0: no intervals)")
+    require(isinstance(flat["diversity.replicate_min_budget"], int)
+            and flat["diversity.replicate_min_budget"] >= 0, "diversity.replicate_min_budget",
+            "must be a non-negative integer (0: halvings of the floor down to 1 token)")
     _validate_shards(flat, require)
 
 

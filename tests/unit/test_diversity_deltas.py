@@ -70,10 +70,41 @@ def test_interval_from_replicates_scaled_to_the_matched_budget():
     (row,) = delta_rows(budget, totals, reps, 2000, pairs=(("pre_ai", "post_ai"),))
     assert row["token_budget"] == 8000 and row["interval_budget"] == 2000
     assert row["replicates"] == 4
-    expected = t975(6) * np.sqrt(2000 / 8000) * np.hypot(np.std(pre, ddof=1),
-                                                        np.std(post, ddof=1))
+    # each era's coefficient of variation scaled by sqrt(2000 / 8000)
+    expected = t975(6) * np.sqrt(2000 / 8000) * np.hypot(
+        np.std(pre, ddof=1) * 2.0 / np.mean(pre), np.std(post, ddof=1) * 2.4 / np.mean(post))
     assert row["half_compression_ratio"] == pytest.approx(expected)
     assert row["half_distinct_ratio_n_2"] == pytest.approx(0.0)  # no spread: zero width
+
+
+def test_a_small_era_gets_its_interval_from_replicate_rungs_below_the_floor():
+    """Eras of 3,000 tokens: matched at the 2,000 floor, their 4 replicates of ~750 tokens
+    fill only the 500 rung, which gives the spread (scaled by sqrt(500 / 2000))."""
+    budget = _budget([("pre_ai", "a.com", 2000, 2.0), ("post_ai", "a.com", 2000, 2.4)])
+    totals = _totals([("pre_ai", "a.com", 3000), ("post_ai", "a.com", 3000)])
+    pre, post = [1.8, 2.0, 2.1, 1.9], [2.2, 2.6, 2.4, 2.5]
+    reps = _reps([("pre_ai", "a.com", r, 500, c) for r, c in enumerate(pre)]
+                 + [("post_ai", "a.com", r, 500, c) for r, c in enumerate(post)]
+                 + [("post_ai", "a.com", 0, 1000, 2.3)])  # one replicate fills 1,000
+    (row,) = delta_rows(budget, totals, reps, 2000, pairs=(("pre_ai", "post_ai"),))
+    assert row["token_budget"] == 2000 and row["interval_budget"] == 500
+    expected = t975(6) * np.sqrt(500 / 2000) * np.hypot(
+        np.std(pre, ddof=1) * 2.0 / np.mean(pre), np.std(post, ddof=1) * 2.4 / np.mean(post))
+    assert row["half_compression_ratio"] == pytest.approx(expected)
+
+
+def test_a_count_like_metric_keeps_its_relative_spread():
+    """Tail coverage triples from the 500-token replicates (0.02) to the 2,000-token
+    sample (0.06): its sd grows with it, times sqrt(500 / 2000) for the larger sample."""
+    budget = _budget([("pre_ai", "a.com", 2000, 2.0), ("post_ai", "a.com", 2000, 2.0)])
+    budget["coverage"] = 0.06
+    totals = _totals([("pre_ai", "a.com", 3000), ("post_ai", "a.com", 3000)])
+    reps = _reps([(e, "a.com", r, 500, 2.0) for e in ("pre_ai", "post_ai") for r in range(4)])
+    reps["coverage"] = [0.01, 0.02, 0.03, 0.02] * 2
+    (row,) = delta_rows(budget, totals, reps, 2000, pairs=(("pre_ai", "post_ai"),))
+    sd = np.std([0.01, 0.02, 0.03, 0.02], ddof=1) * (0.06 / 0.02) * np.sqrt(500 / 2000)
+    assert row["half_coverage"] == pytest.approx(t975(6) * np.hypot(sd, sd))
+    assert row["half_compression_ratio"] == pytest.approx(0.0)
 
 
 def test_replicate_metrics_from_sums():

@@ -48,10 +48,12 @@ def _rows(docs, with_sig_rows=True):
 
 
 def _run(params, rows, tail_keys=(), batch=7, arrow=False):
-    schema = pa.schema([("scope", pa.string()), ("domain", pa.string()), ("era", pa.string()),
-                        ("month", pa.string()), ("okey", pa.int64()), ("text", pa.string()),
-                        ("signature", pa.binary()), ("is_sig", pa.bool_()),
-                        ("stop", pa.bool_())])
+    fields = [("scope", pa.string()), ("domain", pa.string()), ("era", pa.string()),
+              ("month", pa.string()), ("okey", pa.int64()), ("text", pa.string()),
+              ("signature", pa.binary()), ("is_sig", pa.bool_()), ("stop", pa.bool_())]
+    if any("defines_tail" in r for r in rows):  # optional: without it every doc counts
+        fields.append(("defines_tail", pa.bool_()))
+    schema = pa.schema(fields)
     batches = [pa.RecordBatch.from_pylist(rows[i:i + batch], schema=schema)
                for i in range(0, len(rows), batch)]
     fn = K.kernel_fn(params, np.sort(np.array(list(tail_keys), np.uint64)))
@@ -120,6 +122,46 @@ def test_budget_samples_are_okey_prefixes_with_exact_concepts():
         assert row.f1 == sum(1 for c in concepts.values() if c == 1)
         assert row.f2 == sum(1 for c in concepts.values() if c == 2)
         assert row.covered == len(set(concepts) & set(tail_keys))
+
+
+@pytest.mark.parametrize("batch", [1, 7, 100])
+def test_documents_that_define_the_tail_do_not_count_for_coverage(batch):
+    """covered = tail concepts of the sample's documents outside the tail-defining half;
+    the sample itself (tokens, concepts, rarefaction) keeps every document, and the
+    scope-wide budgets pass gets the flag with its candidates."""
+    tail_keys = [ng.word_hash(w) for w in VOCAB[:60]]
+    defines = {d["okey"]: i % 3 == 0 for i, d in enumerate(DOCS)}
+    rows = [{**r, "defines_tail": defines[r["okey"]] and not r["is_sig"]}
+            for r in _rows(DOCS)]
+    out = _run(PARAMS, rows, tail_keys, batch=batch)
+    budgets = out[(out.kind == K.KIND_METRICS) & out.token_budget.notna()]
+    lengths = np.cumsum([len(words(d["text"])) for d in DOCS])
+    assert len(budgets) >= 2
+    for _, row in budgets.iterrows():
+        prefix = [d for d, end in zip(DOCS, lengths, strict=True) if end <= row.token_budget]
+
+        def concepts(docs):
+            return {h for d in docs
+                    for h in ng.concept_hashes_py(words(d["text"]), PARAMS.concept_max_n)}
+        counting = concepts([d for d in prefix if not defines[d["okey"]]])
+        assert row.covered == len(counting & set(tail_keys))
+        assert row.covered < len(concepts(prefix) & set(tail_keys))  # the flag matters
+        assert row.distinct_concepts == len(concepts(prefix))
+    cands = out[out.kind == K.KIND_CANDIDATE]
+    assert cands.stop.any() or len(cands) == len(DOCS)
+    texts = cands[~cands.stop.astype(bool)]
+    assert texts.defines_tail.tolist() == [defines[k] for k in texts.okey]
+
+
+def test_replicate_rungs_extend_below_the_floor_by_halving():
+    params = K.KernelParams(budgets=(2000, 4000, 8000, 16000), replicate_max_budget=8000,
+                            replicate_min_budget=500)
+    assert params.replicate_budgets == (500, 1000, 2000, 4000, 8000)
+    assert K.KernelParams(budgets=(2000, 4000), replicate_min_budget=1500
+                          ).replicate_budgets == (2000, 4000)
+    assert K.KernelParams(budgets=(2000, 4000), replicate_max_budget=600
+                          ).replicate_budgets == (500,)
+    assert K.KernelParams(budgets=(2000,), replicate_max_budget=0).replicate_budgets == ()
 
 
 def test_scope_wide_budgets_from_partition_candidates_equal_one_pass():

@@ -57,10 +57,12 @@ def test_diversity_eval_block_lists_every_draw_and_their_mean():
     from bench.diversity_eval import BEGIN, END, section
 
     results = [{"rotation": "R1", "seed": s, "domains": 20, "matched": 20,
-                "spearman_delta_compression_ratio": c, "spearman_delta_distinct_ratio_n_2": d}
-               for s, c, d in ((1, 0.7, -0.2), (2, 0.9, -0.4))]
+                "with_interval": w, "spearman_delta_compression_ratio": c,
+                "spearman_delta_distinct_ratio_n_2": d, "spearman_delta_coverage": t}
+               for s, c, d, t, w in ((1, 0.7, -0.2, -0.1, 18), (2, 0.9, -0.4, -0.3, 20))]
     block = section(results, "cmd")
     assert block.startswith(BEGIN) and block.endswith(END)
     row = next(line for line in block.splitlines() if line.startswith("| R1 "))
     assert "| 2 | 20/20, 20/20 |" in row
     assert "mean +0.80 (+0.70, +0.90)" in row and "mean -0.30 (-0.20, -0.40)" in row
+    assert "mean -0.20 (-0.10, -0.30)" in row and row.endswith("| 18/20, 20/20 |")

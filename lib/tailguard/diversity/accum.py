@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tailguard.diversity.compiled import (
+    contains_each,
     count_members,
     count_probes,
     hll_update,
@@ -173,6 +174,12 @@ class TailSet:
         self.size = len(keys)
         self.table = key_table(keys)
 
+    def members(self, keys: np.ndarray) -> np.ndarray:
+        """Which of `keys` (uint64 hashes, repeats allowed) are tail concepts (bool)."""
+        if not self.size or not len(keys):
+            return np.zeros(len(keys), bool)
+        return contains_each(self.table, np.ascontiguousarray(keys, np.uint64))
+
     def count_in(self, keys: np.ndarray) -> int:
         """How many of `keys` (distinct uint64 hashes) are tail concepts."""
         if not self.size or not len(keys):
@@ -180,13 +187,12 @@ class TailSet:
         return int(count_members(self.table, np.ascontiguousarray(keys, np.uint64)))
 
 
-def concept_stats(counts: Counts, tail: TailSet) -> dict:
-    """Rarefaction and tail-coverage numbers of one sample's exact concept counts."""
+def concept_stats(counts: Counts) -> dict:
+    """Rarefaction numbers of one sample's exact concept counts."""
     counts.reduce()
     keys, c = counts.keys, counts.counts
     return {"distinct_concepts": len(keys), "concept_occurrences": int(c.sum()),
-            "f1": int((c == 1).sum()), "f2": int((c == 2).sum()),
-            "covered": tail.count_in(keys)}
+            "f1": int((c == 1).sum()), "f2": int((c == 2).sum())}
 
 
 class TextBytes:
@@ -225,6 +231,8 @@ class DocSlice:
     grams: list[np.ndarray]      # n-gram hashes, n = 1..4
     bounds: np.ndarray           # (4, docs + 1): document j's n-grams in grams[n-1]
     concepts: np.ndarray         # concept hashes (n = 1..max_n, stop-word edges removed)
+    tail_hits: np.ndarray        # the tail concepts of the documents that count for
+    #                              coverage (not `defines_tail`), repeats kept
 
     def lines(self, which: np.ndarray | None = None) -> np.ndarray:
         """The texts of the documents (of `which`, indices into this slice), each ended by
@@ -242,12 +250,13 @@ class Prefix:
     thrown away; for the many small groups of a crawl that is most of the work."""
 
     def __init__(self, budgets: tuple[int, ...], precision: int, stream: Stream,
-                 tail: TailSet, count_words: bool = True):
-        self.budgets, self.precision, self.tail = budgets, precision, tail
+                 count_words: bool = True):
+        self.budgets, self.precision = budgets, precision
         self.count_words = count_words  # False: no entropy (the replicate samples)
         self.stream = stream
         self.regs = np.zeros((1, DISTINCT_N, 1 << precision), np.int8)
         self.words, self.concepts = Counts(), Counts()
+        self.hits = np.zeros(0, np.uint64)  # distinct tail concepts covered so far
         self.next = 0          # index of the first budget not yet snapshotted
         self.snapshots: list[dict] = []
         self.pending: list[DocSlice] = []
@@ -305,6 +314,7 @@ class Prefix:
         if self.count_words:
             self.words.add(grams[0])
         self.concepts.add(np.concatenate([d.concepts for d in docs]))
+        self.hits = np.union1d(self.hits, np.concatenate([d.tail_hits for d in docs]))
 
     def _snapshot(self) -> None:
         """Record the budget's sample; a budget whose first document alone passes it has
@@ -317,7 +327,7 @@ class Prefix:
                **estimates_row(self.regs[0]),
                "entropy_unigram": (entropy_of(self.words.reduce().counts)
                                    if self.count_words else None),
-               **concept_stats(self.concepts, self.tail),
+               **concept_stats(self.concepts), "covered": len(self.hits),
                "sample": list(self.stream.sample)}
         self.snapshots.append(row)
         self.next += 1

@@ -11,15 +11,20 @@ Intervals come from repeated seeded subsamples. The kernel splits each (era, dom
 R disjoint replicates (okey mod R) and measures each one's own nested samples on the
 ladder's rungs up to `diversity.replicate_max_budget` (8k by default: R replicates of 64k
 would cost R times the budget samples themselves, ~40% of the kernel stage, for a spread
-that is scaled anyway). At the largest such rung at or below the matched budget where both
+that is scaled anyway) and on halvings of the floor down to
+`diversity.replicate_min_budget` (500), so that an era of a few thousand tokens, whose
+replicates each hold 1/R of it, still has replicate samples. At the largest such rung at
+or below the matched budget where both
 eras have at least two replicate samples (`interval_budget`), the spread of the replicates
-gives each era's standard deviation for one sample of that size. A sample's value is a
-ratio over its tokens, so its variance falls as 1/budget (as a mean's would): the deltas'
-standard error at the matched budget is sqrt(sd_base^2 + sd_target^2) *
-sqrt(interval_budget / token_budget), and `half_*` is the 95% half-width with Student's t
-(df = k_base + k_target - 2). An era with fewer than 2R floor-sized replicates' worth of
-text (about R * floor tokens) has no interval: the half-widths are null, the delta is
-still given.
+gives each era's standard deviation for one sample of that size. Its coefficient of
+variation falls as 1/sqrt(tokens) (as a mean's would), so at the matched budget each era's
+sd is sd * (value at the budget / replicates' mean) * sqrt(interval_budget / token_budget)
+(`scaled_sd`: for the ratio metrics, whose level barely moves with size, the plain sqrt
+scaling; tail coverage, a count, grows with the sample); `half_*` is the 95% half-width
+of the delta, Student's t (df = k_base + k_target - 2) times the two eras' sds in
+quadrature. An era whose replicates fill no replicate rung twice (under
+about R * replicate_min_budget tokens) has no interval: the half-widths are null, the
+delta is still given.
 """
 
 from __future__ import annotations
@@ -57,9 +62,24 @@ def replicate_metrics(rows: pd.DataFrame, tail_size: int) -> pd.DataFrame:
     return out
 
 
-def _spread(reps: pd.DataFrame, budget: int) -> tuple[int, dict]:
+def _spread(reps: pd.DataFrame, budget: int) -> tuple[int, dict, dict]:
+    """(samples, sd, mean) of each metric over the replicate samples at `budget`."""
     at = reps[reps.token_budget == budget]
-    return len(at), {m: float(at[m].std(ddof=1)) for m in DELTA_METRICS}
+    return (len(at), {m: float(at[m].std(ddof=1)) for m in DELTA_METRICS},
+            {m: float(at[m].mean()) for m in DELTA_METRICS})
+
+
+def scaled_sd(sd: float, mean_at_rung: float, value: float, rung: int, budget: int) -> float:
+    """One era's standard deviation at `budget` from its replicates' at `rung`: the
+    coefficient of variation falls as 1 / sqrt(tokens), so sd * (value / mean) *
+    sqrt(rung / budget), `value` the era's metric at `budget`. For the ratio metrics
+    value ~ mean and this is the plain sqrt scaling; tail coverage grows with the sample
+    (a count of rare concepts, about proportional to tokens), and scaled as a ratio it
+    came out ~2x too narrow on real human text (docs/ARCHITECTURE.md)."""
+    if np.isnan(sd) or value is None or np.isnan(value):
+        return float("nan")
+    growth = value / mean_at_rung if mean_at_rung > 0 else 1.0
+    return sd * growth * float(np.sqrt(rung / budget))
 
 
 def compare(domain: str, base: str, target: str, tokens: dict, budget: pd.DataFrame,
@@ -86,16 +106,17 @@ def compare(domain: str, base: str, target: str, tokens: dict, budget: pd.DataFr
         row[f"delta_{m}"] = None if pd.isna(b) or pd.isna(t) else float(t - b)
     rb, rt = reps[reps.scope == base], reps[reps.scope == target]
     counts_b, counts_t = (dict(r.token_budget.value_counts()) for r in (rb, rt))
-    usable = [x for x in matched if counts_b.get(x, 0) >= 2 and counts_t.get(x, 0) >= 2]
+    usable = [x for x in counts_b if x <= at and counts_b[x] >= 2 and counts_t.get(x, 0) >= 2]
     if not usable:
         return row
     rung = max(usable)
-    kb, sd_b = _spread(rb, rung)
-    kt, sd_t = _spread(rt, rung)
-    scale = np.sqrt(rung / at) * t975(kb + kt - 2)
+    kb, sd_b, mean_b = _spread(rb, rung)
+    kt, sd_t, mean_t = _spread(rt, rung)
     row.update(interval_budget=int(rung), replicates=int(min(kb, kt)))
     for m in DELTA_METRICS:
-        half = scale * np.sqrt(sd_b[m] ** 2 + sd_t[m] ** 2)
+        eras = [scaled_sd(sd[m], mean[m], sides[era].at[at, m], rung, at)
+                for era, sd, mean in ((base, sd_b, mean_b), (target, sd_t, mean_t))]
+        half = t975(kb + kt - 2) * np.hypot(*eras)
         row[f"half_{m}"] = None if np.isnan(half) else float(half)
     return row
 

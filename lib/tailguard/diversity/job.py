@@ -78,7 +78,7 @@ from tailguard.schema import require_columns
 
 log = logging.getLogger(__name__)
 
-MEASURED = ("doc_id", "crawl_date", "scope", "domain", "era", "month", "text")
+MEASURED = ("doc_id", "crawl_date", "scope", "domain", "era", "month", "text", "defines_tail")
 GROUP_COLUMNS = (*LABELS, *SUM_FIELDS, *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)],
                  "entropy_unigram", "homogenization", "homogenization_sample")
 DIVERSITY_COLUMNS = tuple(schema.DIVERSITY_METRICS.fieldNames())
@@ -95,7 +95,8 @@ def kernel_params(cfg: Config) -> KernelParams:
                         budgets=tuple(sorted(set(cfg.diversity.token_budgets))),
                         sample_size=cfg.diversity.homogenization_sample,
                         replicates=cfg.diversity.replicates,
-                        replicate_max_budget=cfg.diversity.replicate_max_budget)
+                        replicate_max_budget=cfg.diversity.replicate_max_budget,
+                        replicate_min_budget=cfg.diversity.replicate_min_budget)
 
 
 def order_key(seed: int) -> F.Column:
@@ -103,6 +104,16 @@ def order_key(seed: int) -> F.Column:
     (a page re-crawled unchanged keeps its doc_id). Its order is the seeded sample order:
     uniform, and independent of partitioning and file order."""
     return F.xxhash64("doc_id", F.col("crawl_date").cast("string"), F.lit(seed))
+
+
+def defines_tail(seed: int) -> F.Column:
+    """The seeded half of the content clusters (`cluster_id`: every copy of a page in the
+    same half) whose human documents define the tail; the other half's documents, of
+    every era, are the ones whose concepts count for coverage (`kernel._tail_hits`).
+    Defining the tail on the text it is then measured on would make every pre-AI sample
+    cover the rare concepts it put there itself: an era compared with it reads as a loss
+    of the tail even when both are human."""
+    return F.pmod(F.xxhash64("cluster_id", F.lit(seed), F.lit("tail")), F.lit(2)) == 0
 
 
 def _lookup(spark: SparkSession, cfg: Config, name: str, df: DataFrame) -> DataFrame:
@@ -122,17 +133,19 @@ def crawl_labels(spark: SparkSession, cfg: Config) -> DataFrame:
 
 
 def crawl_documents(spark: SparkSession, cfg: Config) -> DataFrame:
-    """docs with their era; is_reference = canonical pre_ai / attested copies."""
+    """docs with their era; is_reference = canonical pre_ai / attested copies of the half
+    of the clusters that defines the tail (`defines_tail`)."""
     docs = read_table(spark, cfg, "docs").select("doc_id", "domain", "crawl_date", "text")
-    prov = read_table(spark, cfg, "provenance").select("doc_id", "crawl_date", "era",
-                                                       "is_canonical")
+    prov = read_table(spark, cfg, "provenance").select(
+        "doc_id", "crawl_date", "era", "is_canonical",
+        defines_tail(cfg.diversity.seed).alias("defines_tail"))
     return (
         docs.join(_lookup(spark, cfg, "provenance", prov), on=["doc_id", "crawl_date"],
                   how="inner")
         .select("doc_id", "crawl_date", F.col("era").alias("scope"), "domain", "era",
-                F.date_format("crawl_date", "yyyy-MM").alias("month"), "text",
-                (F.col("era").isin("pre_ai", "attested") & F.col("is_canonical"))
-                .alias("is_reference"))
+                F.date_format("crawl_date", "yyyy-MM").alias("month"), "text", "defines_tail",
+                (F.col("era").isin("pre_ai", "attested") & F.col("is_canonical")
+                 & F.col("defines_tail")).alias("is_reference"))
     )
 
 
@@ -142,9 +155,13 @@ def shard_documents(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
         raise InputError(f"shard set '{name}' not found at {path}: run the shards job first")
     shards = spark.read.parquet(f"{path}/part-*.parquet")
     require_columns(shards, ("doc_id", "domain", "era", "crawl_date", "text"), f"shards/{name}")
-    return shards.select("doc_id", "crawl_date", F.lit(f"shards:{name}").alias("scope"),
-                         "domain", "era",
-                         F.date_format("crawl_date", "yyyy-MM").alias("month"), "text")
+    halves = read_table(spark, cfg, "provenance").select(
+        "doc_id", "crawl_date", defines_tail(cfg.diversity.seed).alias("defines_tail"))
+    return (shards.join(_lookup(spark, cfg, "provenance", halves), ["doc_id", "crawl_date"],
+                        "left")
+            .select("doc_id", "crawl_date", F.lit(f"shards:{name}").alias("scope"),
+                    "domain", "era", F.date_format("crawl_date", "yyyy-MM").alias("month"),
+                    "text", F.coalesce("defines_tail", F.lit(False)).alias("defines_tail")))
 
 
 def split_domains(sizes: DataFrame, split_docs: int) -> list[tuple[str, str, int]]:
@@ -185,7 +202,8 @@ def main_input(measured: DataFrame, signatures: DataFrame | None, seed: int,
     labels = ("scope", "domain", "era", "month")
     texts = measured.select(*labels, order_key(seed).alias("okey"), "text",
                             F.lit(None).cast("binary").alias("signature"),
-                            F.lit(False).alias("is_sig"), F.lit(False).alias("stop"))
+                            F.lit(False).alias("is_sig"), F.lit(False).alias("stop"),
+                            "defines_tail")
     rows = texts
     if signatures is not None:
         keys = (signature_keys if signature_keys is not None
@@ -195,7 +213,8 @@ def main_input(measured: DataFrame, signatures: DataFrame | None, seed: int,
             how="inner")
         rows = texts.unionByName(sigs.select(
             *labels, order_key(seed).alias("okey"), F.lit(None).cast("string").alias("text"),
-            "signature", F.lit(True).alias("is_sig"), F.lit(False).alias("stop")))
+            "signature", F.lit(True).alias("is_sig"), F.lit(False).alias("stop"),
+            F.lit(False).alias("defines_tail")))
     return (_with_part(rows, list(splits)).repartition(partitions, "scope", "domain", "part")
             .sortWithinPartitions("scope", "domain", "part", "okey", "is_sig"))
 

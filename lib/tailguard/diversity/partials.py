@@ -296,16 +296,18 @@ class Candidates:
         self.pending: dict[tuple[str, str], int] = {}
         self.unsigned: list[list] = []
 
-    def add(self, key: tuple[str, str], okeys, lengths, eras, months, text_of) -> list[int]:
+    def add(self, key: tuple[str, str], okeys, lengths, eras, months, text_of,
+            defines) -> list[int]:
         """Offer documents (`text_of(i)`: the text of the i-th, read only for the ones
-        taken); returns the okeys taken (their signatures are wanted)."""
+        taken; `defines`: their `defines_tail` flags); returns the okeys taken (their
+        signatures are wanted)."""
         stop = self.stop.get(key)
         keep = np.flatnonzero(okeys < stop) if stop is not None else range(len(okeys))
         items = self.items.setdefault(key, [])
         taken = []
         for i in keep:
             items.append([int(okeys[i]), int(lengths[i]), eras[i], months[i], text_of(i),
-                          None])
+                          None, bool(defines[i])])
             self.unsigned.append(items[-1])
             taken.append(int(okeys[i]))
             self.pending[key] = self.pending.get(key, 0) + int(lengths[i])
@@ -335,8 +337,9 @@ class Candidates:
             self._trim(key)
             scope, domain = key
             out += [{"scope": scope, "domain": domain, "era": era, "month": month,
-                     "okey": okey, "text": text, "signature": sig, "stop": False}
-                    for okey, _, era, month, text, sig in self.items[key]]
+                     "okey": okey, "text": text, "signature": sig, "stop": False,
+                     "defines_tail": defines}
+                    for okey, _, era, month, text, sig, defines in self.items[key]]
             if key in self.stop:
                 out.append({"scope": scope, "domain": domain, "okey": self.stop[key],
                             "stop": True})

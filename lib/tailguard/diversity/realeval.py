@@ -7,7 +7,8 @@ detector) and compares, across web domains, the true post-AI share with the pre_
 post_ai deltas of metrics/diversity_deltas at their matched budgets: Spearman rank
 correlation (rank-based, so it asks only "more synthetic text, larger change", not a
 linear law). Expected directions: LLM text is more repetitive, so compression ratio rises
-(rho > 0) and the distinct-2 ratio falls (rho < 0). Only the deltas table (a few rows per
+(rho > 0) and the distinct-2 ratio falls (rho < 0); it names fewer of the human text's
+rare concepts, so tail coverage falls (rho < 0). Only the deltas table (a few rows per
 domain) is read back to the driver.
 """
 
@@ -24,7 +25,7 @@ from tailguard.config import load_config
 from tailguard.sample import realtext as rt
 
 PIPELINE = ("ingest", "provenance", "diversity")
-SIGNALS = ("delta_compression_ratio", "delta_distinct_ratio_n_2")
+SIGNALS = ("delta_compression_ratio", "delta_distinct_ratio_n_2", "delta_coverage")
 
 
 def run_crawl(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
@@ -48,9 +49,11 @@ def run_crawl(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
 
 def spearman(per_domain: pd.DataFrame) -> dict:
     """Spearman(true share, signal) over the domains with a matched-budget delta, for each
-    of SIGNALS; also how many domains were compared and how many had no matched row."""
+    of SIGNALS; also how many domains were compared, how many had a matched row and how
+    many of those an interval."""
     matched = per_domain[per_domain.token_budget.notna()]
-    out = {"domains": len(per_domain), "matched": len(matched)}
+    out = {"domains": len(per_domain), "matched": len(matched),
+           "with_interval": int(matched.half_compression_ratio.notna().sum())}
     for signal in SIGNALS:
         usable = matched[matched[signal].notna()]
         rho = spearmanr(usable.true_share, usable[signal]).statistic if len(usable) > 2 \

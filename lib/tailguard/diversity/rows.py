@@ -23,7 +23,7 @@ SUM_FIELDS = ("n_docs", "n_tokens", *[f"ngrams_{n}" for n in range(1, DISTINCT_N
 ESTIMATE_FIELDS = (*[f"distinct_n_{n}" for n in range(1, DISTINCT_N + 1)], "entropy_unigram")
 CONCEPT_FIELDS = ("distinct_concepts", "concept_occurrences", "f1", "f2", "covered")
 INPUT_COLUMNS = ("scope", "domain", "era", "month", "okey", "text", "signature", "is_sig",
-                 "stop")
+                 "stop", "defines_tail")
 OUTPUT_SCHEMA = pa.schema(
     [("kind", pa.int8()), ("gid", pa.int64()), ("scope", pa.string()), ("domain", pa.string()),
      ("era", pa.string()), ("month", pa.string()), ("token_budget", pa.int64())]
@@ -32,7 +32,8 @@ OUTPUT_SCHEMA = pa.schema(
     + [("homogenization", pa.float64()), ("homogenization_sample", pa.int64())]
     + [("n", pa.int8()), ("key", pa.int64()), ("registers", pa.binary()),
        ("okey", pa.int64()), ("text", pa.string()), ("signature", pa.binary()),
-       ("stop", pa.bool_()), ("word_keys", pa.binary()), ("word_counts", pa.binary())])
+       ("stop", pa.bool_()), ("word_keys", pa.binary()), ("word_counts", pa.binary()),
+       ("defines_tail", pa.bool_())])
 _SPARK_TYPES = {pa.int8(): "tinyint", pa.int64(): "bigint", pa.string(): "string",
                 pa.float64(): "double", pa.binary(): "binary", pa.bool_(): "boolean"}
 OUTPUT_DDL = ", ".join(f"{f.name} {_SPARK_TYPES[f.type]}" for f in OUTPUT_SCHEMA)
