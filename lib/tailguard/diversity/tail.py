@@ -5,7 +5,10 @@ models collapse when trained on recursively generated data"): rare-but-real conc
 appearing. So the tail is defined once, on human reference text (`pre_ai`, plus
 `attested` pages whose cluster predates the cutoff, canonical copies only so duplicated
 boilerplate does not count as frequent), and every scope is asked how much of it it
-still contains when given the same number of tokens.
+still contains when given the same number of tokens. The reference is the seeded half of
+the content clusters that `job.defines_tail` picks; coverage is counted on the documents
+of the other half only (`kernel._tail_hits`), in every era alike, so a pre-AI sample does
+not get credit for the rare concepts it put in the tail itself.
 
 Tail = concepts seen at least `tail.min_count` times in the reference (fewer is
 indistinguishable from noise and typos) and at most the `tail.quantile` quantile of the
