@@ -77,14 +77,15 @@ daily: setup
 
 # Throughput on the generated and real-vocabulary corpora, then the synthetic share on
 # real text (leave-generators-out, REALTEXT_SEEDS crawl draws per rotation, with pu's
-# oracle floor; and R1 with pages cut to 80 words, the held-out crawl's median) and the
+# oracle floor, and the shard set each crawl gives against its labels; and R1 with pages
+# cut to 80 words, the held-out crawl's median) and the
 # diversity deltas against the true share (the same draws), written into BENCHMARKS.md.
 REALTEXT_SEEDS ?= 20240917,1,2
 bench: setup
 	$(PY) -m bench.run
-	$(PY) -m bench.share_eval --seeds "$(REALTEXT_SEEDS)" --oracle --report BENCHMARKS.md
+	$(PY) -m bench.share_eval --seeds "$(REALTEXT_SEEDS)" --oracle --shards --report BENCHMARKS.md
 	$(PY) -m bench.share_eval --rotation R1 --max-words 80 --seeds "$(REALTEXT_SEEDS)" \
-		--oracle --report BENCHMARKS.md
+		--oracle --shards --report BENCHMARKS.md
 	$(PY) -m bench.diversity_eval --seeds "$(REALTEXT_SEEDS)" --report BENCHMARKS.md
 
 # A real standalone master + two workers on 127.0.0.1 (tests/e2e/test_cluster.py).

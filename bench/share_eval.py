@@ -1,15 +1,18 @@
 """Synthetic share on real text, leave-generators-out (issue 21): prints MAE / coverage / placebo.
 
     .venv/bin/python -m bench.share_eval --data ../shared/data/detector [--rotation R1]
-        [--seeds 20240917,1,2] [--oracle] [--max-words 80] [--report BENCHMARKS.md]
+        [--seeds 20240917,1,2] [--oracle] [--max-words 80] [--shards] [--report BENCHMARKS.md]
 
 Builds each rotation's crawl from shared/data/detector (read in place), runs the real
 pipeline on it (see tailguard.synthetic.realeval) and prints every estimator's numbers.
 `--seeds` draws each rotation's crawl several times (CrawlSpec.seed) and pools the
 domains; `--oracle` adds `pu`'s oracle floor (its fit with each domain's true synthetic
 score distribution); `--max-words N` cuts every page of the crawls after N words (short
-web pages); `--report` writes the summary into that file between the share-eval
-markers, one block per page length (`make bench` does, into BENCHMARKS.md).
+web pages); `--shards` also runs diversity and shards on every crawl and measures the
+shard set against the labels (its synthetic token share against the post-AI pool's, the
+human post-AI text it keeps); `--report` writes the summary into that file between the
+share-eval markers, one block per page length, and with `--shards` a shards block
+(`make bench` does, into BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -66,6 +69,38 @@ def section(summ: pd.DataFrame, primary: str, command: str, max_words: int = 0) 
     return "\n".join([*lines, "", end])
 
 
+def shards_markers(max_words: int) -> tuple[str, str]:
+    """The shards block's markers: one block per page length."""
+    name = "shards-eval" + (f"-{max_words}w" if max_words else "")
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def shards_section(mixes: pd.DataFrame, command: str, max_words: int = 0) -> str:
+    """The markdown block of the shard sets' ground-truth mix, one row per crawl draw."""
+    begin, end = shards_markers(max_words)
+    pages = f"every page cut after {max_words} words" if max_words else "whole rows as pages"
+    lines = [begin, "",
+             f"Shards on real text (`{command}`, {run_stamp()}): the same leave-generators-out "
+             f"crawls ({pages}), diversity and shards run after share with the default "
+             "config; synthetic token shares by the crawl's labels. Human / synthetic "
+             "admitted: the share of the post-AI tokens that passed the quality rules and "
+             "entered the pool the shards draw from.", "",
+             "| rotation | seed | post-AI pool synthetic | admitted post-AI synthetic | "
+             "shards synthetic | shards / pool | human post-AI admitted | "
+             "synthetic post-AI admitted | anchor share | shard tokens |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in mixes.sort_values(["rotation", "seed"]).itertuples():
+        ratio = (row.shards_synthetic / row.pool_post_synthetic
+                 if row.pool_post_synthetic else None)
+        lines.append(
+            f"| {row.rotation} | {row.seed} | {_number(row.pool_post_synthetic)} | "
+            f"{_number(row.admitted_post_synthetic)} | {_number(row.shards_synthetic)} | "
+            f"{_number(ratio)} | {_number(row.human_post_admitted, 2)} | "
+            f"{_number(row.synthetic_post_admitted)} | {_number(row.anchor_share)} | "
+            f"{row.shard_tokens:,} |")
+    return "\n".join([*lines, "", end])
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -76,6 +111,8 @@ def main() -> None:
     parser.add_argument("--oracle", action="store_true", help="add pu's oracle floor")
     parser.add_argument("--max-words", type=int, default=0,
                         help="cut every page after this many words (0: whole rows)")
+    parser.add_argument("--shards", action="store_true",
+                        help="also run diversity + shards and measure the shard mix")
     parser.add_argument("--json", default="", help="also write the numbers here")
     parser.add_argument("--report", default="", help="write the summary section into this file")
     parser.add_argument("--work", default="", help="keep crawls and tables here (else a temp dir)")
@@ -90,20 +127,26 @@ def main() -> None:
     spark.sparkContext.setLogLevel("ERROR")
     seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
     with tempfile.TemporaryDirectory() as tmp:
-        per_domain, summ, primary = realeval.evaluate(
+        per_domain, summ, primary, mixes = realeval.evaluate(
             spark, args.data, Path(args.work or tmp), tuple(args.rotation or ("R1", "R2")),
-            rt.CrawlSpec(max_words=args.max_words), tuple(args.sets), seeds, args.oracle)
+            rt.CrawlSpec(max_words=args.max_words), tuple(args.sets), seeds, args.oracle,
+            args.shards)
     print(f"primary estimator: {primary}")
     print(summ.round(4).to_string(index=False))
     cols = ["rotation", "seed", "domain", "true", "share", "lo", "hi", "placebo", "oracle",
             "n_pre", "n_post"]
     print(per_domain[per_domain.estimator == primary][cols].round(3).to_string(index=False))
+    if len(mixes):
+        print(mixes.round(4).to_string(index=False))
     if args.json:
         Path(args.json).write_text(realeval.to_json(per_domain, summ, primary), "utf-8")
     if args.report:
         command = "python -m bench.share_eval " + " ".join(sys.argv[1:])
         replace_section(Path(args.report), *markers(args.max_words),
                         section(summ, primary, command, args.max_words))
+        if len(mixes):
+            replace_section(Path(args.report), *shards_markers(args.max_words),
+                            shards_section(mixes, command, args.max_words))
 
 
 if __name__ == "__main__":

@@ -219,7 +219,8 @@ def _validate(flat: Mapping[str, Any]) -> None:
 def _validate_shards(flat: Mapping[str, Any], require) -> None:
     require(flat["shards.token_budget"] >= 0, "shards.token_budget",
             "must be 0 (as large as the anchor allows) or a positive number of tokens")
-    for key in ("shards.anchor_ratio", "shards.max_p_synthetic", "shards.max_domain_share"):
+    for key in ("shards.anchor_ratio", "shards.max_p_synthetic", "shards.max_domain_share",
+                "shards.min_human_p"):
         require(0.0 <= flat[key] <= 1.0, key, "must lie between 0 and 1")
     require(flat["shards.max_weight"] >= 1.0, "shards.max_weight", "must be at least 1")
     for key in ("shards.target_mb", "shards.row_group_mb", "shards.broadcast_mb"):

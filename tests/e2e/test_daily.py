@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 PARTITIONED = ("docs", "quarantine", "scores", "signatures")
 COMPARED = ("docs", "quarantine", "scores", "provenance", "metrics/synthetic_share",
             "metrics/synthetic_share_monthly", "metrics/diversity", "metrics/tail_coverage",
-            "metrics/rarefaction")
+            "metrics/rarefaction", "pu_scores")
 
 
 def _sets(root: Path, out: Path) -> list[str]:

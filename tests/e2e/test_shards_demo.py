@@ -25,7 +25,8 @@ import zstandard
 from tailguard.io.tables import read_table
 
 REPO = Path(__file__).resolve().parents[2]
-INPUT_TABLES = ("docs", "provenance", "scores", "metrics/synthetic_share", "tail_concepts")
+INPUT_TABLES = ("docs", "provenance", "scores", "metrics/synthetic_share", "pu_scores",
+                "tail_concepts")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,10 @@
 
 Builds a small rotation-R1 crawl from shared/data/detector (DetectRL human text + the R1
 generators; the detector trains on the other sources' other generators only), runs the
-real pipeline and checks the primary estimator against the known per-domain truth.
+real pipeline and checks the primary estimator against the known per-domain truth, and
+the deliverable on the same crawl: the shards' synthetic token share against the post-AI
+pool's (issue 18's demo acceptance, here on real text from unseen generators) and how
+much of the human post-AI text the admission keeps.
 
 The bounds are the levels measured on the full R1 crawl with `pu` (BENCHMARKS.md: MAE
 0.032, coverage 0.95, signed placebo mean 0.025, every placebo interval covering 0), with
@@ -29,8 +32,9 @@ if not DATA.is_dir():
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared/data/detector is absent")
 def test_primary_share_on_real_text_from_unseen_generators(spark, tmp_path):
     spec = rt.CrawlSpec(rotation="R1", domains_per_cell=2)
-    per_domain, summ, primary = realeval.evaluate(spark, DATA, tmp_path, ("R1",), spec,
-                                                  ("share.bootstrap=100",), oracle=True)
+    per_domain, summ, primary, mixes = realeval.evaluate(
+        spark, DATA, tmp_path, ("R1",), spec, ("share.bootstrap=100",), oracle=True,
+        shards=True)
     assert primary == "pu"
     rows = summ.set_index("estimator")
     row = rows.loc[primary]
@@ -44,3 +48,12 @@ def test_primary_share_on_real_text_from_unseen_generators(spark, tmp_path):
     # measured domain and is a share
     oracle = per_domain[(per_domain.estimator == primary) & per_domain.share.notna()].oracle
     assert oracle.notna().all() and oracle.between(0.0, 1.0).all()
+    # the shards: far under a quarter of the post-AI pool's synthetic share, the anchor
+    # kept, and most of the human post-AI text admitted (the detector's p_synthetic and
+    # a 0.3 site bound alone kept 0.29 of it on the full R1 crawl)
+    mix = mixes.iloc[0]
+    assert mix.pool_post_synthetic > 0.2
+    assert mix.shards_synthetic < mix.pool_post_synthetic / 4, mix.to_dict()
+    assert mix.admitted_post_synthetic <= 0.05, mix.to_dict()
+    assert mix.human_post_admitted >= 0.5, mix.to_dict()
+    assert mix.anchor_share >= 0.6

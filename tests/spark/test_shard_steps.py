@@ -26,14 +26,18 @@ def test_canonical_pool_keeps_one_copy_per_cluster_with_its_p_synthetic(spark):
         "doc_id string, crawl_date date, era string, is_canonical boolean")
     scores = spark.createDataFrame([("b", D2, 0.7)],
                                    "doc_id string, crawl_date date, p_synthetic double")
-    got = pool.canonical_pool(docs, provenance, scores).select(
-        "doc_id", "era", "n_tokens", "p_synthetic")
-    expected = spark.createDataFrame([("a", "pre_ai", 60, None), ("b", "post_ai", 70, 0.7)],
+    pages = spark.createDataFrame([("b", D2, 0.35), ("b", D1, 0.9)],
+                                  "doc_id string, crawl_date date, human_p double")
+    got = pool.canonical_pool(docs, provenance, scores, pages=pages).select(
+        "doc_id", "era", "n_tokens", "p_synthetic", "human_p")
+    expected = spark.createDataFrame([("a", "pre_ai", 60, None, None),
+                                      ("b", "post_ai", 70, 0.7, 0.35)],
                                      "doc_id string, era string, n_tokens int, "
-                                     "p_synthetic double")
+                                     "p_synthetic double, human_p double")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     unscored = pool.canonical_pool(docs, provenance, None)
-    assert unscored.where(F.col("p_synthetic").isNotNull()).count() == 0
+    assert unscored.where(F.col("p_synthetic").isNotNull()
+                          | F.col("human_p").isNotNull()).count() == 0
 
 
 def _scored(spark, rows):
@@ -62,19 +66,28 @@ def test_quality_reason_names_the_first_rule_a_document_fails(spark):
 def test_admission_needs_a_human_page_on_a_human_looking_site(spark):
     df = (_scored(spark, [("old", "pre_ai", 0.99, 60, 3), ("human", "post_ai", 0.1, 60, 3),
                           ("llm", "post_ai", 0.9, 60, 3), ("none", "post_ai", None, 60, 3),
-                          ("bad", "post_ai", 0.1, 10, 3)])
+                          ("bad", "post_ai", 0.1, 10, 3), ("odd", "post_ai", 0.1, 60, 3),
+                          ("nopu", "post_ai", 0.1, 60, 3)])
           .unionByName(_scored(spark, [("site", "post_ai", 0.1, 60, 3)])
                        .withColumn("domain", F.lit("slop.com")))
           .unionByName(_scored(spark, [("small", "post_ai", 0.1, 60, 3)])
                        .withColumn("domain", F.lit("tiny.com")))
-          .withColumn("reason", F.when(F.col("q_words") < 50, F.lit("too_few_words"))))
+          .withColumn("reason", F.when(F.col("q_words") < 50, F.lit("too_few_words")))
+          .withColumn("human_p", F.when(F.col("doc_id") == "odd", F.lit(0.05))
+                      .when(F.col("doc_id") == "nopu", F.lit(None).cast("double"))
+                      .otherwise(F.lit(0.5))))
     bounds = spark.createDataFrame([("x.com", 0.2), ("slop.com", 0.6), ("__all__", 0.25)],
                                    "domain string, share_hi double")
     got = {r["doc_id"]: (r["reason"], r["domain_share_hi"]) for r in
-           pool.with_admission(df, bounds, 0.25, 0.5, 0.3).collect()}
+           pool.with_admission(df, bounds, 0.25, 0.5, 0.3, 0.2).collect()}
     assert got == {"old": (None, None), "human": (None, 0.2), "llm": ("p_synthetic", 0.2),
                    "none": ("unscored", 0.2), "bad": ("too_few_words", 0.2),
+                   "odd": ("human_p", 0.2), "nopu": ("unscored", 0.2),
                    "site": ("domain_share", 0.6), "small": (None, 0.25)}
+    # min_human_p = 0 turns the in-crawl rule off: a low or missing human_p is no reason
+    off = {r["doc_id"]: r["reason"] for r in
+           pool.with_admission(df, bounds, 0.25, 0.5, 0.3, 0.0).collect()}
+    assert off["odd"] is None and off["nopu"] is None and off["llm"] == "p_synthetic"
 
 
 def test_weight_follows_tail_density_and_is_clipped_both_ways(spark):

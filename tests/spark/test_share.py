@@ -70,8 +70,9 @@ def result(spark, frames, tmp_path_factory):
                            "share.min_reference_docs=20", "share.mle_min_df=3",
                            "share.min_docs=20"])
     meta = json.loads((root / META_FILE).read_text())
-    share_df, monthly_df, cached = share.compute_share(spark, cfg, prov, scores, docs, meta)
-    out = (share_df.toPandas(), monthly_df.toPandas())
+    share_df, monthly_df, pages_df, cached = share.compute_share(spark, cfg, prov, scores, docs,
+                                                                 meta)
+    out = (share_df.toPandas(), monthly_df.toPandas(), pages_df.toPandas())
     for frame in cached:
         frame.unpersist()
     return cfg, out
@@ -84,7 +85,7 @@ def _post(prov, scores):
 
 def test_classify_and_count_estimators_match_numpy(frames, result):
     _, prov, scores, _ = frames
-    cfg, (table, _) = result
+    cfg, (table, _, _) = result
     assert set(table[table.is_primary].estimator) == {cfg.share.primary}
     base = _post(prov, scores)
     for domain, group in [*base.groupby("domain"), ("__all__", base)]:
@@ -103,7 +104,7 @@ def test_classify_and_count_estimators_match_numpy(frames, result):
 
 def test_mle_matches_numpy_and_tracks_truth(spark, frames, result):
     docs, prov, scores, root = frames
-    cfg, (table, monthly) = result
+    cfg, (table, monthly, _) = result
     base = share.base_documents(prov, scores, OP["threshold"], True)
     words = mle.with_words(docs.join(base.select("doc_id"), "doc_id", "left_semi"))
     bw = base.join(words, "doc_id")
@@ -285,7 +286,7 @@ def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, resu
     from tailguard.synthetic import pu, pu_share
 
     docs, prov, scores, _ = frames
-    cfg, (table, monthly) = result
+    cfg, (table, monthly, _) = result
     base = share.base_documents(prov, scores, OP["threshold"], True)
     keys = ["doc_id", "crawl_date"]
     texts = docs.select(*keys, "text").join(base.select(*keys, "domain", "era", "month"), keys)
@@ -310,6 +311,29 @@ def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, resu
     assert rows.loc[("pre_ai", "big.com")].reason.startswith("placebo")
     assert rows.loc[("post_ai", "__all__")].n_docs == (sc.era == "post_ai").sum()
     assert set(monthly[monthly.estimator == "pu"].era) == {"post_ai"}
+
+
+def test_pu_scores_give_each_post_ai_page_its_p_value_against_its_site(spark, frames, result):
+    """`pu_scores` (the shards' admission reads it): one row per base document with the
+    cross-fitted score; a post-AI page's human_p is the conformal p-value against its own
+    site's pre-AI scores (big.com, 60 of them) or the pooled reference's CDF (tiny.com,
+    5 < side_min_docs)."""
+    from tailguard.synthetic import pu_share
+
+    docs, prov, scores, _ = frames
+    cfg, (_, _, pages) = result
+    base = share.base_documents(prov, scores, OP["threshold"], True)
+    assert len(pages) == base.count() and pages.pu_score.notna().all()
+    assert pages[pages.era == "pre_ai"].human_p.isna().all()
+    post = pages[pages.era == "post_ai"]
+    assert post.human_p.between(0.0, 1.0).all()
+    big = pages[pages.domain == "big.com"]
+    big_post = big[big.era == "post_ai"]
+    want = pu_share.human_p_values(big[big.era == "pre_ai"].pu_score.to_numpy(),
+                                   big_post.pu_score.to_numpy())
+    assert np.allclose(big_post.human_p.to_numpy(), want)
+    assert set(big_post.reference) == {"own"}
+    assert set(post[post.domain == "tiny.com"].reference) == {"pooled"}
 
 
 def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):

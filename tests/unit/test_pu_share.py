@@ -191,3 +191,50 @@ def test_replicate_cdfs_in_chunks_equal_all_at_once(monkeypatch):
     monkeypatch.setattr(pu_share, "REPLICATE_CELLS", 500 * 7)  # chunks of 7 replicates
     chunked, totals = pu_share.replicate_cdfs(scores, hashes, GRID, 30)
     assert np.array_equal(chunked, whole) and totals[0] == 500 and len(totals) == 31
+
+
+def test_human_p_is_the_conformal_p_value_against_the_reference():
+    ref = np.array([0.1, 0.2, 0.2, 0.5, 0.9])
+    got = pu_share.human_p_values(ref, np.array([0.0, 0.2, 0.3, 0.9, 0.95]))
+    # (1 + #ref >= s) / (1 + n): ties count as at least as synthetic
+    assert got.tolist() == pytest.approx([6 / 6, 5 / 6, 3 / 6, 2 / 6, 1 / 6])
+
+
+def test_human_p_keeps_about_one_minus_alpha_of_human_pages():
+    """The property the shards' admission rests on: pages drawn like the reference pass
+    `p >= alpha` about 1 - alpha of the time, pages of another distribution far less."""
+    rng = np.random.default_rng(3)
+    ref = _human(rng, 400)
+    human, llm = _human(rng, 5000), _synthetic(rng, 5000)
+    for alpha in (0.1, 0.2, 0.3):
+        kept = (pu_share.human_p_values(ref, human) >= alpha).mean()
+        assert abs(kept - (1 - alpha)) < 0.04, (alpha, kept)
+        assert (pu_share.human_p_values(ref, llm) >= alpha).mean() < 0.1
+
+
+def test_grid_p_values_follow_the_reference_cdf_between_grid_points():
+    grid = np.array([0.2, 0.4, 0.6])
+    cdf = np.array([0.5, 0.75, 1.0])
+    got = pu_share.grid_p_values(cdf, grid, np.array([0.0, 0.1, 0.2, 0.3, 0.6, 0.8, 1.0]))
+    assert got.tolist() == pytest.approx([1.0, 0.75, 0.5, 0.375, 0.0, 0.0, 0.0])
+
+
+def test_domain_pages_use_the_own_reference_when_large_enough_else_the_pooled_one():
+    rng = np.random.default_rng(5)
+    big = _frame(rng, "big.com", 60, 40, 0.5)
+    small = _frame(rng, "small.com", 5, 40, 0.5)
+    for frame in (big, small):
+        frame["doc_id"] = [f"{frame.domain.iloc[0]}-{i}" for i in range(len(frame))]
+        frame["crawl_date"] = frame.month
+    pooled = pu.weighted_cdf(_human(rng, 1000), GRID)
+    out = pu_share.domain_pages(big, GRID, pooled, least=15)
+    post = out[out.era == "post_ai"]
+    pre_scores = big[big.era == "pre_ai"].pu_score.to_numpy()
+    assert (post.reference == "own").all()
+    assert np.allclose(post.human_p, pu_share.human_p_values(pre_scores, post.pu_score))
+    assert out[out.era == "pre_ai"].human_p.isna().all()
+    tiny = pu_share.domain_pages(small, GRID, pooled, least=15)
+    tiny_post = tiny[tiny.era == "post_ai"]
+    assert (tiny_post.reference == "pooled").all()
+    assert np.allclose(tiny_post.human_p, pu_share.grid_p_values(pooled, GRID,
+                                                                 tiny_post.pu_score))

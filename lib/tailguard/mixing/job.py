@@ -50,7 +50,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 BROADCAST_ROWS = 2_000_000  # chosen rows broadcast to the text read below this many
 _MB = 1 << 20
 POOL_TABLE_COLUMNS = ("doc_id", "crawl_date", "domain", "era", "n_tokens", "n_bytes",
-                      "p_synthetic", "domain_share_hi", *SCORE_COLUMNS, "tail_concepts",
+                      "p_synthetic", "human_p", "domain_share_hi", *SCORE_COLUMNS, "tail_concepts",
                       "tail_density", "weight", "key_weighted", "key_uniform", "forced",
                       "reason", "selected", "sampled")
 
@@ -104,6 +104,17 @@ def share_bounds(spark, cfg: Config) -> tuple[DataFrame, float | None]:
     return rows, (float(overall[0]) if overall and overall[0] is not None else None)
 
 
+def page_scores(spark, cfg: Config) -> DataFrame | None:
+    """The share job's `pu_scores` (doc_id, crawl_date, human_p); None when the human_p
+    rule is off (`shards.min_human_p: 0`)."""
+    if cfg.shards.min_human_p <= 0:
+        return None
+    if not table_exists(spark, cfg, "pu_scores"):
+        raise InputError("table 'pu_scores' not found: run `tailguard share` before the "
+                         "shards job (or set shards.min_human_p: 0)")
+    return read_table(spark, cfg, "pu_scores")
+
+
 def previous_set(spark, cfg: Config) -> DataFrame | None:
     """(doc_id, crawl_date) of the shard set named by `shards.accumulate_from`."""
     name = cfg.shards.accumulate_from
@@ -125,11 +136,12 @@ def scored_pool(spark, cfg: Config, tail: np.ndarray) -> DataFrame:
     tail_broadcast = spark.sparkContext.broadcast(tail)
     bounds, overall = share_bounds(spark, cfg)
     return (pool.canonical_pool(read_table(spark, cfg, "docs"),
-                                read_table(spark, cfg, "provenance"), scores, small)
+                                read_table(spark, cfg, "provenance"), scores, small,
+                                page_scores(spark, cfg))
             .transform(lambda df: pool.with_document_scores(df, tail_broadcast, cfg.tail.max_n))
             .transform(lambda df: pool.with_quality_reason(df, s.quality))
             .transform(lambda df: pool.with_admission(df, bounds, overall, s.max_p_synthetic,
-                                                      s.max_domain_share))
+                                                      s.max_domain_share, s.min_human_p))
             .persist(StorageLevel.MEMORY_AND_DISK))
 
 
@@ -231,7 +243,7 @@ def build_manifest(cfg: Config, name: str, dates: list[str], plan, choices, rows
                  "admitted_docs": sum(int(r["admitted_docs"]) for r in rows),
                  "admitted_tokens_by_era": _by(rows, "era", "admitted_tokens")},
         "filters": filters,
-        "admission": {"max_p_synthetic": s.max_p_synthetic,
+        "admission": {"max_p_synthetic": s.max_p_synthetic, "min_human_p": s.min_human_p,
                       "max_domain_share": s.max_domain_share},
         "accumulated": {"from": s.accumulate_from or None, "in_pool": forced_pool,
                         "kept": forced_kept, "dropped_over_fresh_cap": forced_pool - forced_kept},

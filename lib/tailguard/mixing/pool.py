@@ -2,14 +2,16 @@
 
 Stages (each a `DataFrame -> DataFrame` step, composed in `job.py`):
 - `canonical_pool`: the earliest copy of every near-duplicate cluster (exact and near
-  duplicates removed, earliest kept), with its era and calibrated `p_synthetic`;
+  duplicates removed, earliest kept), with its era, the detector's calibrated
+  `p_synthetic` and the share job's `human_p` (table `pu_scores`);
 - `with_document_scores`: one Arrow-batched pass over the text -> the Gopher quality
   scores (`quality.py`), the UTF-8 size, and the document's tail concepts (distinct
   members of the diversity job's tail, and their indices for coverage);
 - `with_quality_reason`: the first quality rule a document fails (scores stay apart from
   the decision, so a data lead can re-threshold without re-reading text);
-- `with_admission`: a `post_ai` document enters only when both it (`p_synthetic`) and its
-  domain (upper bound of the primary share estimate) look human;
+- `with_admission`: a `post_ai` document enters only when it (`p_synthetic` from the
+  detector, `human_p` from the classifier learned on this crawl) and its domain (upper
+  bound of the primary share estimate) look human;
 - `with_weight`, `with_sampling_keys`, `with_accumulated`: the tail-enrichment weight,
   the seeded Efraimidis-Spirakis keys, and the documents an earlier shard set keeps.
 
@@ -34,12 +36,13 @@ from tailguard.schema import require_columns
 KEYS = ("doc_id", "crawl_date")
 ANCHOR_ERAS = ("pre_ai", "attested")
 POOL_COLUMNS = ("doc_id", "crawl_date", "url", "domain", "era", "n_tokens", "p_synthetic",
-                "text")
-SCORED_COLUMNS = ("doc_id", "crawl_date", "domain", "era", "n_tokens", "p_synthetic",
-                  "n_bytes", *SCORE_COLUMNS, "tail_concepts", "tail_ids")
+                "human_p", "text")
+PASSED_THROUGH = ("doc_id", "crawl_date", "domain", "era", "n_tokens", "p_synthetic",
+                  "human_p")  # the scoring pass hands these on unchanged
+SCORED_COLUMNS = (*PASSED_THROUGH, "n_bytes", *SCORE_COLUMNS, "tail_concepts", "tail_ids")
 SCORED_DDL = ", ".join(
     ["doc_id string", "crawl_date date", "domain string", "era string", "n_tokens int",
-     "p_synthetic double", "n_bytes long"]
+     "p_synthetic double", "human_p double", "n_bytes long"]
     + [f"{c} {'int' if c in COUNT_COLUMNS else 'double'}" for c in SCORE_COLUMNS]
     + ["tail_concepts int", "tail_ids array<int>"])
 
@@ -64,15 +67,17 @@ QUALITY_RULES = (
     *[(f"dup_{n}gram", f"q_dup_{n}gram_chars", "max", "max_dup_ngram_chars", i)
       for i, n in enumerate((5, 6, 7, 8, 9, 10))],
 )
-ADMISSION_REASONS = ("unscored", "p_synthetic", "domain_share")
+ADMISSION_REASONS = ("unscored", "p_synthetic", "human_p", "domain_share")
 
 
 def canonical_pool(docs: DataFrame, provenance: DataFrame, scores: DataFrame | None,
-                   broadcast_provenance: bool = False) -> DataFrame:
+                   broadcast_provenance: bool = False, pages: DataFrame | None = None
+                   ) -> DataFrame:
     """POOL_COLUMNS of the canonical copy of every cluster (`provenance.is_canonical`:
     the earliest (crawl_date, doc_id) of its exact / near-duplicate cluster). `scores`
-    may be None (no detector run): then every `p_synthetic` is null and no `post_ai`
-    document is admitted later."""
+    (the detector's) may be None (no detector run): then every `p_synthetic` is null and
+    no `post_ai` document is admitted later. `pages` is the share job's `pu_scores`
+    (doc_id, crawl_date, human_p); None leaves `human_p` null."""
     require_columns(docs, ("doc_id", "crawl_date", "url", "domain", "n_words", "text"),
                     "canonical_pool")
     require_columns(provenance, ("doc_id", "crawl_date", "era", "is_canonical"),
@@ -85,6 +90,10 @@ def canonical_pool(docs: DataFrame, provenance: DataFrame, scores: DataFrame | N
         pool = pool.withColumn("p_synthetic", F.lit(None).cast("double"))
     else:
         pool = pool.join(scores.select(*KEYS, "p_synthetic"), on=list(KEYS), how="left")
+    if pages is None:
+        pool = pool.withColumn("human_p", F.lit(None).cast("double"))
+    else:
+        pool = pool.join(pages.select(*KEYS, "human_p"), on=list(KEYS), how="left")
     return pool.select(*POOL_COLUMNS)
 
 
@@ -123,7 +132,7 @@ def _score_fn(tail_broadcast, max_n: int):
             scores = quality_scores(texts)
             counts, ids = tail_members(texts, table, tail, max_n)
             sizes = pc.binary_length(texts.cast(pa.large_string()).fill_null(""))
-            columns = {name: batch.column(name) for name in SCORED_COLUMNS[:6]}
+            columns = {name: batch.column(name) for name in PASSED_THROUGH}
             columns["n_bytes"] = sizes.cast(pa.int64())
             for name in SCORE_COLUMNS:
                 values = scores[name]
@@ -161,21 +170,32 @@ def with_quality_reason(df: DataFrame, quality) -> DataFrame:
 
 
 def with_admission(df: DataFrame, domain_bounds: DataFrame, overall_bound: float | None,
-                   max_p_synthetic: float, max_domain_share: float) -> DataFrame:
+                   max_p_synthetic: float, max_domain_share: float,
+                   min_human_p: float = 0.0) -> DataFrame:
     """`domain_share_hi` (the upper 95% bound of the domain's primary share estimate,
     else the crawl-wide `__all__` one, for a domain too small for its own) and, for a
-    `post_ai` document still without a reason, the admission reason: `unscored` (no
-    p_synthetic), `p_synthetic` (the document looks synthetic), `domain_share` (its site
-    does: per-page detectors are weak on new text, site-level evidence is stronger).
-    `domain_bounds` has columns domain, share_hi; `overall_bound` is the `__all__` one."""
-    require_columns(df, ("domain", "era", "p_synthetic", "reason"), "with_admission")
+    `post_ai` document still without a reason, the first admission reason it meets:
+    `unscored` (no p_synthetic, or no human_p while the rule is on), `p_synthetic` (the
+    detector says synthetic), `human_p` (the page scores higher on this crawl's
+    post-AI-vs-pre-AI classifier than all but a `min_human_p` share of its site's human
+    pages: pu_share.page_scores), `domain_share` (its site looks synthetic). The
+    detector was trained on other generators and is weak on new text; the in-crawl
+    score and the site-level evidence are stronger (docs/DETECTOR.md). `domain_bounds`
+    has columns domain, share_hi; `overall_bound` is the `__all__` one;
+    `min_human_p` = 0 turns the human_p rule off."""
+    require_columns(df, ("domain", "era", "p_synthetic", "human_p", "reason"),
+                    "with_admission")
     require_columns(domain_bounds, ("domain", "share_hi"), "with_admission")
     own = domain_bounds.where(F.col("domain") != "__all__").select(
         "domain", F.col("share_hi").alias("_own_hi"))
     bound = F.coalesce(F.col("_own_hi"), F.lit(overall_bound).cast("double"))
     fresh = F.col("era") == "post_ai"
-    admission = (F.when(F.col("p_synthetic").isNull(), F.lit("unscored"))
+    in_crawl = min_human_p > 0
+    admission = (F.when(F.col("p_synthetic").isNull()
+                        | (F.lit(in_crawl) & F.col("human_p").isNull()), F.lit("unscored"))
                  .when(F.col("p_synthetic") > F.lit(max_p_synthetic), F.lit("p_synthetic"))
+                 .when(F.lit(in_crawl) & (F.col("human_p") < F.lit(min_human_p)),
+                       F.lit("human_p"))
                  .when(bound.isNull() | (bound > F.lit(max_domain_share)),
                        F.lit("domain_share")))
     return (df.join(F.broadcast(own), on="domain", how="left")

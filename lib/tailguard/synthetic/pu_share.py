@@ -49,6 +49,7 @@ task-completion order and was both slower here and not reproducible bit for bit)
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -156,8 +157,8 @@ def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
 
 
 def cross_fitted_scores(docs: DataFrame, cfg) -> DataFrame:
-    """(doc_id, domain, era, month, pu_score): P(post-AI | text) from the model of the
-    other folds (null where that fold has no model).
+    """(doc_id, [crawl_date,] domain, era, month, pu_score): P(post-AI | text) from the
+    model of the other folds (null where that fold has no model).
 
     `docs` holds doc_id, domain, era ('pre_ai' / 'post_ai'), month and text. Scoring is
     a mapInArrow over the documents with the fold models broadcast.
@@ -168,7 +169,7 @@ def cross_fitted_scores(docs: DataFrame, cfg) -> DataFrame:
     models = fold_models(with_folds, cfg)
     spark = docs.sparkSession
     shared = spark.sparkContext.broadcast(models)
-    keep = ["doc_id", "domain", "era", "month"]
+    keep = [c for c in ("doc_id", "crawl_date", "domain", "era", "month") if c in docs.columns]
     schema = T.StructType([*[docs.schema[c] for c in keep],
                            T.StructField("pu_score", T.DoubleType(), True)])
     num_features = s.pu_features
@@ -404,14 +405,22 @@ def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
         .otherwise(F.col("reason")).alias("reason"))
 
 
-def pu_share_rows(scores: DataFrame, cfg) -> DataFrame:
-    """The estimator's rows per domain, per (domain, month) and for `__all__` (ROWS).
+@dataclass(frozen=True)
+class CrawlFit:
+    """What every domain's fit shares: the documents' slim scores, the grid of score
+    percentiles, the domains' sample CDFs (driver, grid-sized arrays), the crawl's
+    synthetic CDF and the pooled pre-AI CDF."""
 
-    Stages: grid of score percentiles -> per-domain sample CDFs (applyInPandas, back to
-    the driver: grid-sized arrays per domain) -> the crawl's synthetic CDF -> per-domain
-    replicate fits (applyInPandas) -> Spark summary with `__all__`.
-    """
-    require_columns(scores, ["doc_id", "domain", "era", "month", "pu_score"], "pu_share_rows")
+    slim: DataFrame
+    grid: np.ndarray
+    summaries: pd.DataFrame
+    f_syn: np.ndarray
+    pooled: np.ndarray
+
+
+def crawl_fit(scores: DataFrame, cfg) -> CrawlFit | None:
+    """Stages 1-3 of `pu_share_rows`: grid -> per-domain CDFs -> F_syn (None: no scores)."""
+    require_columns(scores, ["doc_id", "domain", "era", "month", "pu_score"], "crawl_fit")
     slim = scores.select("domain", "era", "month", "pu_score",
                          F.xxhash64("doc_id", F.lit(cfg.share.seed)).alias("doc_hash")
                          ).where(F.col("pu_score").isNotNull())
@@ -420,12 +429,93 @@ def pu_share_rows(scores: DataFrame, cfg) -> DataFrame:
         lambda f: pd.DataFrame([domain_summary(f, grid)], columns=SUMMARY.names), SUMMARY)
         .toPandas().sort_values("domain", ignore_index=True))
     if summaries.empty:
-        return slim.sparkSession.createDataFrame([], ROWS)
+        return None
     f_syn, pooled = crawl_components(summaries, cfg)
+    return CrawlFit(slim, grid, summaries, f_syn, pooled)
+
+
+def pu_share_rows(scores: DataFrame, cfg, fit: CrawlFit | None = None) -> DataFrame:
+    """The estimator's rows per domain, per (domain, month) and for `__all__` (ROWS).
+
+    Stages: grid of score percentiles -> per-domain sample CDFs (applyInPandas, back to
+    the driver: grid-sized arrays per domain) -> the crawl's synthetic CDF -> per-domain
+    replicate fits (applyInPandas) -> Spark summary with `__all__`. `fit` is
+    `crawl_fit(scores, cfg)` when the caller has it already.
+    """
+    fit = fit or crawl_fit(scores, cfg)
+    if fit is None:
+        return scores.sparkSession.createDataFrame([], ROWS)
+    grid, f_syn, pooled = fit.grid, fit.f_syn, fit.pooled
 
     def replicate(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(domain_replicates(frame, grid, f_syn, pooled, cfg),
                             columns=REPLICATES.names)
 
-    reps = slim.groupBy("domain").applyInPandas(replicate, REPLICATES)
+    reps = fit.slim.groupBy("domain").applyInPandas(replicate, REPLICATES)
     return summarise_replicates(reps, cfg).select(*ROWS.names)
+
+
+def human_p_values(pre_scores: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Conformal p-values of `scores` against a human reference sample: (1 + the number
+    of reference scores >= s) / (1 + n). Under the hypothesis that a page is drawn like
+    the reference (human text of its site), its p-value is (super-)uniform, so a rule
+    `p >= alpha` keeps about 1 - alpha of human pages whatever the classifier's scale
+    (Vovk et al. 2005; Bates et al. 2023, "Testing for outliers with conformal
+    p-values")."""
+    ref = np.sort(np.asarray(pre_scores, np.float64))
+    above = len(ref) - np.searchsorted(ref, np.asarray(scores, np.float64), side="left")
+    return (1.0 + above) / (1.0 + len(ref))
+
+
+def grid_p_values(cdf: np.ndarray, grid: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The same p-value from a reference known only as its CDF on the grid (the pooled
+    pre-AI reference): 1 - F(s), F interpolated linearly between grid values and to
+    F(0) = 0, F(1) = 1 at the ends of the score range (scores are probabilities)."""
+    xs = np.concatenate([[0.0], grid, [1.0]])
+    fs = np.concatenate([[0.0], np.clip(cdf, 0.0, 1.0), [1.0]])
+    return np.clip(1.0 - np.interp(np.asarray(scores, np.float64), xs, fs), 0.0, 1.0)
+
+
+PAGES = T.StructType([
+    T.StructField("doc_id", T.StringType(), False),
+    T.StructField("crawl_date", T.DateType(), False),
+    T.StructField("domain", T.StringType(), False),
+    T.StructField("era", T.StringType(), False),
+    T.StructField("pu_score", T.DoubleType(), True),
+    T.StructField("human_p", T.DoubleType(), True),
+    T.StructField("reference", T.StringType(), True),
+])
+
+
+def domain_pages(frame: pd.DataFrame, grid: np.ndarray, pooled: np.ndarray,
+                 least: int) -> pd.DataFrame:
+    """PAGES rows of one domain: every post-AI page's `human_p` against the domain's own
+    pre-AI scores (reference 'own', at least `least` of them, as for the share's point)
+    or else against the crawl's pooled pre-AI CDF ('pooled'); pre-AI pages and pages
+    without a score have no p-value."""
+    scored = frame.pu_score.notna().to_numpy()
+    pre = frame[(frame.era == "pre_ai") & scored].pu_score.to_numpy(np.float64)
+    post = ((frame.era == "post_ai") & scored).to_numpy()
+    p = np.full(len(frame), np.nan)
+    own = len(pre) >= least
+    values = frame.pu_score.to_numpy(np.float64)[post]
+    p[post] = human_p_values(pre, values) if own else grid_p_values(pooled, grid, values)
+    reference = np.where(post, "own" if own else "pooled", None)
+    return frame[["doc_id", "crawl_date", "domain", "era", "pu_score"]].assign(
+        human_p=p, reference=reference)
+
+
+def page_scores(scores: DataFrame, fit: CrawlFit | None, cfg) -> DataFrame:
+    """PAGES: how typical each post-AI page's in-crawl score is of its site's human
+    (pre-AI) pages, for the shards' admission (`shards.min_human_p`). A per-domain
+    applyInPandas over a few numbers per document, like the replicate fits."""
+    require_columns(scores, ["doc_id", "crawl_date", "domain", "era", "pu_score"],
+                    "page_scores")
+    slim = scores.select(*[f.name for f in PAGES.fields if f.name not in
+                           ("human_p", "reference")])
+    if fit is None:
+        return slim.withColumn("human_p", F.lit(None).cast("double")).withColumn(
+            "reference", F.lit(None).cast("string")).select(*PAGES.fieldNames())
+    grid, pooled, least = fit.grid, fit.pooled, side_min_docs(cfg.share.min_docs)
+    return slim.groupBy("domain").applyInPandas(
+        lambda f: domain_pages(f, grid, pooled, least), PAGES)

@@ -7,6 +7,8 @@ estimator's per-domain post-AI share with the known truth: MAE, 95% interval cov
 the placebo (the estimator applied to the pre-AI era, which holds human text only).
 Only the final metrics table (a few rows per domain) is read back to the driver, and for
 the oracle floor below the `pu` scores (a few numbers per document of these small crawls).
+With `shards=True` the deliverable runs too (diversity, shards) and `shard_mix` compares
+the shard set's synthetic token share with its post-AI pool's, by the crawl's labels.
 
 One crawl is one draw of which human and synthetic rows land in which domain and era; a
 number that holds for one draw may not hold for the next. `evaluate(seeds=...)` builds
@@ -35,26 +37,32 @@ from pyspark.sql import functions as F
 from tailguard.cli import JobContext, run_job
 from tailguard.config import load_config
 from tailguard.io.tables import read_table
+from tailguard.mixing import pool as pool_module
 from tailguard.sample import realtext as rt
 from tailguard.synthetic import pu, pu_share
 from tailguard.synthetic import share as share_job
 
 log = logging.getLogger(__name__)
 PIPELINE = ("ingest", "provenance", "train-detector", "score", "share")
+SHARD_JOBS = ("diversity", "shards")  # `shards=True`: the deliverable on the same crawl
 
 
 def run_rotation(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
-                 sets: tuple[str, ...] = (), oracle: bool = False
-                 ) -> tuple[pd.DataFrame, dict]:
-    """Build the crawl of `spec` under `workdir`, run the pipeline; (share table, truth).
-    With `oracle`, each domain's truth also holds its oracle-floor share (`oracle`)."""
+                 sets: tuple[str, ...] = (), oracle: bool = False, shards: bool = False
+                 ) -> tuple[pd.DataFrame, dict, dict | None]:
+    """Build the crawl of `spec` under `workdir`, run the pipeline; (share table, truth,
+    the shard set's ground-truth mix or None). With `oracle`, each domain's truth also
+    holds its oracle-floor share (`oracle`); with `shards`, diversity and shards run
+    too and `shard_mix` measures what they wrote."""
     plan = rt.plan_crawl(rows, spec)
     written = rt.write_crawl(plan, workdir / "crawl")
     cfg = load_config([], [f"input.path={written.crawl}",
                            f"output.root={workdir / 'tables'}",
                            f"eras.cutoff={spec.cutoff}", *sets])
-    for job in PIPELINE:
+    for job in PIPELINE + (SHARD_JOBS if shards else ()):
         options = {"input": str(written.detector_train)} if job == "train-detector" else {}
+        if job == "diversity":
+            options = {"scope": "eras"}
         ctx = JobContext(cfg=cfg, options=argparse.Namespace(**options))
         ctx.__dict__["spark"] = spark
         run_job(job, ctx)
@@ -65,7 +73,48 @@ def run_rotation(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
         for name, value in oracle_shares(spark, cfg, written.labels).items():
             if name in truth:
                 truth[name]["oracle"] = value
-    return table, truth
+    return table, truth, (shard_mix(spark, cfg, written.labels) if shards else None)
+
+
+def shard_mix(spark, cfg, labels: Path) -> dict:
+    """The shard set against the truth: token-weighted synthetic share of the post-AI
+    pool (every canonical post-AI page, as the demo test counts it), of the admitted
+    post-AI pages and of the shards; the share of the human and of the synthetic
+    post-AI tokens that passed the quality rules and were admitted; the measured anchor
+    share. Only sums by (era, admitted, selected, label) reach the driver."""
+    name = cfg.shards.name
+    pool = read_table(spark, cfg, f"shard_pool/{name}").select(
+        "doc_id", "crawl_date", "era", "n_tokens", "reason", "selected")
+    urls = read_table(spark, cfg, "docs").select("doc_id", "crawl_date", "url")
+    truth = spark.read.json(str(labels)).select(
+        "url", (F.col("label") != F.lit(rt.HUMAN)).alias("synthetic"))
+    admission = list(pool_module.ADMISSION_REASONS)
+    sums = (pool.join(urls, ["doc_id", "crawl_date"]).join(truth, "url", "left")
+            .groupBy("era", "synthetic", "selected",
+                     F.col("reason").isNull().alias("admitted"),
+                     (F.col("reason").isNull() | F.col("reason").isin(*admission))
+                     .alias("quality_ok"))
+            .agg(F.sum("n_tokens").alias("tokens")).toPandas())
+    if sums.synthetic.isna().any():
+        raise ValueError("pool pages without a label in the crawl's labels file")
+    post = sums[sums.era == "post_ai"]
+
+    def share(frame: pd.DataFrame) -> float | None:
+        total = frame.tokens.sum()
+        return float(frame[frame.synthetic].tokens.sum() / total) if total else None
+
+    def kept(synthetic: bool) -> float | None:
+        side = post[(post.synthetic == synthetic) & post.quality_ok]
+        total = side.tokens.sum()
+        return float(side[side.admitted].tokens.sum() / total) if total else None
+
+    manifest = json.loads(Path(cfg.table_path(f"shards/{name}/manifest.json")).read_text())
+    return {"pool_post_synthetic": share(post),
+            "admitted_post_synthetic": share(post[post.admitted]),
+            "shards_synthetic": share(sums[sums.selected]),
+            "human_post_admitted": kept(False), "synthetic_post_admitted": kept(True),
+            "anchor_share": manifest["anchor"]["measured_share"],
+            "shard_tokens": int(manifest["tokens"])}
 
 
 def oracle_shares(spark, cfg, labels: Path) -> dict[str, float | None]:
@@ -166,17 +215,22 @@ def summary(per_domain: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate(spark, data_dir: str | Path, workdir: str | Path, rotations=("R1", "R2"),
              spec: rt.CrawlSpec | None = None, sets: tuple[str, ...] = (),
-             seeds: tuple[int, ...] | None = None, oracle: bool = False):
-    """(per-domain table, summary table, primary estimator) over `rotations` and crawl
-    draws (`seeds`: CrawlSpec.seed values; default the spec's own); `oracle` adds the
-    oracle floor of `pu`."""
+             seeds: tuple[int, ...] | None = None, oracle: bool = False,
+             shards: bool = False):
+    """(per-domain table, summary table, primary estimator, shard mixes) over
+    `rotations` and crawl draws (`seeds`: CrawlSpec.seed values; default the spec's
+    own); `oracle` adds the oracle floor of `pu`; `shards` runs diversity and shards on
+    every crawl and measures their mix (`shard_mix`, one row per crawl; else empty)."""
     rows = rt.read_rows(data_dir)
     base = spec or rt.CrawlSpec()
-    frames, primary = [], None
+    frames, mixes, primary = [], [], None
     for name in rotations:
         for seed in seeds or (base.seed,):
-            table, truth = run_rotation(spark, rows, replace(base, rotation=name, seed=seed),
-                                        Path(workdir) / f"{name}-{seed}", sets, oracle)
+            table, truth, mix = run_rotation(
+                spark, rows, replace(base, rotation=name, seed=seed),
+                Path(workdir) / f"{name}-{seed}", sets, oracle, shards)
+            if mix is not None:
+                mixes.append({"rotation": name, "seed": seed, **mix})
             primary = table.attrs["primary"]
             frame = score_rotation(table, truth)
             frame.insert(0, "seed", seed)
@@ -184,7 +238,7 @@ def evaluate(spark, data_dir: str | Path, workdir: str | Path, rotations=("R1", 
             frames.append(frame)
             log.info("rotation %s, crawl seed %d done", name, seed)
     per_domain = pd.concat(frames, ignore_index=True)
-    return per_domain, summary(per_domain), primary
+    return per_domain, summary(per_domain), primary, pd.DataFrame(mixes)
 
 
 def to_json(per_domain: pd.DataFrame, summ: pd.DataFrame, primary: str) -> str:

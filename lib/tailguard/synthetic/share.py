@@ -7,7 +7,8 @@ at least share.min_docs documents (bootstrap.py, Arrow batches) -> estimates (cc
 acc, mle) and percentile intervals; in parallel the `pu` estimator
 (pu_share.py: a cross-fitted post-AI vs pre-AI classifier of this crawl + a per-domain
 mixture fit against the domain's own pre-AI scores, with an out-of-sample placebo) ->
-metrics tables.
+metrics tables, and `pu_scores`: each page's in-crawl score and, for post-AI pages, how
+typical it is of its site's human pages (`human_p`, the shards' admission reads it).
 
 Rows with era = 'post_ai' are the product numbers; era = 'pre_ai' rows run the same
 estimators on pre-AI documents and should sit near zero (the sanity check the report
@@ -122,7 +123,8 @@ def synthetic_reference_words(spark, cfg) -> DataFrame:
 
 
 def compute_share(spark, cfg, provenance, scores, docs, meta):
-    """(synthetic_share, synthetic_share_monthly, cached frames to unpersist after writing)."""
+    """(synthetic_share, synthetic_share_monthly, pu_scores (pu_share.PAGES), cached frames
+    to unpersist after writing)."""
     s, points = cfg.share, cfg.share.mle_grid_points
     op = meta["operating_point"]
     base = base_documents(provenance, scores, op["threshold"], s.canonical_only)
@@ -140,13 +142,13 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     share = summarise(with_estimates(by_domain, points, tpr, fpr), ["era", "domain"], cfg)
     monthly = summarise(with_estimates(by_month, points, tpr, fpr),
                         ["era", "domain", "month"], cfg)
-    pu_scores, pu_rows = pu_estimates(base, docs, cfg)
+    pu_scores, pu_rows, pages = pu_estimates(base, docs, cfg)
     pu_rows = pu_rows.persist()
     share = share.select(*SHARE_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNull()), cfg).select(*SHARE_COLUMNS))
     monthly = monthly.select(*MONTHLY_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNotNull()), cfg).select(*MONTHLY_COLUMNS))
-    return share, monthly, [sums, base_words, *reference.cached, pu_scores, pu_rows]
+    return share, monthly, pages, [sums, base_words, *reference.cached, pu_scores, pu_rows]
 
 
 def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
@@ -156,10 +158,13 @@ def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
                                            "inner")
 
 
-def pu_estimates(base: DataFrame, docs: DataFrame, cfg) -> tuple[DataFrame, DataFrame]:
-    """(cached cross-fitted scores, pu_share.ROWS) for the base documents."""
+def pu_estimates(base: DataFrame, docs: DataFrame, cfg
+                 ) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(cached cross-fitted scores, pu_share.ROWS, pu_share.PAGES) for the base documents."""
     scores = pu_share.cross_fitted_scores(pu_texts(base, docs), cfg)
-    return scores, pu_share.pu_share_rows(scores, cfg)
+    fit = pu_share.crawl_fit(scores, cfg)
+    return (scores, pu_share.pu_share_rows(scores, cfg, fit),
+            pu_share.page_scores(scores, fit, cfg))
 
 
 def as_share_rows(rows: DataFrame, cfg) -> DataFrame:
@@ -180,14 +185,16 @@ def run(ctx) -> None:
     if versions - {meta["version"]}:
         raise InputError(f"scores were made by detector(s) {sorted(versions)}, but "
                          f"{cfg.detector_dir} holds {meta['version']}: re-run `tailguard score`")
-    share, monthly, cached = compute_share(
+    share, monthly, pages, cached = compute_share(
         spark, cfg, read_table(spark, cfg, "provenance"), scores,
         read_table(spark, cfg, "docs"), meta)
+    write_table(pages, cfg, "pu_scores", sort_by=["domain", "doc_id", "crawl_date"])
     write_table(share.coalesce(1), cfg, "metrics/synthetic_share",
                 sort_by=["era", "domain", "estimator"])
     write_table(monthly.coalesce(1), cfg, "metrics/synthetic_share_monthly",
                 sort_by=["era", "domain", "month", "estimator"])
     for frame in cached:
         frame.unpersist()
-    log.info("share: wrote metrics/synthetic_share(_monthly), primary=%s, detector %s",
+    log.info("share: wrote metrics/synthetic_share(_monthly) and pu_scores, primary=%s, "
+             "detector %s",
              cfg.share.primary, meta["version"])
