@@ -33,7 +33,8 @@ def _manifest() -> dict:
             "anchor": {"configured_ratio": 0.6, "applied_ratio": 0.6, "measured_share": 0.61},
             "tokens_by_era": {"pre_ai": 400000, "post_ai": 167890},
             "tokens_by_domain": {"a.com": 300000, "c.org": 267890},
-            "filters": {"p_synthetic": 12, "duplicate_exact": 5},
+            "filters": {"p_synthetic": 12, "human_p": 7, "duplicate_exact": 5},
+            "admission": {"max_p_synthetic": 0.5, "min_human_p": 0.2, "max_domain_share": 0.6},
             "tail": {"tail_coverage_gain": 1.08, "distinct_n_gain": {"4": 1.01}}}
 
 
@@ -96,6 +97,9 @@ def test_render_has_every_section_escapes_input_and_embeds_decodable_pngs():
         image = Image.open(io.BytesIO(base64.b64decode(data)))
         image.verify()
     assert render(_data()) == page  # same numbers, same bytes (no timestamp in the PNGs)
+    # the shard section states the post-AI admission rule the manifest records
+    assert ("Post-AI pages admitted with detector p_synthetic ≤ 0.500, in-crawl human_p ≥ "
+            "0.200, site share upper bound ≤ 0.600.") in page
 
 
 def test_render_names_the_job_for_a_missing_section():

@@ -172,7 +172,8 @@ def section_shards(data: ReportData) -> str:
            f", measured {_fmt(anchor.get('measured_share'))}. Budget requested "
            f"{_fmt(budget.get('requested'))}, applied {_fmt(budget.get('applied'))}"
            + (f" ({html.escape(str(budget.get('message')))})" if budget.get("shrunk") else "")
-           + ". Gains are shards over an unweighted sample of the same pool at the same "
+           + ". " + _admission(m.get("admission") or {})
+           + "Gains are shards over an unweighted sample of the same pool at the same "
              "budget.</p>"]
     if m.get("tokens_by_era"):
         out.append(image(plots.bars(m["tokens_by_era"], "tokens by era"), "tokens by era"))
@@ -186,6 +187,18 @@ def section_shards(data: ReportData) -> str:
     if rows:
         out.append(table(["quality filter / admission reason", "documents"], rows))
     return "".join(out)
+
+
+def _admission(rule: dict) -> str:
+    """The post-AI admission rule of a manifest, as a sentence ('' for an old manifest)."""
+    parts = [(f"detector p_synthetic ≤ {_fmt(rule['max_p_synthetic'])}"
+              if "max_p_synthetic" in rule else None),
+             (f"in-crawl human_p ≥ {_fmt(rule['min_human_p'])}"
+              if rule.get("min_human_p") else None),
+             (f"site share upper bound ≤ {_fmt(rule['max_domain_share'])}"
+              if "max_domain_share" in rule else None)]
+    parts = [p for p in parts if p]
+    return f"Post-AI pages admitted with {', '.join(parts)}. " if parts else ""
 
 
 def section_ingest(data: ReportData) -> str:
