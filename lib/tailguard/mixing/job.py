@@ -3,8 +3,9 @@
 The corpus the next model generation trains on. Stages (each timed and logged):
 1. pool: canonical copies (exact and near duplicates removed, earliest kept), one
    Arrow pass over their text for the Gopher quality scores and tail concepts, the
-   first failed quality rule, and the post-AI admission (the document's calibrated
-   `p_synthetic` and its domain's upper share bound must both look human);
+   first failed quality rule, and the post-AI admission (the detector's calibrated
+   `p_synthetic`, the page's `human_p` from the share job's `pu_scores` and its
+   domain's upper share bound must all look human);
 2. keys: a tail-enrichment weight per document, seeded Efraimidis-Spirakis keys, and
    the documents an earlier shard set (`shards.accumulate_from`) keeps;
 3. choose: the anchor plan (>= `shards.anchor_ratio` of the tokens from `pre_ai` +
