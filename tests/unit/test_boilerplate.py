@@ -17,9 +17,11 @@ def _batch(texts, scopes):
 def test_short_lines_are_also_indexed_by_domain_across_the_crawl():
     texts = ["Share this: Twitter\n" + " ".join(["long"] * 13), "Share this: Twitter"]
     batch = _batch(texts, [DOMAIN_A, DOMAIN_B])
-    day, keys, pages = distinct_line_pages(batch, np.array([100, 200]), np.array([5, 5]),
-                                           np.array([DOMAIN_A, DOMAIN_B]), 12)
-    rows = set(zip(keys.tolist(), pages.tolist(), strict=True))
+    rows = distinct_line_pages(batch, np.array([100, 200]), np.array([5, 5]),
+                               np.array([DOMAIN_A, DOMAIN_B]), 12)
+    day = rows.day
+    assert not rows.tagged.any() and not rows.url.any()  # no small-site bound: no URLs
+    rows = set(zip(rows.key.tolist(), rows.page.tolist(), strict=True))
     share = words("Share this: Twitter")
     scoped = {(line_key(share, DOMAIN_A), 100), (line_key(share, DOMAIN_B), 200),
               (line_key(["long"] * 13, DOMAIN_A), 100)}
@@ -28,7 +30,7 @@ def test_short_lines_are_also_indexed_by_domain_across_the_crawl():
     assert rows == as_signed  # the 13-word line has no crawl-wide row
     assert (day == 5).all()
     plain = distinct_line_pages(batch, np.array([100, 200]), np.array([5, 5]))
-    assert len(plain[1]) == 3  # without the bound: the domain rows only
+    assert len(plain.key) == 3  # without the bound: the domain rows only
 
 
 def test_shared_short_lines_are_skipped_unless_they_would_empty_the_page():
@@ -46,3 +48,28 @@ def test_shared_short_lines_are_skipped_unless_they_would_empty_the_page():
     assert skip.tolist() == [True, False, True, False, True, False, False]
     assert skipped_lines(batch, boiler, 0).tolist() == [False, False, True, False, True,
                                                          False, False]
+
+
+def test_short_lines_carry_their_url_and_site_once_per_url():
+    """The small-site rule counts URLs: two versions of one URL give one (line, url) row
+    each day, two URLs with the same text give two; long lines carry no URL."""
+    long_line = " ".join(["long"] * 13)
+    texts = ["Welcome to small.com\n" + long_line,   # url 7, page 100
+             "Welcome to small.com\n" + long_line,   # url 8, same text (page 100)
+             "Welcome to small.com\nchanged"]        # url 7 again, another version
+    batch = _batch(texts, [DOMAIN_A] * 3)
+    rows = distinct_line_pages(batch, np.array([100, 100, 300]), np.array([5, 5, 5]),
+                               np.array([DOMAIN_A] * 3), 12, np.array([7, 8, 7]), 12)
+    welcome = int(np.uint64(line_key(words("Welcome to small.com"), DOMAIN_A)).view(np.int64))
+    long_key = int(np.uint64(line_key(["long"] * 13, DOMAIN_A)).view(np.int64))
+    got = set(zip(rows.key.tolist(), rows.page.tolist(), rows.url.tolist(),
+                  rows.site.tolist(), rows.tagged.tolist(), strict=True))
+    changed = int(np.uint64(line_key(["changed"], DOMAIN_A)).view(np.int64))
+    global_rows = {r for r in got if r[1] == DOMAIN_A}  # the crawl-wide rows: untagged
+    assert {r[4] for r in global_rows} == {False}
+    assert got - global_rows == {
+        (welcome, 100, 7, DOMAIN_A, True), (welcome, 100, 8, DOMAIN_A, True),
+        (welcome, 300, 7, DOMAIN_A, True), (changed, 300, 7, DOMAIN_A, True),
+        (long_key, 100, 0, 0, False)}
+    # the content-hash count is unchanged: (welcome, page 100) twice only for two URLs
+    assert len({(k, p) for k, p, *_ in got - global_rows}) == 4
