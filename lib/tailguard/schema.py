@@ -90,15 +90,15 @@ LSH_EDGES = T.StructType(
         T.StructField("dst", T.StringType(), False),
     ]
 )
-# One row per distinct (line, page, url) of a crawl partition: the boilerplate line count.
+# One row per distinct (line, page) of a crawl partition: the boilerplate line count.
 LINE_INDEX = T.StructType(
     [
         T.StructField("crawl_date", T.DateType(), False),
         T.StructField("line_key", T.LongType(), False),     # text/lines.py key, scoped
         T.StructField("page", T.LongType(), False),         # the page's content_hash
-        # set on the rows of short lines (dedup.boilerplate_small_site_max_words) only:
-        T.StructField("url", T.LongType(), True),           # xxhash64 of the page's url
-        T.StructField("site", T.LongType(), True),          # its domain's line-key scope
+        # the page's domain (its line-key scope) on the rows of lines of at most
+        # dedup.boilerplate_small_site_max_words words, else null
+        T.StructField("site", T.LongType(), True),
     ]
 )
 BOILERPLATE = T.StructType([T.StructField("line_key", T.LongType(), False)])

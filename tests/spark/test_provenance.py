@@ -245,6 +245,21 @@ def test_incremental_runs_refingerprint_dates_whose_lines_became_boilerplate(spa
     assert incremental.where("doc_id = 'scopy'").first().era == "attested"
 
 
+def test_small_sites_have_two_urls_and_two_to_min_repeats_minus_one_pages(spark):
+    from tailguard.dedup.boilerplate import small_sites
+
+    docs = spark.createDataFrame(
+        [("a.com", "u1", 1), ("a.com", "u2", 2), ("a.com", "u2", 2),  # 2 URLs, 2 pages
+         ("b.com", "u1", 1), ("b.com", "u1", 2),                      # one URL, 2 versions
+         ("c.com", "x", 1), ("c.com", "y", 1),                        # 2 URLs, one page
+         *[("d.com", f"p{k}", k) for k in range(5)],                  # 5 pages: min_repeats
+         (None, None, None)],
+        "domain string, url string, content_hash long")
+    expected = spark.createDataFrame([("a.com", 2)], "domain string, pages long").select(
+        F.xxhash64(F.coalesce("domain", F.lit(""))).alias("site"), "pages")
+    assert_df_equality(small_sites(docs, "domain+global", 5), expected, ignore_nullable=True)
+
+
 def test_a_dates_run_with_other_dedup_parameters_fails_naming_the_parameter(spark, make_cfg):
     import pytest
 

@@ -20,7 +20,7 @@ def test_short_lines_are_also_indexed_by_domain_across_the_crawl():
     rows = distinct_line_pages(batch, np.array([100, 200]), np.array([5, 5]),
                                np.array([DOMAIN_A, DOMAIN_B]), 12)
     day = rows.day
-    assert not rows.tagged.any() and not rows.url.any()  # no small-site bound: no URLs
+    assert not rows.tagged.any() and not rows.site.any()  # no small-site bound
     rows = set(zip(rows.key.tolist(), rows.page.tolist(), strict=True))
     share = words("Share this: Twitter")
     scoped = {(line_key(share, DOMAIN_A), 100), (line_key(share, DOMAIN_B), 200),
@@ -50,26 +50,24 @@ def test_shared_short_lines_are_skipped_unless_they_would_empty_the_page():
                                                          False, False]
 
 
-def test_short_lines_carry_their_url_and_site_once_per_url():
-    """The small-site rule counts URLs: two versions of one URL give one (line, url) row
-    each day, two URLs with the same text give two; long lines carry no URL."""
+def test_short_lines_carry_their_site_for_the_small_site_rule():
+    """With the small-site bound, the rows of short lines name their domain; long lines
+    and the crawl-wide rows do not, and the rows are the same (day, key, page) rows."""
     long_line = " ".join(["long"] * 13)
-    texts = ["Welcome to small.com\n" + long_line,   # url 7, page 100
-             "Welcome to small.com\n" + long_line,   # url 8, same text (page 100)
-             "Welcome to small.com\nchanged"]        # url 7 again, another version
-    batch = _batch(texts, [DOMAIN_A] * 3)
-    rows = distinct_line_pages(batch, np.array([100, 100, 300]), np.array([5, 5, 5]),
-                               np.array([DOMAIN_A] * 3), 12, np.array([7, 8, 7]), 12)
+    texts = ["Welcome to small.com\n" + long_line, "Welcome to small.com\nchanged"]
+    batch = _batch(texts, [DOMAIN_A] * 2)
+    args = (batch, np.array([100, 300]), np.array([5, 5]), np.array([DOMAIN_A] * 2), 12)
+    rows = distinct_line_pages(*args, 12)
+    plain = distinct_line_pages(*args)
+    for name in ("day", "key", "page"):
+        assert getattr(rows, name).tolist() == getattr(plain, name).tolist()
+    assert not plain.tagged.any() and not plain.site.any()
     welcome = int(np.uint64(line_key(words("Welcome to small.com"), DOMAIN_A)).view(np.int64))
     long_key = int(np.uint64(line_key(["long"] * 13, DOMAIN_A)).view(np.int64))
-    got = set(zip(rows.key.tolist(), rows.page.tolist(), rows.url.tolist(),
-                  rows.site.tolist(), rows.tagged.tolist(), strict=True))
     changed = int(np.uint64(line_key(["changed"], DOMAIN_A)).view(np.int64))
-    global_rows = {r for r in got if r[1] == DOMAIN_A}  # the crawl-wide rows: untagged
-    assert {r[4] for r in global_rows} == {False}
-    assert got - global_rows == {
-        (welcome, 100, 7, DOMAIN_A, True), (welcome, 100, 8, DOMAIN_A, True),
-        (welcome, 300, 7, DOMAIN_A, True), (changed, 300, 7, DOMAIN_A, True),
-        (long_key, 100, 0, 0, False)}
-    # the content-hash count is unchanged: (welcome, page 100) twice only for two URLs
-    assert len({(k, p) for k, p, *_ in got - global_rows}) == 4
+    got = set(zip(rows.key.tolist(), rows.page.tolist(), rows.site.tolist(),
+                  rows.tagged.tolist(), strict=True))
+    crawl_wide = {r for r in got if r[1] == DOMAIN_A}  # page = the domain hash
+    assert len(crawl_wide) == 2 and {r[3] for r in crawl_wide} == {False}
+    assert got - crawl_wide == {(welcome, 100, DOMAIN_A, True), (welcome, 300, DOMAIN_A, True),
+                                (changed, 300, DOMAIN_A, True), (long_key, 100, 0, False)}

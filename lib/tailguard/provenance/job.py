@@ -104,7 +104,7 @@ def boilerplate(ctx: JobContext) -> tuple[np.ndarray | None, list[dt.date]]:
                              site_words), ctx, "line_index", ctx.dates)
     index = read_table(spark, cfg, "line_index")
     sites = None
-    if site_words > 0:  # the URLs of every domain (all stored dates: a new one can add)
+    if site_words > 0:  # pages and URLs per domain, over every stored date
         sites = small_sites(read_table(spark, cfg, "docs"), dedup.boilerplate_scope,
                             dedup.boilerplate_min_repeats)
     keys = sorted_keys(boilerplate_keys(index, dedup.boilerplate_min_repeats, sites))
