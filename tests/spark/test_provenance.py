@@ -167,15 +167,16 @@ def _site_rows(rng):
     """a.com wraps every page in two furniture lines; its 6 pages are spread over three
     dates, so the lines reach 5 pages (boilerplate_min_repeats) only with the last one.
     A short b.com page from before the cutoff is re-published on a.com after it.
-    Small sites (fewer URLs than boilerplate_min_repeats): small.com has two lines of its
-    own on its first two pages, so both are its boilerplate after the second date; its
-    third page, a copy of c.com's short page, has only the footer: the welcome line goes
-    back to content (on two of three URLs), the footer stays furniture. two.com
+    Small sites (fewer pages than boilerplate_min_repeats): small.com has two lines of
+    its own on its first two pages, so both are its boilerplate after the second date;
+    its third page, a copy of c.com's short page, has only the footer: the welcome line
+    goes back to content (on two of three pages), the footer stays furniture. two.com
     re-publishes its page at a new URL with an edit: only their short shared line goes,
     the paragraphs stay, so the two still meet (were every shared line furniture, each
     would keep only its edited paragraph). one.com is one URL crawled twice, a list of
-    short lines whose update line changed: one page, so nothing goes and the versions
-    meet (counting content hashes, every line but the update would be furniture)."""
+    short lines whose update line changed: a site of one URL is no small site, so nothing
+    goes and the versions meet (as a site of two pages, every line but the update would
+    be furniture)."""
     short = "The harbour bridge reopened to traffic on Monday after repairs."
     rows = [("orig", "b.com", D(2022, 1, 1), short)]
     dates = [D(2022, 1, 1), D(2022, 6, 1), D(2023, 3, 1)]

@@ -277,9 +277,9 @@ def test_short_real_pages_republished_between_boilerplate_are_attested(real_craw
 def test_copies_on_small_sites_and_syndicated_copies_are_attested(real_crawl):
     """A site of two pages cannot tell its furniture by the min_repeats count. The short
     lines it shares with other sites (`domain+global`) go; its own ("Welcome to
-    small3.com") go because they are on every URL of the site (small-site rule; without
+    small3.com") go because they are on every page of the site (small-site rule; without
     it 0.867 here). Syndicated pages repeat across domains like furniture and must still
-    be attested (`global` scope: 0.55 on the 300-site variant)."""
+    be attested (`global` scope: 0.55 on a 300-site variant)."""
     records, by_url, _ = real_crawl
     small = [by_url[r["url"]].era for r in records if r["kind"] == "republished_small"]
     assert len(small) == 150

@@ -25,8 +25,8 @@ copies' attestation (55% attested against 100%, docs/ARCHITECTURE.md).
 crawl date is one page, so its own lines never become boilerplate by repetition.
 
 Small sites (`dedup.boilerplate_small_site_max_words`, scopes `domain` and
-`domain+global`): a domain with fewer than `boilerplate_min_repeats` URLs can never reach
-the count, so its own furniture ("Welcome to small3.com", "Copyright (c) 2018
+`domain+global`): a domain with fewer than `boilerplate_min_repeats` pages can never
+reach the count, so its own furniture ("Welcome to small3.com", "Copyright (c) 2018
 small3.com. All rights reserved.") stayed in the shingles of a page it re-published, and
 on short real pages that alone cost 13% of such copies their attestation. There, a line of
 at most that many words found on *every* page of the domain is boilerplate: the site's
@@ -48,10 +48,9 @@ page that quotes a whole pre-AI page among as much LLM text is still not atteste
 At scale the count is a Spark aggregation over a `line_index` state table (one row per
 distinct (line key, page) of each crawl partition, two longs; with the small-site rule a
 third, `site`, on the rows of short lines), never a Python set; the same count gives the
-small-site rule its pages per line, met with each small domain's page count (`docs`, two
-columns); only
-the resulting boilerplate keys (typically a few per site) travel to the executors, as a
-sorted array broadcast once.
+small-site rule its pages per line, met with each small domain's page count (`docs`,
+three columns); only the resulting boilerplate keys (typically a few per site) travel to
+the executors, as a sorted array broadcast once.
 """
 
 from __future__ import annotations
