@@ -24,6 +24,8 @@ from tailguard.dedup.boilerplate import (
     boilerplate_keys,
     explode_line_keys,
     global_max_words,
+    site_max_words,
+    small_sites,
     sorted_keys,
 )
 from tailguard.dedup.minhash import shingle_hash, shingles
@@ -94,14 +96,17 @@ def _rows(spark, cfg, docs: int) -> list[Result]:
     dedup = cfg.dedup
     rows: list[Result] = [_spark_lower_bound(spark, cfg, docs, cores)]
     short = global_max_words(dedup)
-    lines = boilerplate_keys(explode_line_keys(read_table(spark, cfg, "docs"),
-                                               dedup.boilerplate_scope, short),
-                             dedup.boilerplate_min_repeats)
+    docs_df = read_table(spark, cfg, "docs")
+    sites = (small_sites(docs_df, dedup.boilerplate_scope, dedup.boilerplate_min_repeats)
+             if site_max_words(dedup) else None)
+    lines = boilerplate_keys(explode_line_keys(docs_df, dedup.boilerplate_scope, short,
+                                               site_max_words(dedup)),
+                             dedup.boilerplate_min_repeats, sites)
     keys = []
     rows.append(timed("provenance_boilerplate_stage", docs,
                       lambda: keys.append(sorted_keys(lines)), cores,
-                      "read + line hashes + distinct (line, page) count, keys collected "
-                      "(the job also writes line_index)"))
+                      "read + line hashes + distinct (line, page) count + small-site "
+                      "(line, url) count, keys collected (the job also writes line_index)"))
     sigs = signatures_of(read_table(spark, cfg, "docs"), hasher_from_config(dedup),
                          dedup.boilerplate_scope, keys[0], short)
     rows.append(timed("provenance_signature_stage", docs, lambda: force(sigs), cores,

@@ -176,6 +176,8 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "dedup.boilerplate_scope", "must be 'domain', 'domain+global', 'global' or 'none'")
     require(flat["dedup.boilerplate_global_max_words"] >= 1,
             "dedup.boilerplate_global_max_words", "must be at least 1")
+    require(flat["dedup.boilerplate_small_site_max_words"] >= 0,
+            "dedup.boilerplate_small_site_max_words", "must be 0 (off) or a number of words")
     require(flat["dedup.components_driver_max_edges"] >= 0, "dedup.components_driver_max_edges",
             "must be 0 (always distributed) or a positive number of edges")
     require(flat["dedup.boilerplate_min_repeats"] >= 2, "dedup.boilerplate_min_repeats",

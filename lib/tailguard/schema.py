@@ -96,6 +96,9 @@ LINE_INDEX = T.StructType(
         T.StructField("crawl_date", T.DateType(), False),
         T.StructField("line_key", T.LongType(), False),     # text/lines.py key, scoped
         T.StructField("page", T.LongType(), False),         # the page's content_hash
+        # the page's domain (its line-key scope) on the rows of lines of at most
+        # dedup.boilerplate_small_site_max_words words, else null
+        T.StructField("site", T.LongType(), True),
     ]
 )
 BOILERPLATE = T.StructType([T.StructField("line_key", T.LongType(), False)])

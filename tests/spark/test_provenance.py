@@ -13,6 +13,7 @@ from tailguard.cli import JobContext
 from tailguard.dedup.minhash import shingles
 from tailguard.io.tables import read_table, write_partitions
 from tailguard.provenance.job import run
+from tailguard.text.lines import line_key
 from tailguard.text.tokenize import words
 
 D = dt.date
@@ -20,10 +21,13 @@ CUTOFF = D(2022, 11, 30)
 
 
 def _write_docs(spark, cfg, rows):
-    """rows: (doc_id, domain, crawl_date, text) -> a docs table as ingest would write it."""
-    df = spark.createDataFrame(rows, "doc_id string, domain string, crawl_date date, text string")
+    """rows: (doc_id, domain, crawl_date, text[, path]) -> a docs table as ingest would
+    write it; the url is https://domain/path (path defaults to the doc_id)."""
+    rows = [(*row, row[0]) if len(row) == 4 else row for row in rows]
+    df = spark.createDataFrame(
+        rows, "doc_id string, domain string, crawl_date date, text string, path string")
     docs = df.select(
-        "doc_id", F.concat(F.lit("https://"), "domain", F.lit("/"), "doc_id").alias("url"),
+        "doc_id", F.concat(F.lit("https://"), "domain", F.lit("/"), "path").alias("url"),
         F.col("domain").alias("host"), "domain", "crawl_date",
         F.lit("part-0.jsonl").alias("source_file"), "text",
         F.length("text").alias("n_chars"), F.size(F.split("text", " ")).alias("n_words"),
@@ -155,10 +159,24 @@ SHARE = "Share this: Twitter Facebook Email"
 FOOTER = "Posted in Uncategorized | Leave a comment"
 
 
+WELCOME = "Welcome to small.com"
+SMALL_FOOTER = "Copyright 2019 small.com. All rights reserved."
+
+
 def _site_rows(rng):
     """a.com wraps every page in two furniture lines; its 6 pages are spread over three
     dates, so the lines reach 5 pages (boilerplate_min_repeats) only with the last one.
-    A short b.com page from before the cutoff is re-published on a.com after it."""
+    A short b.com page from before the cutoff is re-published on a.com after it.
+    Small sites (fewer pages than boilerplate_min_repeats): small.com has two lines of
+    its own on its first two pages, so both are its boilerplate after the second date;
+    its third page, a copy of c.com's short page, has only the footer: the welcome line
+    goes back to content (on two of three pages), the footer stays furniture. two.com
+    re-publishes its page at a new URL with an edit: only their short shared line goes,
+    the paragraphs stay, so the two still meet (were every shared line furniture, each
+    would keep only its edited paragraph). one.com is one URL crawled twice, a list of
+    short lines whose update line changed: a site of one URL is no small site, so nothing
+    goes and the versions meet (as a site of two pages, every line but the update would
+    be furniture)."""
     short = "The harbour bridge reopened to traffic on Monday after repairs."
     rows = [("orig", "b.com", D(2022, 1, 1), short)]
     dates = [D(2022, 1, 1), D(2022, 6, 1), D(2023, 3, 1)]
@@ -167,6 +185,23 @@ def _site_rows(rng):
         rows.append((f"page{k}", "a.com", dates[k // 2], f"{SHARE}\n{body}\n{FOOTER}"))
     rows.append(("copy", "a.com", dates[2], f"{SHARE}\n{short}\n{FOOTER}"))
     rows.append(("blank", "a.com", dates[2], ""))
+    quote = "The council said the new timetable would add two trains an hour from May."
+    rows.append(("sorig", "c.com", dates[0], quote))
+    for k in range(2):
+        rows.append((f"small{k}", "small.com", dates[k],
+                     f"{WELCOME}\n{_text(rng, 40)}\n{SMALL_FOOTER}"))
+    rows.append(("scopy", "small.com", dates[2], f"{quote}\n{SMALL_FOOTER}"))
+    paragraphs = [_text(rng, 30) for _ in range(3)]
+    edited = [paragraphs[0], paragraphs[1].replace(paragraphs[1].split()[3], "changed"),
+              paragraphs[2]]
+    rows.append(("article", "two.com", dates[0], "\n".join(["Welcome to two.com",
+                                                             *paragraphs])))
+    rows.append(("moved", "two.com", dates[2], "\n".join(["Welcome to two.com", *edited])))
+    items = [" ".join(f"item{k} w{j}" for j in range(4)) for k in range(8)]
+    rows.append(("v1", "one.com", dates[1], "\n".join([*items, "Updated 2022-06-01"]),
+                 "list"))
+    rows.append(("v2", "one.com", dates[2],
+                 "\n".join([*items, "Updated 2023-03-01 | 2 comments"]), "list"))
     return rows, dates
 
 
@@ -176,12 +211,21 @@ def test_a_short_page_republished_between_boilerplate_lines_is_attested(spark, m
     _write_docs(spark, cfg, rows)
     era = {r.doc_id: (r.era, r.cluster_id) for r in _run(spark, cfg).collect()}
     assert era["copy"] == ("attested", "orig")
+    assert era["scopy"] == ("attested", "sorig")
+    assert era["moved"] == ("attested", "article")
+    assert era["v2"] == ("attested", "v1")
     assert {era[f"page{k}"][0] for k in range(5)} <= {"pre_ai", "post_ai"}
-    assert read_table(spark, cfg, "boilerplate").count() == 2
+    # a.com's two lines, small.com's footer (on 3 pages: the small-site rule's) and
+    # two.com's welcome line
+    keys = {r.line_key for r in read_table(spark, cfg, "boilerplate").collect()}
+    small = spark.range(1).select(F.xxhash64(F.lit("small.com")).alias("s")).first().s
+    footer = int(np.uint64(line_key(words(SMALL_FOOTER), small)).view(np.int64))
+    assert len(keys) == 4 and footer in keys
     # without the boilerplate rule the copy is a different page (3 lines, ~60% furniture)
     off = make_cfg("dedup.boilerplate_scope=none", f"output.root={cfg.get('output.root')}-off")
     _write_docs(spark, off, rows)
-    assert {r.doc_id: r.era for r in _run(spark, off).collect()}["copy"] == "post_ai"
+    got = {r.doc_id: r.era for r in _run(spark, off).collect()}
+    assert got["copy"] == got["scopy"] == "post_ai"
 
 
 def test_incremental_runs_refingerprint_dates_whose_lines_became_boilerplate(spark, make_cfg,
@@ -199,6 +243,22 @@ def test_incremental_runs_refingerprint_dates_whose_lines_became_boilerplate(spa
         assert_df_equality(read_table(spark, inc_cfg, table), read_table(spark, full_cfg, table),
                            ignore_row_order=True)
     assert incremental.where("doc_id = 'copy'").first().era == "attested"
+    assert incremental.where("doc_id = 'scopy'").first().era == "attested"
+
+
+def test_small_sites_have_two_urls_and_two_to_min_repeats_minus_one_pages(spark):
+    from tailguard.dedup.boilerplate import small_sites
+
+    docs = spark.createDataFrame(
+        [("a.com", "u1", 1), ("a.com", "u2", 2), ("a.com", "u2", 2),  # 2 URLs, 2 pages
+         ("b.com", "u1", 1), ("b.com", "u1", 2),                      # one URL, 2 versions
+         ("c.com", "x", 1), ("c.com", "y", 1),                        # 2 URLs, one page
+         *[("d.com", f"p{k}", k) for k in range(5)],                  # 5 pages: min_repeats
+         (None, None, None)],
+        "domain string, url string, content_hash long")
+    expected = spark.createDataFrame([("a.com", 2)], "domain string, pages long").select(
+        F.xxhash64(F.coalesce("domain", F.lit(""))).alias("site"), "pages")
+    assert_df_equality(small_sites(docs, "domain+global", 5), expected, ignore_nullable=True)
 
 
 def test_a_dates_run_with_other_dedup_parameters_fails_naming_the_parameter(spark, make_cfg):
@@ -219,7 +279,9 @@ def test_a_dates_run_with_other_dedup_parameters_fails_naming_the_parameter(spar
                           ("dedup.false_positive_weight=0.5", "lsh.bands_x_rows=16x8"),
                           ("dedup.boilerplate_scope=global", "dedup.boilerplate_scope=domain"),
                           ("dedup.boilerplate_min_repeats=3",
-                           "dedup.boilerplate_min_repeats=5")]:
+                           "dedup.boilerplate_min_repeats=5"),
+                          ("dedup.boilerplate_small_site_max_words=0",
+                           "dedup.boilerplate_small_site_max_words=12")]:
         other = make_cfg(change, *(["dedup.false_negative_weight=0.5"]
                                    if "positive" in change else []), f"output.root={root}")
         with pytest.raises(StateMismatch, match=named.replace(".", r"\.")) as failure:

@@ -49,6 +49,9 @@ def dedup_params(cfg: Config, spec: LshSpec) -> dict[str, str]:
                                           if scope != "none" else "-"),
         "dedup.boilerplate_global_max_words": (str(dedup.boilerplate_global_max_words)
                                                if scope == "domain+global" else "-"),
+        "dedup.boilerplate_small_site_max_words": (
+            str(dedup.boilerplate_small_site_max_words)
+            if scope in ("domain", "domain+global") else "-"),
         "fingerprint": FINGERPRINT_VERSION,
     }
 

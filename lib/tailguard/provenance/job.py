@@ -4,8 +4,9 @@ Stages (text-dedup style): boilerplate -> fingerprint -> band -> pair + verify -
 components -> assign.
 - boilerplate: the distinct lines of every page of the processed partitions
   (`line_index` table), counted over all stored partitions into the lines that repeat on
-  `dedup.boilerplate_min_repeats` pages of a domain or of the crawl (`boilerplate` table,
-  dedup/boilerplate.py). Skipped when `dedup.boilerplate_scope` is `none`.
+  `dedup.boilerplate_min_repeats` pages of a domain or of the crawl, and the short lines
+  on every URL of a smaller site (`boilerplate` table, dedup/boilerplate.py). Skipped
+  when `dedup.boilerplate_scope` is `none`.
 - fingerprint: MinHash signatures of the processed partitions, boilerplate lines left
   out of the shingles (`signatures` table).
 - band: LSH band hashes (numpy, from the stored signatures) plus the exact content-hash
@@ -44,6 +45,8 @@ from tailguard.dedup.boilerplate import (
     boilerplate_keys,
     explode_line_keys,
     global_max_words,
+    site_max_words,
+    small_sites,
     sorted_keys,
 )
 from tailguard.dedup.candidates import EDGE_COLUMNS, explode_verified_edges
@@ -96,10 +99,15 @@ def boilerplate(ctx: JobContext) -> tuple[np.ndarray | None, list[dt.date]]:
     if dedup.boilerplate_scope == "none":
         return None, []
     docs = read_table(spark, cfg, "docs", ctx.dates)
-    _write(explode_line_keys(docs, dedup.boilerplate_scope, global_max_words(dedup)), ctx,
-           "line_index", ctx.dates)
+    site_words = site_max_words(dedup)
+    _write(explode_line_keys(docs, dedup.boilerplate_scope, global_max_words(dedup),
+                             site_words), ctx, "line_index", ctx.dates)
     index = read_table(spark, cfg, "line_index")
-    keys = sorted_keys(boilerplate_keys(index, dedup.boilerplate_min_repeats))
+    sites = None
+    if site_words > 0:  # pages and URLs per domain, over every stored date
+        sites = small_sites(read_table(spark, cfg, "docs"), dedup.boilerplate_scope,
+                            dedup.boilerplate_min_repeats)
+    keys = sorted_keys(boilerplate_keys(index, dedup.boilerplate_min_repeats, sites))
     if ctx.dates is None or not table_exists(spark, cfg, "boilerplate"):
         return keys, []
     changed = np.setxor1d(sorted_keys(read_table(spark, cfg, "boilerplate")), keys)
