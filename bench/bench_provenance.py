@@ -105,8 +105,8 @@ def _rows(spark, cfg, docs: int) -> list[Result]:
     keys = []
     rows.append(timed("provenance_boilerplate_stage", docs,
                       lambda: keys.append(sorted_keys(lines)), cores,
-                      "read + line hashes + distinct (line, page) count + small-site "
-                      "(line, url) count, keys collected (the job also writes line_index)"))
+                      "read + line hashes + distinct (line, page) count, small sites' "
+                      "pages from docs, keys collected (the job also writes line_index)"))
     sigs = signatures_of(read_table(spark, cfg, "docs"), hasher_from_config(dedup),
                          dedup.boilerplate_scope, keys[0], short)
     rows.append(timed("provenance_signature_stage", docs, lambda: force(sigs), cores,

@@ -234,24 +234,20 @@ def boilerplate_keys(line_index: DataFrame, min_repeats: int,
     both rules; only the lines of 2 to min_repeats - 1 pages with a site then meet the
     small sites (by (site, pages): one row per line, never one per page)."""
     require_columns(line_index, ["line_key", "page"], "boilerplate_keys")
-    if sites is None:
-        return (
-            line_index.select("line_key", "page").repartition("line_key").distinct()
-            .groupBy("line_key").count()
-            .where(F.col("count") >= min_repeats)
-            .select("line_key")
-        )
-    require_columns(line_index, ["site"], "boilerplate_keys")
+    site = F.col("site") if sites is not None else F.lit(None).cast("long")
     counted = (
-        line_index.select("line_key", "page", "site").repartition("line_key").distinct()
+        line_index.select("line_key", "page", site.alias("site"))
+        .repartition("line_key").distinct()
         .groupBy("line_key").agg(F.count(F.lit(1)).alias("pages"), F.max("site").alias("site"))
-        .where((F.col("pages") >= min_repeats)
-               | (F.col("site").isNotNull() & (F.col("pages") >= 2)))
     )
+    repeated = F.col("pages") >= min_repeats
+    if sites is None:
+        return counted.where(repeated).select("line_key")
+    counted = counted.where(repeated | (F.col("site").isNotNull() & (F.col("pages") >= 2)))
     on_every_page = sites.select("site", "pages", F.lit(True).alias("small"))
     return (
         counted.join(on_every_page, on=["site", "pages"], how="left")
-        .where((F.col("pages") >= min_repeats) | F.col("small").isNotNull())
+        .where(repeated | F.col("small").isNotNull())
         .select("line_key")
     )
 

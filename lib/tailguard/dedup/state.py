@@ -18,6 +18,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from tailguard.config import Config
+from tailguard.dedup.boilerplate import BY_DOMAIN
 from tailguard.dedup.lsh import LshSpec
 from tailguard.dedup.minhash import FINGERPRINT_VERSION
 from tailguard.errors import TailguardError
@@ -51,7 +52,7 @@ def dedup_params(cfg: Config, spec: LshSpec) -> dict[str, str]:
                                                if scope == "domain+global" else "-"),
         "dedup.boilerplate_small_site_max_words": (
             str(dedup.boilerplate_small_site_max_words)
-            if scope in ("domain", "domain+global") else "-"),
+            if scope in BY_DOMAIN else "-"),
         "fingerprint": FINGERPRINT_VERSION,
     }
 

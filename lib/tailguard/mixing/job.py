@@ -105,7 +105,7 @@ def share_bounds(spark, cfg: Config) -> tuple[DataFrame, float | None]:
     return rows, (float(overall[0]) if overall and overall[0] is not None else None)
 
 
-def page_scores(spark, cfg: Config) -> DataFrame | None:
+def read_page_scores(spark, cfg: Config) -> DataFrame | None:
     """The share job's `pu_scores` (doc_id, crawl_date, human_p); None when the human_p
     rule is off (`shards.min_human_p: 0`)."""
     if cfg.shards.min_human_p <= 0:
@@ -138,7 +138,7 @@ def scored_pool(spark, cfg: Config, tail: np.ndarray) -> DataFrame:
     bounds, overall = share_bounds(spark, cfg)
     return (pool.canonical_pool(read_table(spark, cfg, "docs"),
                                 read_table(spark, cfg, "provenance"), scores, small,
-                                page_scores(spark, cfg))
+                                read_page_scores(spark, cfg))
             .transform(lambda df: pool.with_document_scores(df, tail_broadcast, cfg.tail.max_n))
             .transform(lambda df: pool.with_quality_reason(df, s.quality))
             .transform(lambda df: pool.with_admission(df, bounds, overall, s.max_p_synthetic,

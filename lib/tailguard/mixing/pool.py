@@ -191,13 +191,15 @@ def with_admission(df: DataFrame, domain_bounds: DataFrame, overall_bound: float
     bound = F.coalesce(F.col("_own_hi"), F.lit(overall_bound).cast("double"))
     fresh = F.col("era") == "post_ai"
     in_crawl = min_human_p > 0
-    admission = (F.when(F.col("p_synthetic").isNull()
-                        | (F.lit(in_crawl) & F.col("human_p").isNull()), F.lit("unscored"))
-                 .when(F.col("p_synthetic") > F.lit(max_p_synthetic), F.lit("p_synthetic"))
-                 .when(F.lit(in_crawl) & (F.col("human_p") < F.lit(min_human_p)),
-                       F.lit("human_p"))
-                 .when(bound.isNull() | (bound > F.lit(max_domain_share)),
-                       F.lit("domain_share")))
+    unscored = F.col("p_synthetic").isNull()
+    if in_crawl:
+        unscored = unscored | F.col("human_p").isNull()
+    admission = (F.when(unscored, F.lit("unscored"))
+                 .when(F.col("p_synthetic") > F.lit(max_p_synthetic), F.lit("p_synthetic")))
+    if in_crawl:
+        admission = admission.when(F.col("human_p") < F.lit(min_human_p), F.lit("human_p"))
+    admission = admission.when(bound.isNull() | (bound > F.lit(max_domain_share)),
+                               F.lit("domain_share"))
     return (df.join(F.broadcast(own), on="domain", how="left")
             .withColumn("domain_share_hi", F.when(fresh, bound))
             .withColumn("reason", F.when(F.col("reason").isNull() & fresh, admission)

@@ -5,8 +5,8 @@ components -> assign.
 - boilerplate: the distinct lines of every page of the processed partitions
   (`line_index` table), counted over all stored partitions into the lines that repeat on
   `dedup.boilerplate_min_repeats` pages of a domain or of the crawl, and the short lines
-  on every URL of a smaller site (`boilerplate` table, dedup/boilerplate.py). Skipped
-  when `dedup.boilerplate_scope` is `none`.
+  on every page of a smaller site of more than one URL (`boilerplate` table,
+  dedup/boilerplate.py). Skipped when `dedup.boilerplate_scope` is `none`.
 - fingerprint: MinHash signatures of the processed partitions, boilerplate lines left
   out of the shingles (`signatures` table).
 - band: LSH band hashes (numpy, from the stored signatures) plus the exact content-hash

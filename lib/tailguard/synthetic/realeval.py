@@ -59,13 +59,14 @@ def run_rotation(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
     cfg = load_config([], [f"input.path={written.crawl}",
                            f"output.root={workdir / 'tables'}",
                            f"eras.cutoff={spec.cutoff}", *sets])
+    results = {}
     for job in PIPELINE + (SHARD_JOBS if shards else ()):
         options = {"input": str(written.detector_train)} if job == "train-detector" else {}
         if job == "diversity":
             options = {"scope": "eras"}
         ctx = JobContext(cfg=cfg, options=argparse.Namespace(**options))
         ctx.__dict__["spark"] = spark
-        run_job(job, ctx)
+        results[job] = run_job(job, ctx)
     table = spark.read.parquet(cfg.table_path("metrics/synthetic_share")).toPandas()
     table.attrs["primary"] = cfg.share.primary
     truth = {name: dict(t) for name, t in plan.truth.items()}
@@ -73,15 +74,17 @@ def run_rotation(spark, rows: list[dict], spec: rt.CrawlSpec, workdir: Path,
         for name, value in oracle_shares(spark, cfg, written.labels).items():
             if name in truth:
                 truth[name]["oracle"] = value
-    return table, truth, (shard_mix(spark, cfg, written.labels) if shards else None)
+    mix = shard_mix(spark, cfg, written.labels, results["shards"]) if shards else None
+    return table, truth, mix
 
 
-def shard_mix(spark, cfg, labels: Path) -> dict:
+def shard_mix(spark, cfg, labels: Path, manifest: dict) -> dict:
     """The shard set against the truth: token-weighted synthetic share of the post-AI
     pool (every canonical post-AI page, as the demo test counts it), of the admitted
     post-AI pages and of the shards; the share of the human and of the synthetic
     post-AI tokens that passed the quality rules and were admitted; the measured anchor
-    share. Only sums by (era, admitted, selected, label) reach the driver."""
+    share (from the shards job's `manifest`). Only sums by (era, admitted, selected,
+    label) reach the driver."""
     name = cfg.shards.name
     pool = read_table(spark, cfg, f"shard_pool/{name}").select(
         "doc_id", "crawl_date", "era", "n_tokens", "reason", "selected")
@@ -108,7 +111,6 @@ def shard_mix(spark, cfg, labels: Path) -> dict:
         total = side.tokens.sum()
         return float(side[side.admitted].tokens.sum() / total) if total else None
 
-    manifest = json.loads(Path(cfg.table_path(f"shards/{name}/manifest.json")).read_text())
     return {"pool_post_synthetic": share(post),
             "admitted_post_synthetic": share(post[post.admitted]),
             "shards_synthetic": share(sums[sums.selected]),
