@@ -102,6 +102,14 @@ def test_render_has_every_section_escapes_input_and_embeds_decodable_pngs():
             "0.200, site share upper bound ≤ 0.600.") in page
 
 
+def test_share_section_states_the_pu_limit_only_when_pu_is_primary():
+    caveat = "with the crawl's one synthetic score distribution"
+    assert caveat in render(_data())  # share.primary defaults to pu
+    data = _data()
+    data.config = load_config((), ["output.root=/tmp/x", "share.primary=acc"])
+    assert caveat not in render(data)
+
+
 def test_render_names_the_job_for_a_missing_section():
     data = ReportData(config=load_config((), ["output.root=/tmp/x"]))
     data.missing = {"shards": "shards"}

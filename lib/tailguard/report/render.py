@@ -81,6 +81,14 @@ def _interval(row) -> str:
     return f"{row['share']:.3f} [{row['share_lo']:.3f}, {row['share_hi']:.3f}]"
 
 
+# What the real-text evaluation found about `pu` (docs/DETECTOR.md): the bootstrap holds
+# the crawl's synthetic score distribution fixed, so this error is not in the interval.
+PU_CAVEAT = (" The estimator fits every site with the crawl's one synthetic score "
+             "distribution: where sites are written by different generators it can read "
+             "some too high and others too low, by more than the interval shows "
+             "(docs/DETECTOR.md, real-text evaluation).")
+
+
 def section_share(data: ReportData) -> str:
     if data.share is None or data.share.empty:
         return _missing("share")
@@ -89,7 +97,8 @@ def section_share(data: ReportData) -> str:
     primary = data.config.share.primary
     out = [f'<p class="note">Estimator <b>{html.escape(primary)}</b> (share.primary) over '
            "new post-AI documents, 95% bootstrap intervals. Placebo: "
-           f"{html.escape(data.placebo_label or 'not computed')}; it should read about 0.</p>"]
+           f"{html.escape(data.placebo_label or 'not computed')}; it should read about 0."
+           f"{PU_CAVEAT if primary == 'pu' else ''}</p>"]
     shown = domains.dropna(subset=["share"])
     if not shown.empty:
         out.append(image(plots.share_by_domain(shown, data.placebo), "share per domain"))
