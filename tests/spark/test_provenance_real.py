@@ -76,17 +76,7 @@ def _short_page(text: str, rng) -> list[str]:
     flat = " ".join(text.split())
     if rng.random() < 0.04:
         return [" ".join(flat.split()[:int(rng.integers(2, 5))])]
-    target = int(np.clip(rng.lognormal(np.log(55), 0.6), 8, 400))
-    lines, line, count = [], [], 0
-    for sentence in _SENTENCE.split(flat):
-        line.append(sentence)
-        count += len(sentence.split())
-        if len(line) >= int(rng.integers(1, 4)):
-            lines.append(" ".join(line))
-            line = []
-        if count >= target:
-            break
-    return lines + ([" ".join(line)] if line else [])
+    return _paragraph_lines(flat, int(np.clip(rng.lognormal(np.log(55), 0.6), 8, 400)), rng)
 
 
 def _reflowed(body: list[str], rng) -> list[str]:
@@ -107,8 +97,9 @@ def _edited(body: list[str], rate: float, rng, donors: list[str]) -> list[str]:
     return out
 
 
-def _llm_lines(text: str, n_words: int, rng) -> list[str]:
-    """The first sentences of an LLM text past `n_words` words, as paragraph lines."""
+def _paragraph_lines(text: str, n_words: int, rng) -> list[str]:
+    """The first sentences of a text past `n_words` words, as paragraph lines of 1-3
+    sentences."""
     lines, line, count = [], [], 0
     for sentence in _SENTENCE.split(" ".join(text.split())):
         line.append(sentence)
@@ -202,7 +193,7 @@ def _crawl(seed=19, small_sites=150, single_sites=0):
         body = records[i]["body"]
         whole = k % 2 == 0 or len(body) == 1
         quote = list(body) if whole else [max(body, key=len)]
-        text = _llm_lines(llm[2 * k]["text"] + " " + llm[2 * k + 1]["text"],
+        text = _paragraph_lines(llm[2 * k]["text"] + " " + llm[2 * k + 1]["text"],
                           int(len(" ".join(quote).split()) * rng.uniform(1.0, 2.0)) + 10, rng)
         cut = int(rng.integers(0, len(text) + 1))
         site = None
