@@ -198,8 +198,11 @@ def _validate(flat: Mapping[str, Any]) -> None:
     require(isinstance(flat["share.pu_folds"], int) and flat["share.pu_folds"] >= 2,
             "share.pu_folds", "must be an integer >= 2 (cross-fitting needs another fold)")
     for key in ("share.pu_c", "share.pu_features", "share.pu_max_iter",
-                "share.pu_placebo_months", "share.pu_grid_points", "share.pu_max_train_docs"):
+                "share.pu_placebo_months", "share.pu_grid_points", "share.pu_max_train_docs",
+                "share.pu_reference_prior_docs"):
         require(flat[key] > 0, key, "must be positive")
+    require(isinstance(flat["share.pu_fit_bins"], int) and flat["share.pu_fit_bins"] >= 2,
+            "share.pu_fit_bins", "must be an integer >= 2")
     require(flat["share.mle_grid_points"] >= 3, "share.mle_grid_points", "must be at least 3")
     require(0.0 <= flat["share.mle_min_domain_fraction"] <= 1.0,
             "share.mle_min_domain_fraction", "must lie between 0 and 1")

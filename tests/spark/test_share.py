@@ -280,7 +280,7 @@ def test_unchanged_recrawl_keeping_its_doc_id_is_counted_once(spark):
 
 def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, result):
     """The `pu` rows recomputed in numpy from the cross-fitted scores: the grid of score
-    percentiles, the crawl's synthetic CDF, each domain's least-squares fit; near the
+    percentiles, the crawl's synthetic CDF, each domain's binned likelihood fit; near the
     truth's order (two domains of 60 + 60 documents are too few for its accuracy, which the
     real-text evaluation measures), and a placebo row."""
     from tailguard.synthetic import pu, pu_share
@@ -295,12 +295,15 @@ def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, resu
     points = cfg.share.pu_grid_points
     grid = np.unique(np.quantile(sc.pu_score, [(i + 1) / (points + 1) for i in range(points)]))
     summaries = pd.DataFrame([pu_share.domain_summary(g, grid) for _, g in sc.groupby("domain")])
-    f_syn, _ = pu_share.crawl_components(summaries, cfg)
+    f_syn, pooled = pu_share.crawl_components(summaries, cfg)
     rows = table[table.estimator == "pu"].set_index(["era", "domain"])
+    cuts = pu.fit_bins(len(grid), cfg.share.pu_fit_bins)
     for domain in ("big.com", "mid.com"):
         own = sc[sc.domain == domain]
-        fit = pu.mixture_share(pu.weighted_cdf(own[own.era == "post_ai"].pu_score, grid),
-                               pu.weighted_cdf(own[own.era == "pre_ai"].pu_score, grid), f_syn)
+        post, pre = own[own.era == "post_ai"].pu_score, own[own.era == "pre_ai"].pu_score
+        fit = pu.binned_ml_shares(pu.weighted_cdf(post, grid)[None], np.array([len(post)]),
+                                  pu.weighted_cdf(pre, grid)[None], np.array([len(pre)]),
+                                  f_syn, pooled, cuts, cfg.share.pu_reference_prior_docs)[0]
         row = rows.loc[("post_ai", domain)]
         assert row.share == pytest.approx(min(max(fit, 0.0), 1.0), abs=1e-9)
         assert row.share_lo <= row.share <= row.share_hi

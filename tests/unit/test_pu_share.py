@@ -51,6 +51,92 @@ def test_mixture_share_recovers_the_weight_of_known_components():
     assert pu.mixture_share(ref, ref, ref) is None  # components that cannot be told apart
 
 
+def _log_likelihood(a, counts, ref, syn):
+    return float((counts * np.log(ref + a * (syn - ref))).sum())
+
+
+def test_binned_ml_share_maximises_the_binned_likelihood():
+    """The fit equals a brute-force maximum of sum_k c_k log((1 - a) p_ref,k + a p_syn,k)
+    over a fine grid of a, for every replicate row, with the reference shrunk toward the
+    prior and the synthetic masses floored as documented."""
+    rng = np.random.default_rng(11)
+    cuts = pu.fit_bins(len(GRID), 12)
+    ref_scores, prior_scores = _human(rng, 40), _human(rng, 3000)
+    ref, prior = pu.weighted_cdf(ref_scores, GRID), pu.weighted_cdf(prior_scores, GRID)
+    syn = pu.weighted_cdf(_synthetic(rng, 3000), GRID)
+    weights = est.replicate_weights(rng.integers(0, 1 << 62, 90), 4)
+    target = np.concatenate([_human(rng, 60), _synthetic(rng, 30)])
+    tgts, n = pu.weighted_cdfs(target, GRID, weights), weights.sum(axis=1)
+    fits = pu.binned_ml_shares(tgts, n, ref[None], np.array([40.0]), syn, prior, cuts, 16.0)
+    p_prior = pu.bin_masses(prior, cuts)[0]
+    p_ref = (pu.bin_masses(ref, cuts)[0] * 40 + 16 * p_prior) / 56
+    p_syn = 0.99 * pu.bin_masses(syn, cuts)[0] + 0.01 * p_prior
+    rising = p_syn > p_ref
+    lowest = max(-1.0, (-p_ref[rising] / (p_syn - p_ref)[rising]).max())
+    for r in range(5):
+        counts = pu.bin_masses(tgts[r], cuts)[0] * n[r]
+        grid_a = np.linspace(lowest + 1e-6, 1.0, 20001)
+        best = grid_a[np.argmax([_log_likelihood(a, counts, p_ref, p_syn) for a in grid_a])]
+        assert fits[r] == pytest.approx(best, abs=2e-4)
+
+
+def test_binned_ml_share_recovers_known_weights_and_reads_signed():
+    rng = np.random.default_rng(12)
+    cuts = pu.fit_bins(len(GRID), 20)
+    human = pu.weighted_cdf(_human(rng, 20000), GRID)
+    syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
+    for share in (0.0, 0.25, 0.8):
+        n = int(share * 3000)
+        tgt = pu.weighted_cdf(np.concatenate([_human(rng, 3000 - n), _synthetic(rng, n)]), GRID)
+        fit = pu.binned_ml_shares(tgt[None], np.array([3000.0]), human[None],
+                                  np.array([3000.0]), syn, human, cuts, 16.0)[0]
+        assert fit == pytest.approx(share, abs=0.03)
+    # a target with less synthetic-looking text than its reference reads below zero
+    ref = pu.weighted_cdf(np.concatenate([_human(rng, 2400), _synthetic(rng, 600)]), GRID)
+    below = pu.binned_ml_shares(human[None], np.array([3000.0]), ref[None],
+                                np.array([3000.0]), syn, human, cuts, 16.0)[0]
+    assert below < -0.1
+    # no target, or components that cannot be told apart: no fit
+    assert pu.binned_ml_shares(human[None], np.array([0.0]), human[None], None, syn, human,
+                               cuts, 16.0) == [None]
+    assert pu.binned_ml_shares(human[None], np.array([3000.0]), human[None], None, human,
+                               human, cuts, 16.0, synthetic_floor=0.0) == [None]
+
+
+def test_binned_ml_share_is_closer_than_least_squares_on_small_domains():
+    """Why the fit is the likelihood: a domain of 30 reference and 60 target documents,
+    its synthetic text in the top of the score range. Over 200 such draws (the same
+    draws for both) the binned likelihood's mean error is below the least-squares CDF
+    fit's (0.037 against 0.042 here; the paired difference is ~3 standard errors)."""
+    rng = np.random.default_rng(13)
+    cuts = pu.fit_bins(len(GRID), 20)
+    prior = pu.weighted_cdf(_human(rng, 20000), GRID)
+    syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
+    ml_err, ls_err = [], []
+    for _ in range(200):
+        share = rng.uniform(0, 0.8)
+        n = int(round(share * 60))
+        ref = pu.weighted_cdf(_human(rng, 30), GRID)
+        tgt = pu.weighted_cdf(np.concatenate([_human(rng, 60 - n), _synthetic(rng, n)]), GRID)
+        truth = n / 60
+        ml = pu.binned_ml_shares(tgt[None], np.array([60.0]), ref[None], np.array([30.0]),
+                                 syn, prior, cuts, 16.0)[0]
+        ls = pu.mixture_share(tgt, ref, syn)
+        ml_err.append(abs(min(max(ml, 0), 1) - truth))
+        ls_err.append(abs(min(max(ls, 0), 1) - truth))
+    diff = np.array(ls_err) - np.array(ml_err)
+    assert np.mean(ml_err) < 0.95 * np.mean(ls_err)
+    assert diff.mean() > 2 * diff.std() / np.sqrt(len(diff))
+
+
+def test_fit_bins_cut_the_grid_evenly_and_bin_masses_sum_to_one():
+    assert pu.fit_bins(99, 20).tolist() == np.linspace(0, 98, 19).round().astype(int).tolist()
+    assert pu.fit_bins(5, 20).tolist() == [0, 1, 2, 3, 4]
+    masses = pu.bin_masses(pu.weighted_cdf(np.array([0.1, 0.5, 0.9]), GRID), pu.fit_bins(99, 4))
+    assert masses.shape == (1, 4) and masses.sum() == pytest.approx(1.0)
+    assert masses[0].tolist() == pytest.approx([0.0, 2 / 3, 1 / 3, 0.0])  # cuts 0.01, 0.5, 0.99
+
+
 def test_weighted_cdf_counts_weights_and_handles_an_empty_sample():
     cdf = pu.weighted_cdf(np.array([0.1, 0.5, 0.9]), np.array([0.0, 0.5, 1.0]),
                           np.array([1.0, 2.0, 1.0]))
@@ -80,7 +166,8 @@ def test_domain_replicates_fit_the_mixture_and_a_placebo_of_human_text():
     rng = np.random.default_rng(4)
     frame = _frame(rng, "a.com", 600, 400, 0.4)
     f_syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
-    reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, GRID * 0, _cfg()))
+    pooled = pu.weighted_cdf(_human(rng, 5000), GRID)
+    reps = pd.DataFrame(pu_share.domain_replicates(frame, GRID, f_syn, pooled, _cfg()))
     post = reps[(reps.era == "post_ai") & reps.month.isna()]
     assert len(post) == 122 and set(post.reference) == {"main", "mismatch"}
     by_ref = post.pivot(index="r", columns="reference", values="value")
@@ -107,7 +194,8 @@ def test_a_small_reference_gives_the_point_and_the_pooled_one_widens_it():
     assert post.reason.iloc[0].startswith("small own reference: 25 pre-AI documents")
     points = post[post.r == 0].set_index("reference").value
     assert points["main"] == pytest.approx(0.3, abs=0.12)  # its own human text: unbiased
-    assert points["wider"] < points["main"] - 0.1  # the pooled text scores higher: biased
+    # the pooled text scores higher: it reads too low, further from the truth than the main
+    assert points["wider"] < 0.3 - 0.08 and abs(points["wider"] - 0.3) > abs(points["main"] - 0.3)
 
 
 def test_a_tiny_reference_is_fitted_against_the_pooled_one():

@@ -324,10 +324,13 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
         return replicate_cdfs(part.pu_score.to_numpy(float),
                               part.doc_hash.to_numpy(np.int64), grid, s.bootstrap)
 
+    cuts = pu.fit_bins(len(grid), s.pu_fit_bins)
+
     def emit(era, month, target, references, why):
         tgt, n = cdfs(target)
-        for name, ref in references:
-            fits = pu.mixture_shares(tgt, ref, f_syn)
+        for name, (ref, n_ref) in references:
+            fits = pu.binned_ml_shares(tgt, n, ref, n_ref, f_syn, pooled_ref, cuts,
+                                       s.pu_reference_prior_docs)
             rows = [(name, fits)]
             if era == "post_ai" and name == "main":
                 ratios = pu.norm_ratio_shares(tgt, ref, f_syn)
@@ -342,13 +345,16 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
     # "main" is the reference of the point estimate; "wider" (another reference) and
     # "mismatch" (the main reference's fit if the domain's synthetic text is not the
     # crawl's F_syn: pu.norm_ratio_shares) only widen the interval
-    own = cdfs(pre)[0] if len(pre) else None
+    # a reference is (replicate CDFs, replicate weights); the pooled one has no weights:
+    # it is used as it is, not shrunk toward itself
+    own = cdfs(pre) if len(pre) else None
+    pooled = (pooled_ref, None)
     if not small:
         refs = [("main", own)]
     elif not tiny:
-        refs = [("main", own), ("wider", pooled_ref)]
+        refs = [("main", own), ("wider", pooled)]
     else:
-        refs = [("main", pooled_ref)] + ([("wider", own)] if own is not None else [])
+        refs = [("main", pooled)] + ([("wider", own)] if own is not None else [])
     if len(post):
         emit("post_ai", None, post, refs, reason)
         for month, target in sorted(post.groupby("month"), key=lambda kv: kv[0]):
@@ -357,7 +363,7 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
         early, late, start = placebo_split(pre, s.pu_placebo_months)
         why = f"placebo: pre-AI months from {start} against the earlier ones"
         if len(early) >= least and len(late) >= least:
-            emit("pre_ai", None, late, [("main", cdfs(early)[0])], why)
+            emit("pre_ai", None, late, [("main", cdfs(early))], why)
         else:
             out.append({"era": "pre_ai", "domain": domain, "month": None, "reference": "main",
                         "r": 0, "n": float(len(late)), "value": None,
