@@ -369,3 +369,48 @@ def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
     assert c.share_hi == pytest.approx(0.35 + 0.0951, abs=0.001)  # noise -0.095 .. 0.1
     overall = out[("post_ai", "__all__")]  # mean of signed fits (-0.05, 0.30, 0.20), clipped once
     assert overall.share == pytest.approx(0.15)
+
+
+def _stack_docs(spark, seed: int):
+    """Two domains whose synthetic pages read like their human ones (same words) but carry
+    a detector score that tells them apart: only the stack can see them."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for domain in ("a.com", "b.com"):
+        for era, n in (("pre_ai", 120), ("post_ai", 120)):
+            for i in range(n):
+                synthetic = era == "post_ai" and i % 5 < 2
+                day = dt.date(2021 if era == "pre_ai" else 2023, 1 + i % 12, 1)
+                p_raw = float(np.clip(rng.normal(0.75 if synthetic else 0.3, 0.12), 0, 1))
+                rows.append((f"{domain}-{era}-{i}", day, domain, era, day.replace(day=1),
+                             _text(rng, False, 0 if domain == "a.com" else 1), p_raw,
+                             synthetic))
+    return spark.createDataFrame(rows, "doc_id string, crawl_date date, domain string, "
+                                 "era string, month date, text string, p_raw double, "
+                                 "synthetic boolean")
+
+
+@pytest.mark.parametrize("stack", [True, False])
+def test_pu_score_stacks_the_detector_when_the_scores_carry_it(spark, stack):
+    """With share.pu_stack_detector the cross-fitted score learns from the crawl's eras
+    how much the detector's p_raw is worth: synthetic post-AI pages whose words are
+    human-like get high scores (AUC against the human post-AI pages > 0.9); the text
+    score alone cannot tell them apart (AUC < 0.7). Scores stay probabilities and are the
+    same on a second run over other partitions."""
+    from sklearn.metrics import roc_auc_score
+
+    from tailguard.config import load_config
+    from tailguard.synthetic import pu_share
+
+    cfg = load_config([], ["share.pu_folds=3", f"share.pu_stack_detector={str(stack).lower()}"])
+    docs = _stack_docs(spark, 21)
+    labels = docs.select("doc_id", "synthetic").toPandas()
+    scored = pu_share.cross_fitted_scores(docs.drop("synthetic"), cfg).toPandas()
+    again = pu_share.cross_fitted_scores(docs.drop("synthetic").repartition(5), cfg).toPandas()
+    assert set(scored.columns) == {"doc_id", "crawl_date", "domain", "era", "month", "pu_score"}
+    assert scored.pu_score.between(0, 1).all() and len(scored) == 480
+    assert scored.sort_values("doc_id").pu_score.tolist() == \
+        again.sort_values("doc_id").pu_score.tolist()
+    post = scored[scored.era == "post_ai"].merge(labels, on="doc_id")
+    auc = roc_auc_score(post.synthetic, post.pu_score)
+    assert auc > 0.9 if stack else auc < 0.7

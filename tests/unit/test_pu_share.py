@@ -52,32 +52,65 @@ def test_mixture_share_recovers_the_weight_of_known_components():
 
 
 def _log_likelihood(a, counts, ref, syn):
-    return float((counts * np.log(ref + a * (syn - ref))).sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(ref + a * (syn - ref))
+        return float(np.where(counts > 0, counts * logs, 0.0).sum())  # 0 log 0 = 0
 
 
-def test_binned_ml_share_maximises_the_binned_likelihood():
-    """The fit equals a brute-force maximum of sum_k c_k log((1 - a) p_ref,k + a p_syn,k)
-    over a fine grid of a, for every replicate row, with the reference shrunk toward the
-    prior and the synthetic masses floored as documented."""
+def _brute_ml(counts, ref, syn):
+    """argmax of the binned log-likelihood over a fine grid of a in [0, 1]."""
+    grid_a = np.linspace(0.0, 1.0, 20001)
+    return grid_a[np.argmax([_log_likelihood(a, counts, ref, syn) for a in grid_a])]
+
+
+def test_binned_ml_share_maximises_the_binned_likelihood_or_reads_the_swap_negated():
+    """Each replicate's fit equals a brute-force maximum of sum_k c_k log((1 - a) p_ref,k
+    + a p_syn,k) over a in [0, 1] (masses shrunk toward the prior, synthetic floored, as
+    documented); where that maximum is 0, it equals minus the same maximum with target
+    and reference swapped. Both kinds of row occur here."""
     rng = np.random.default_rng(11)
     cuts = pu.fit_bins(len(GRID), 12)
-    ref_scores, prior_scores = _human(rng, 40), _human(rng, 3000)
-    ref, prior = pu.weighted_cdf(ref_scores, GRID), pu.weighted_cdf(prior_scores, GRID)
+    prior = pu.weighted_cdf(_human(rng, 3000), GRID)
+    ref = pu.weighted_cdf(np.concatenate([_human(rng, 36), _synthetic(rng, 4)]), GRID)
     syn = pu.weighted_cdf(_synthetic(rng, 3000), GRID)
-    weights = est.replicate_weights(rng.integers(0, 1 << 62, 90), 4)
-    target = np.concatenate([_human(rng, 60), _synthetic(rng, 30)])
+    weights = est.replicate_weights(rng.integers(0, 1 << 62, 60), 40)
+    target = np.concatenate([_human(rng, 56), _synthetic(rng, 4)])
     tgts, n = pu.weighted_cdfs(target, GRID, weights), weights.sum(axis=1)
     fits = pu.binned_ml_shares(tgts, n, ref[None], np.array([40.0]), syn, prior, cuts, 16.0)
     p_prior = pu.bin_masses(prior, cuts)[0]
-    p_ref = (pu.bin_masses(ref, cuts)[0] * 40 + 16 * p_prior) / 56
     p_syn = 0.99 * pu.bin_masses(syn, cuts)[0] + 0.01 * p_prior
-    rising = p_syn > p_ref
-    lowest = max(-1.0, (-p_ref[rising] / (p_syn - p_ref)[rising]).max())
-    for r in range(5):
-        counts = pu.bin_masses(tgts[r], cuts)[0] * n[r]
-        grid_a = np.linspace(lowest + 1e-6, 1.0, 20001)
-        best = grid_a[np.argmax([_log_likelihood(a, counts, p_ref, p_syn) for a in grid_a])]
-        assert fits[r] == pytest.approx(best, abs=2e-4)
+    ref_mass = pu.bin_masses(ref, cuts)[0]
+    p_ref = (ref_mass * 40 + 16 * p_prior) / 56
+    signs = set()
+    for r in range(41):
+        tgt_mass = pu.bin_masses(tgts[r], cuts)[0]
+        forward = _brute_ml(tgt_mass * n[r], p_ref, p_syn)
+        if forward > 0:
+            expected = forward
+        else:
+            p_tgt = (tgt_mass * n[r] + 16 * p_prior) / (n[r] + 16)
+            expected = -_brute_ml(ref_mass * 40, p_tgt, p_syn)
+        signs.add(np.sign(expected))
+        assert fits[r] == pytest.approx(expected, abs=1e-4)
+    assert {-1.0, 1.0} <= signs
+
+
+def test_binned_ml_placebo_centres_on_zero():
+    """Human text against human text of the same domain, 30 against 60 documents, 300
+    draws: the signed fit's mean is ~0 and it reads negative about as often as positive
+    (a fit held at >= 0 would read a positive mean here)."""
+    rng = np.random.default_rng(14)
+    cuts = pu.fit_bins(len(GRID), 20)
+    prior = pu.weighted_cdf(_human(rng, 20000), GRID)
+    syn = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
+    values = []
+    for _ in range(300):
+        ref, tgt = pu.weighted_cdf(_human(rng, 60), GRID), pu.weighted_cdf(_human(rng, 30), GRID)
+        values.append(pu.binned_ml_shares(tgt[None], np.array([30.0]), ref[None],
+                                          np.array([60.0]), syn, prior, cuts, 16.0)[0])
+    values = np.array(values)
+    assert abs(values.mean()) < 0.01
+    assert 0.3 < (values < 0).mean() and 0.3 < (values > 0).mean()
 
 
 def test_binned_ml_share_recovers_known_weights_and_reads_signed():

@@ -179,52 +179,69 @@ def bin_masses(cdfs: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.maximum(np.diff(np.maximum.accumulate(full, axis=1), axis=1), 0.0)
 
 
-def binned_ml_shares(cdf_targets: np.ndarray, n_targets: np.ndarray,
-                     cdf_references: np.ndarray, n_references: np.ndarray | None,
-                     cdf_synthetic: np.ndarray, cdf_prior: np.ndarray, cuts: np.ndarray,
-                     prior_docs: float, synthetic_floor: float = 0.01,
-                     iterations: int = 60) -> list[float | None]:
-    """Signed maximum-likelihood a of each target row's binned scores under
-    (1 - a) p_ref + a p_syn, a in (a_min, 1]; None for a target of no weight or when
-    p_ref and p_syn cannot be told apart.
-
-    p_ref is the reference's bin masses shrunk toward the prior's (the crawl's pooled
-    pre-AI CDF) with `prior_docs` pseudo-documents: (counts + prior_docs p_prior) /
-    (n + prior_docs), so that a bin a small reference happens to leave empty is not
-    impossible for human text. With `n_references` None the reference is used as it is
-    (the pooled reference itself). p_syn is floored by mixing `synthetic_floor` of the
-    prior into it. Below 0 the fit may go as far as the mixture stays a distribution
-    (a_min = max over bins with p_syn > p_ref of -p_ref / (p_syn - p_ref), not below -1):
-    the placebo must read signed. The log-likelihood is concave in a; its root is found
-    by bisection, all rows at once (replicates of one domain).
-    """
-    tgt = bin_masses(cdf_targets, cuts) * np.asarray(n_targets, dtype=np.float64)[:, None]
-    ref = bin_masses(cdf_references, cuts)
-    prior = bin_masses(cdf_prior, cuts)[0]
-    if n_references is not None:
-        n_ref = np.asarray(n_references, dtype=np.float64).reshape(-1, 1)
-        ref = (ref * n_ref + prior_docs * prior) / (n_ref + prior_docs)
-    ref = np.broadcast_to(ref, tgt.shape)
-    syn = (1.0 - synthetic_floor) * bin_masses(cdf_synthetic, cuts)[0] + synthetic_floor * prior
-    gap = syn[None, :] - ref
-    rising = gap > 1e-12
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = np.where(rising, -ref / np.where(rising, gap, 1.0), -np.inf)
-    low = np.maximum(bound.max(axis=1), -1.0) + 1e-9
-    high = np.ones(len(tgt))
+def nonnegative_ml_shares(counts: np.ndarray, p_ref: np.ndarray, p_syn: np.ndarray,
+                          iterations: int = 60) -> np.ndarray:
+    """argmax over a in [0, 1] of sum_k c_k log((1 - a) p_ref,k + a p_syn,k) for every row
+    of (rows x bins) `counts` and `p_ref` (one p_syn): the log-likelihood is concave in
+    a, so it is 0 where the slope at 0 is <= 0, 1 where the slope at 1 is >= 0, and
+    otherwise the slope's root, found by bisection for all rows at once."""
+    gap = p_syn[None, :] - p_ref
 
     def slope(a: np.ndarray) -> np.ndarray:
-        mix = ref + a[:, None] * gap
+        mix = p_ref + a[:, None] * gap
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(tgt > 0, tgt * gap / mix, 0.0)
-        return terms.sum(axis=1)
+            return np.where(counts > 0, counts * gap / mix, 0.0).sum(axis=1)
 
-    at_high, at_low = slope(high) >= 0, slope(low) <= 0
-    lo, hi = low.copy(), high.copy()
+    lo, hi = np.zeros(len(counts)), np.ones(len(counts))
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
         up = slope(mid) > 0
         lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    a = np.where(at_high, high, np.where(at_low, low, 0.5 * (lo + hi)))
-    usable = (tgt.sum(axis=1) > 0) & (np.abs(gap).sum(axis=1) > 1e-9)
+    return np.where(slope(np.zeros(len(counts))) <= 0, 0.0,
+                    np.where(slope(np.ones(len(counts))) >= 0, 1.0, 0.5 * (lo + hi)))
+
+
+def binned_ml_shares(cdf_targets: np.ndarray, n_targets: np.ndarray,
+                     cdf_references: np.ndarray, n_references: np.ndarray | None,
+                     cdf_synthetic: np.ndarray, cdf_prior: np.ndarray, cuts: np.ndarray,
+                     prior_docs: float, synthetic_floor: float = 0.01) -> list[float | None]:
+    """Signed maximum-likelihood share of each target row: the a in [0, 1] of its binned
+    scores under (1 - a) p_ref + a p_syn, or, where that is 0, minus the same fit with
+    the roles swapped (the reference's scores against the target); None for a target
+    of no weight or when p_ref and p_syn cannot be told apart.
+
+    A distribution's masses (p_ref; p_tgt when swapped) are its bin masses shrunk toward
+    the prior's (the crawl's pooled pre-AI CDF) with `prior_docs` pseudo-documents,
+    (counts + prior_docs p_prior) / (n + prior_docs), so that a bin a small sample
+    happens to leave empty is not impossible for human text. With `n_references` None
+    the reference is used as it is (the pooled reference itself) and has no swapped fit.
+    p_syn is floored by mixing `synthetic_floor` of the prior into it.
+
+    Why swapped rather than the likelihood below 0: (1 - a) p_ref + a p_syn stays a
+    distribution only for a >= -min p_ref / (p_syn - p_ref), which is ~0 where the
+    reference has almost no text in the bins synthetic text fills; a placebo (human
+    against human) would then read >= 0 always, its noise a positive mean. Swapped, a
+    target that looks less synthetic than its reference reads the share of synthetic-
+    looking text its reference holds over it, negated: the two sides are symmetric, so
+    the placebo centres on 0.
+    """
+    n_tgt = np.asarray(n_targets, dtype=np.float64)
+    tgt_mass = bin_masses(cdf_targets, cuts)
+    prior = bin_masses(cdf_prior, cuts)[0]
+    syn = (1.0 - synthetic_floor) * bin_masses(cdf_synthetic, cuts)[0] + synthetic_floor * prior
+    ref_mass = np.broadcast_to(bin_masses(cdf_references, cuts), tgt_mass.shape)
+
+    def shrunk(mass: np.ndarray, n: np.ndarray) -> np.ndarray:
+        return (mass * n[:, None] + prior_docs * prior) / (n[:, None] + prior_docs)
+
+    if n_references is None:
+        p_ref = ref_mass
+    else:
+        n_ref = np.broadcast_to(np.asarray(n_references, dtype=np.float64), n_tgt.shape)
+        p_ref = shrunk(ref_mass, n_ref)
+    a = nonnegative_ml_shares(tgt_mass * n_tgt[:, None], p_ref, syn)
+    if n_references is not None:
+        swapped = nonnegative_ml_shares(ref_mass * n_ref[:, None], shrunk(tgt_mass, n_tgt), syn)
+        a = np.where(a > 0, a, -swapped)
+    usable = (n_tgt > 0) & (np.abs(syn[None, :] - p_ref).sum(axis=1) > 1e-9)
     return [float(v) if ok else None for v, ok in zip(a, usable, strict=True)]

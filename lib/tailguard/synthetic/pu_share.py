@@ -158,10 +158,12 @@ def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
 
 def cross_fitted_scores(docs: DataFrame, cfg) -> DataFrame:
     """(doc_id, [crawl_date,] domain, era, month, pu_score): P(post-AI | text) from the
-    model of the other folds (null where that fold has no model).
+    model of the other folds (null where that fold has no model); with
+    share.pu_stack_detector and a p_raw column, the cross-fitted stack of that score and
+    the detector's (`with_stacked_detector`).
 
-    `docs` holds doc_id, domain, era ('pre_ai' / 'post_ai'), month and text. Scoring is
-    a mapInArrow over the documents with the fold models broadcast.
+    `docs` holds doc_id, domain, era ('pre_ai' / 'post_ai'), month, text [and p_raw].
+    Scoring is a mapInArrow over the documents with the fold models broadcast.
     """
     require_columns(docs, ["doc_id", "domain", "era", "month", "text"], "cross_fitted_scores")
     s = cfg.share
@@ -170,9 +172,12 @@ def cross_fitted_scores(docs: DataFrame, cfg) -> DataFrame:
     spark = docs.sparkSession
     shared = spark.sparkContext.broadcast(models)
     keep = [c for c in ("doc_id", "crawl_date", "domain", "era", "month") if c in docs.columns]
-    schema = T.StructType([*[docs.schema[c] for c in keep],
-                           T.StructField("pu_score", T.DoubleType(), True)])
     num_features = s.pu_features
+    # p_raw and fold ride along for the stack (with_stacked_detector)
+    carried = keep + (["p_raw"] if "p_raw" in docs.columns else [])
+    schema = T.StructType([*[with_folds.schema[c] for c in carried],
+                           T.StructField("fold", with_folds.schema["fold"].dataType, False),
+                           T.StructField("pu_score", T.DoubleType(), True)])
 
     def score(batches):
         vectorizer = _vectorizer(num_features)
@@ -188,11 +193,91 @@ def cross_fitted_scores(docs: DataFrame, cfg) -> DataFrame:
                     if len(rows):
                         z = x[rows] @ coef + intercept
                         out[rows] = np.round(1.0 / (1.0 + np.exp(-z)), SCORE_DIGITS)
-            frame = frame[keep].assign(pu_score=out)  # NaN (no model) becomes null
+            frame = frame[[*carried, "fold"]].assign(pu_score=out)  # NaN (no model): null
             yield pa.RecordBatch.from_pandas(frame, schema=_arrow(schema), preserve_index=False)
 
-    # cached: the grid, the domain summaries and the replicate fits all read the scores
-    return with_folds.select(*keep, "text", "fold").mapInArrow(score, schema).persist()
+    text_scores = with_folds.select(*carried, "text", "fold").mapInArrow(score, schema)
+    if s.pu_stack_detector and "p_raw" in docs.columns:
+        text_scores = text_scores.persist()
+        stacked = with_stacked_detector(text_scores, cfg).select(*keep, "pu_score")
+        # cached: the grid, the domain summaries and the replicate fits all read the scores
+        scored = stacked.persist()
+        scored.count()
+        text_scores.unpersist()
+        return scored
+    return text_scores.select(*keep, "pu_score").persist()
+
+
+STACK = T.StructType([
+    T.StructField("model", T.IntegerType(), False),
+    T.StructField("intercept", T.DoubleType(), False),
+    T.StructField("w_text", T.DoubleType(), False),
+    T.StructField("w_detector", T.DoubleType(), False),
+])
+LOGIT_EPS = 1e-4  # fastText's probabilities reach 1.00001; scores are rounded to 1e-6
+
+
+def logit_column(column: str) -> F.Column:
+    """log(p / (1 - p)) of a probability column clipped to [LOGIT_EPS, 1 - LOGIT_EPS]."""
+    p = F.least(F.greatest(F.col(column), F.lit(LOGIT_EPS)), F.lit(1.0 - LOGIT_EPS))
+    return F.log(p / (F.lit(1.0) - p))
+
+
+def fit_stack_model(features: np.ndarray, labels: np.ndarray, weights: np.ndarray
+                    ) -> tuple[float, float, float]:
+    """(intercept, w_text, w_detector) of a weighted logistic regression of post-AI (1)
+    vs pre-AI (0) on the two logits (scikit-learn lbfgs, default ridge C = 1)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(features, labels, sample_weight=weights)
+    return (float(model.intercept_[0]), float(model.coef_[0][0]), float(model.coef_[0][1]))
+
+
+def with_stacked_detector(text_scores: DataFrame, cfg) -> DataFrame:
+    """pu_score replaced by a cross-fitted stack of the in-crawl text score and the
+    detector's raw score: per fold k, a logistic regression of post-AI vs pre-AI on
+    (logit text score, logit p_raw), eras balanced per domain as in stage 1, fitted on
+    the same seeded sample outside fold k, applies to fold k (a Spark expression).
+
+    Why: the two see different synthetic text. On the leave-generators-out real-text
+    crawls the detector (trained on other sources and generators) separates
+    human-prefixed continuations that the in-crawl words miss (news: AUC 0.97 against
+    0.68-0.75) and the in-crawl classifier the rest; the stack learns from the crawl's
+    own eras how much the detector is worth there, so a detector that does not transfer
+    gets little weight (docs/DETECTOR.md)."""
+    s = cfg.share
+    total = text_scores.count()
+    keep = min(1.0, s.pu_max_train_docs / max(total, 1))
+    sample = text_scores.where(
+        F.col("pu_score").isNotNull()
+        & (F.pmod(F.xxhash64("doc_id", F.lit(s.seed + 1)), F.lit(1_000_003))
+           < F.lit(int(keep * 1_000_003))))
+    rows = sample.select(
+        "doc_id", "domain", logit_column("pu_score").alias("z_text"),
+        logit_column("p_raw").alias("z_detector"),
+        (F.col("era") == "post_ai").cast("int").alias("label"),
+        F.explode(F.filter(F.sequence(F.lit(0), F.lit(s.pu_folds - 1)),
+                           lambda k: k != F.col("fold"))).alias("model"))
+
+    def fit(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.sort_values("doc_id", kind="stable")
+        labels = frame.label.to_numpy(np.int8)
+        if len(np.unique(labels)) < 2:
+            return pd.DataFrame([], columns=STACK.names)
+        weights = era_balanced_weights(frame.domain.to_numpy(), labels)
+        intercept, w_text, w_detector = fit_stack_model(
+            frame[["z_text", "z_detector"]].to_numpy(np.float64), labels, weights)
+        return pd.DataFrame([{"model": int(frame.model.iloc[0]), "intercept": intercept,
+                              "w_text": w_text, "w_detector": w_detector}])
+
+    models = rows.groupBy("model").applyInPandas(fit, STACK).collect()
+    z = F.lit(None).cast("double")
+    for m in sorted(models, key=lambda r: r["model"]):
+        z = F.when(F.col("fold") == m["model"],
+                   F.lit(m["intercept"]) + F.lit(m["w_text"]) * logit_column("pu_score")
+                   + F.lit(m["w_detector"]) * logit_column("p_raw")).otherwise(z)
+    stacked = F.round(F.lit(1.0) / (F.lit(1.0) + F.exp(-z)), SCORE_DIGITS)
+    return text_scores.withColumn("pu_score", F.when(F.col("pu_score").isNotNull(), stacked))
 
 
 def _arrow(schema: T.StructType) -> pa.Schema:

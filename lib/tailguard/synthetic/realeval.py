@@ -139,14 +139,18 @@ def oracle_shares(spark, cfg, labels: Path) -> dict[str, float | None]:
         raise ValueError(f"{int(frame.label.isna().sum())} scored pages have no label")
     synthetic = frame.label != rt.HUMAN
     everywhere = pu.weighted_cdf(frame.pu_score[synthetic].to_numpy(float), grid)
+    pooled = pu.weighted_cdf(frame.pu_score[frame.era == "pre_ai"].to_numpy(float), grid)
+    cuts = pu.fit_bins(len(grid), cfg.share.pu_fit_bins)
     out: dict[str, float | None] = {}
     for name, group in frame.groupby("domain"):
         pre = group[group.era == "pre_ai"].pu_score.to_numpy(float)
         post = group[group.era == "post_ai"].pu_score.to_numpy(float)
         own = group[(group.era == "post_ai") & (group.label != rt.HUMAN)].pu_score
         f_syn = pu.weighted_cdf(own.to_numpy(float), grid) if len(own) else everywhere
-        value = (pu.mixture_share(pu.weighted_cdf(post, grid), pu.weighted_cdf(pre, grid),
-                                  f_syn) if len(pre) and len(post) else None)
+        value = (pu.binned_ml_shares(
+            pu.weighted_cdf(post, grid)[None], np.array([len(post)], float),
+            pu.weighted_cdf(pre, grid)[None], np.array([len(pre)], float), f_syn, pooled,
+            cuts, cfg.share.pu_reference_prior_docs)[0] if len(pre) and len(post) else None)
         out[name] = None if value is None else float(np.clip(value, 0.0, 1.0))
     return out
 

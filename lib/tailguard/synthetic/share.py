@@ -41,7 +41,8 @@ MONTHLY_COLUMNS = ("era", "domain", "month", *SHARE_COLUMNS[2:])
 
 def base_documents(provenance: DataFrame, scores: DataFrame, threshold: float,
                    canonical_only: bool) -> DataFrame:
-    """Scored pre-AI and post-AI documents: doc_id, domain, era, month, p_synthetic, pred.
+    """Scored pre-AI and post-AI documents: doc_id, domain, era, month, p_synthetic,
+    [p_raw,] pred.
 
     Attested pages are old content seen again, so they belong to neither side. With
     canonical_only, each near-duplicate cluster counts once (its earliest copy).
@@ -58,9 +59,11 @@ def base_documents(provenance: DataFrame, scores: DataFrame, threshold: float,
         first = F.min("crawl_date").over(Window.partitionBy("doc_id", "era"))
         docs = (docs.withColumn("first_crawl", first)
                 .where(F.col("crawl_date") == F.col("first_crawl")).drop("first_crawl"))
+    # p_raw (every scores table `tailguard score` writes has it) feeds pu's stacked score
+    detector = [c for c in ("p_synthetic", "p_raw") if c in scores.columns]
     return (docs.select("doc_id", "crawl_date", "domain", "era",
                         F.trunc("crawl_date", "month").alias("month"))
-            .join(scores.select("doc_id", "crawl_date", "p_synthetic"), ["doc_id", "crawl_date"],
+            .join(scores.select("doc_id", "crawl_date", *detector), ["doc_id", "crawl_date"],
                   "inner")
             .withColumn("pred", F.col("p_synthetic") >= F.lit(threshold)))
 
@@ -152,10 +155,12 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
 
 
 def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
-    """The base documents with their text: the input of `pu`'s classifier."""
+    """The base documents with their text (and the detector's raw score, when the scores
+    have it): the input of `pu`'s classifier."""
     keys = ["doc_id", "crawl_date"]
-    return docs.select(*keys, "text").join(base.select(*keys, "domain", "era", "month"), keys,
-                                           "inner")
+    extra = ["p_raw"] if "p_raw" in base.columns else []
+    return docs.select(*keys, "text").join(base.select(*keys, "domain", "era", "month", *extra),
+                                           keys, "inner")
 
 
 def pu_estimates(base: DataFrame, docs: DataFrame, cfg
