@@ -9,8 +9,11 @@ from the cross-fitted classifier of pu_share.py; this module holds what is done 
   below t, (1 - a) <= F_T(t) / F_R(t) for every t, tight where synthetic text is rare;
   1 - a is that ratio at the t minimising it plus a confidence penalty (their
   Algorithm 1; 1 - a is the PU "positive" proportion here, human the labelled class).
-  It starts the mixture fit below.
-- The known-component mixture fit (`weighted_cdf`, `mixture_share`, `synthetic_cdf`).
+  It starts the crawl's synthetic CDF below.
+- The crawl's synthetic CDF from every domain's least-squares CDF fit (`weighted_cdf`,
+  `mixture_share`, `synthetic_cdf`), and the norm ratio that widens intervals.
+- Each domain's share: the binned maximum-likelihood fit against that CDF
+  (`binned_ml_shares`), signed.
 """
 
 from __future__ import annotations
@@ -47,15 +50,16 @@ def bbe_share(ref_scores: np.ndarray, tgt_scores: np.ndarray, ref_w: np.ndarray 
     return float(np.clip(1.0 - ratio[best], 0.0, 1.0))
 
 
-# --- Known-component mixture fit (the share job's `pu` estimator) -------------------------
+# --- Known-component mixture fit by least squares (the crawl's F_syn) ----------------------
 # BBE's minimum over thresholds is biased upward on small samples (on two human samples of
-# 30 and 60 documents it reads ~0.1, a placebo far from 0). The share job therefore fits
+# 30 and 60 documents it reads ~0.1, a placebo far from 0). The share job therefore fitted
 # every domain's target CDF as (1 - a) F_ref + a F_syn by least squares over a grid of
 # scores, with F_ref the domain's own pre-AI CDF and F_syn ONE synthetic CDF for the whole
 # crawl (the classifier is pooled, so synthetic text of every domain lands in the same
 # region). F_syn comes from the domains' target-minus-human residuals, starting from
 # their BBE shares and refitting a few times. The fit uses the whole distribution, not
 # one bin, and its signed value is unbiased when target and reference are both human.
+# It still learns F_syn; the domains' shares now come from the likelihood fit below.
 
 
 def weighted_cdf(scores: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = None
@@ -155,9 +159,10 @@ def synthetic_cdf(cdf_reference: np.ndarray, cdf_target: np.ndarray, n_target: n
 # scores simply wander (30 reference documents against 60 target ones) it counts as much
 # as the top of the score range, where synthetic pages sit and human ones are rare. The
 # likelihood of the target's binned scores under (1 - a) p_ref + a p_syn weighs each bin
-# by what it says about a (Fisher). On the real-text crawls, same F_syn, nine draws:
-# MAE 0.040 -> 0.033 (R1), 0.043 -> 0.040 (R1, 80-word pages), 0.114 -> 0.096 (R2);
-# placebo 0.021 -> 0.009 (R1), -0.085 -> 0.042 (R2) (BENCHMARKS.md, 2026-12-06).
+# by what it says about a. On the real-text crawls, same scores and F_syn, nine draws:
+# MAE 0.040 -> 0.033 (R1), 0.043 -> 0.040 (R1, 80-word pages), 0.115 -> 0.096 (R2); with
+# each domain's true synthetic scores (the oracle floor) R2 0.076 -> 0.056
+# (BENCHMARKS.md, 2026-12-06, second session).
 
 
 def fit_bins(grid_size: int, bins: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 Every domain's pre-AI documents are a labelled human sample of that domain; its post-AI
 documents are a mixture (1 - a) H + a S with an unknown synthetic part S. The detector
 was trained on other generators and its operating point does not transfer to new ones
-(docs/DETECTOR.md, real-text numbers), so this estimator does not use it. Instead:
+(docs/DETECTOR.md, real-text numbers), so this estimator does not use its threshold or
+calibration; its raw score is at most one of two inputs of a score learned on the crawl:
 
 1. Scores learned on this crawl: one logistic regression of post-AI vs pre-AI documents
    over all domains (scikit-learn in one applyInPandas group per fold, on a seeded sample
@@ -14,11 +15,20 @@ was trained on other generators and its operating point does not transfer to new
    `share.pu_folds` - 1 folds it is not in. Human text after the cutoff looks like human
    text before it, so what the model learns to push up is the new, synthetic text, pooled over every
    domain (a domain's 50 synthetic pages are too few to learn from on their own).
-2. Per domain, a known-component mixture fit (`pu.mixture_share`): the CDF of its
-   post-AI scores (the target) on a grid of the crawl's score percentiles is fitted as
-   (1 - a) F_ref + a F_syn, F_ref = the CDF of the domain's own pre-AI scores (the
-   reference), F_syn = one synthetic CDF for the crawl (`pu.synthetic_cdf`, started from
-   each domain's Best Bin Estimate, Garg et al. 2021). A domain with fewer than
+   With `share.pu_stack_detector` (and p_raw in the scores), a second cross-fitted
+   regression of the same eras on (logit text score, logit detector p_raw) gives the
+   score (`with_stacked_detector`): the crawl's own eras decide what the detector is
+   worth there.
+2. Per domain, a known-component mixture fit by binned maximum likelihood
+   (`pu.binned_ml_shares`): the domain's post-AI scores (the target), counted in
+   `share.pu_fit_bins` bins cut at the crawl's score percentiles, under
+   (1 - a) p_ref + a p_syn, p_ref = the bin masses of the domain's own pre-AI scores
+   (the reference) shrunk toward the pooled pre-AI ones, p_syn = one synthetic
+   distribution for the crawl (`pu.synthetic_cdf` on a grid of `share.pu_grid_points`
+   percentiles, started from each domain's Best Bin Estimate, Garg et al. 2021). The
+   likelihood weighs the top of the score range, where synthetic pages sit, by what it
+   says about a; the least-squares CDF fit it replaced weighed every grid value alike.
+   A domain with fewer than
    `share.min_reference_docs` pre-AI documents keeps its own reference for the point
    (another source's human text is the larger error: +0.1 to +0.27 on real text, where
    25 own documents were within 0.09) but reports the union of its interval and the fit
@@ -30,14 +40,16 @@ was trained on other generators and its operating point does not transfer to new
    fmix64(xxhash64(doc_id, seed) ^ replicate); the classifier and F_syn stay fixed. The
    upper end also covers each replicate's norm-ratio share (`pu.norm_ratio_shares`):
    one F_syn for the crawl is a wrong direction for a domain whose synthetic pages
-   differ (another generator, short pages), and the fit then under-reads by cos(theta).
-   On real text (3 crawl draws) this raised coverage on 80-word pages from 0.83 to 0.90
-   and on R2 from 0.76 to 0.80, widening intervals by ~0.02 (BENCHMARKS.md).
+   differ (another generator, short pages), and a fit against it then under-reads.
+   On real text (3 crawl draws, least-squares fit) this raised coverage on 80-word
+   pages from 0.83 to 0.90 and on R2 from 0.76 to 0.80 (BENCHMARKS.md).
 4. Placebo (era = 'pre_ai' rows): the same estimator on the domain's latest
    `share.pu_placebo_months` pre-AI months against its earlier pre-AI months; both are
    human, so it should read ~0. It is reported signed, not clipped to [0, 1]: clipping
    would turn the noise of 30 against 60 documents into an apparent positive bias; topic
-   drift read as synthetic shows as placebos that are positive domain after domain.
+   drift read as synthetic shows as placebos that are positive domain after domain. (The
+   fit is signed by swapping target and reference where its maximum is 0:
+   `pu.binned_ml_shares`.)
 
 Only scores (a few numbers per document) reach the per-domain pandas functions and only
 per-domain CDFs (grid-sized arrays) and the fold models' coefficients reach the driver;
@@ -122,6 +134,22 @@ def fit_fold_model(texts: list[str], labels: np.ndarray, weights: np.ndarray,
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
+def fold_training_rows(docs: DataFrame, cfg, *columns: str | F.Column) -> DataFrame:
+    """(doc_id, domain, *columns, label, model): a seeded sample of `docs` (at most
+    share.pu_max_train_docs documents, by a hash of doc_id, so the same documents
+    whatever the partitioning), label 1 for post-AI, each row once for every one of the
+    K - 1 fold models that train on it (all but its own fold's)."""
+    s = cfg.share
+    keep = min(1.0, s.pu_max_train_docs / max(docs.count(), 1))
+    sample = docs.where(
+        F.pmod(F.xxhash64("doc_id", F.lit(s.seed + 1)), F.lit(1_000_003))
+        < F.lit(int(keep * 1_000_003)))
+    return sample.select(
+        "doc_id", "domain", *columns, (F.col("era") == "post_ai").cast("int").alias("label"),
+        F.explode(F.filter(F.sequence(F.lit(0), F.lit(s.pu_folds - 1)),
+                           lambda k: k != F.col("fold"))).alias("model"))
+
+
 def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
     """One model per fold k, trained on a seeded sample (at most share.pu_max_train_docs)
     of the documents outside fold k; a fold without both classes to train on gets none.
@@ -131,15 +159,7 @@ def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
     the partitioning; only the coefficients (pu_features doubles each) reach the driver.
     """
     s = cfg.share
-    total = docs.count()
-    keep = min(1.0, s.pu_max_train_docs / max(total, 1))
-    sample = docs.where(
-        F.pmod(F.xxhash64("doc_id", F.lit(s.seed + 1)), F.lit(1_000_003))
-        < F.lit(int(keep * 1_000_003)))
-    rows = sample.select(
-        "doc_id", "domain", "text", (F.col("era") == "post_ai").cast("int").alias("label"),
-        F.explode(F.filter(F.sequence(F.lit(0), F.lit(s.pu_folds - 1)),
-                           lambda k: k != F.col("fold"))).alias("model"))
+    rows = fold_training_rows(docs, cfg, "text")
 
     def fit(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values("doc_id", kind="stable")
@@ -245,19 +265,9 @@ def with_stacked_detector(text_scores: DataFrame, cfg) -> DataFrame:
     0.68-0.75) and the in-crawl classifier the rest; the stack learns from the crawl's
     own eras how much the detector is worth there, so a detector that does not transfer
     gets little weight (docs/DETECTOR.md)."""
-    s = cfg.share
-    total = text_scores.count()
-    keep = min(1.0, s.pu_max_train_docs / max(total, 1))
-    sample = text_scores.where(
-        F.col("pu_score").isNotNull()
-        & (F.pmod(F.xxhash64("doc_id", F.lit(s.seed + 1)), F.lit(1_000_003))
-           < F.lit(int(keep * 1_000_003))))
-    rows = sample.select(
-        "doc_id", "domain", logit_column("pu_score").alias("z_text"),
-        logit_column("p_raw").alias("z_detector"),
-        (F.col("era") == "post_ai").cast("int").alias("label"),
-        F.explode(F.filter(F.sequence(F.lit(0), F.lit(s.pu_folds - 1)),
-                           lambda k: k != F.col("fold"))).alias("model"))
+    rows = fold_training_rows(text_scores.where(F.col("pu_score").isNotNull()), cfg,
+                              logit_column("pu_score").alias("z_text"),
+                              logit_column("p_raw").alias("z_detector"))
 
     def fit(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values("doc_id", kind="stable")
