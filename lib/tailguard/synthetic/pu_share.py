@@ -150,6 +150,23 @@ def fold_training_rows(docs: DataFrame, cfg, *columns: str | F.Column) -> DataFr
                            lambda k: k != F.col("fold"))).alias("model"))
 
 
+def fit_per_model(rows: DataFrame, fit, schema: T.StructType) -> list:
+    """One row of `schema` per fold model of `fold_training_rows`, collected: each model's
+    rows in one applyInPandas group, sorted by doc_id (the same input whatever the
+    partitioning), weighted by `era_balanced_weights`; `fit(frame, labels, weights)`
+    returns the row's fields other than `model`. A model without both eras gets none."""
+    def fit_group(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.sort_values("doc_id", kind="stable")
+        labels = frame.label.to_numpy(np.int8)
+        if len(np.unique(labels)) < 2:
+            return pd.DataFrame([], columns=schema.names)
+        weights = era_balanced_weights(frame.domain.to_numpy(), labels)
+        row = {"model": int(frame.model.iloc[0]), **fit(frame, labels, weights)}
+        return pd.DataFrame([row], columns=schema.names)
+
+    return rows.groupBy("model").applyInPandas(fit_group, schema).collect()
+
+
 def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
     """One model per fold k, trained on a seeded sample (at most share.pu_max_train_docs)
     of the documents outside fold k; a fold without both classes to train on gets none.
@@ -159,20 +176,13 @@ def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
     the partitioning; only the coefficients (pu_features doubles each) reach the driver.
     """
     s = cfg.share
-    rows = fold_training_rows(docs, cfg, "text")
 
-    def fit(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.sort_values("doc_id", kind="stable")
-        labels = frame.label.to_numpy(np.int8)
-        if len(np.unique(labels)) < 2:
-            return pd.DataFrame([], columns=MODEL.names)
-        weights = era_balanced_weights(frame.domain.to_numpy(), labels)
+    def fit(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray) -> dict:
         coef, intercept = fit_fold_model(frame.text.tolist(), labels, weights, s.pu_features,
                                          s.pu_c, s.pu_max_iter)
-        return pd.DataFrame([{"model": int(frame.model.iloc[0]),
-                              "coef": coef.astype("<f8").tobytes(), "intercept": intercept}])
+        return {"coef": coef.astype("<f8").tobytes(), "intercept": intercept}
 
-    fitted = rows.groupBy("model").applyInPandas(fit, MODEL).collect()
+    fitted = fit_per_model(fold_training_rows(docs, cfg, "text"), fit, MODEL)
     return {r["model"]: (np.frombuffer(r["coef"], dtype="<f8"), r["intercept"]) for r in fitted}
 
 
@@ -269,18 +279,12 @@ def with_stacked_detector(text_scores: DataFrame, cfg) -> DataFrame:
                               logit_column("pu_score").alias("z_text"),
                               logit_column("p_raw").alias("z_detector"))
 
-    def fit(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.sort_values("doc_id", kind="stable")
-        labels = frame.label.to_numpy(np.int8)
-        if len(np.unique(labels)) < 2:
-            return pd.DataFrame([], columns=STACK.names)
-        weights = era_balanced_weights(frame.domain.to_numpy(), labels)
+    def fit(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray) -> dict:
         intercept, w_text, w_detector = fit_stack_model(
             frame[["z_text", "z_detector"]].to_numpy(np.float64), labels, weights)
-        return pd.DataFrame([{"model": int(frame.model.iloc[0]), "intercept": intercept,
-                              "w_text": w_text, "w_detector": w_detector}])
+        return {"intercept": intercept, "w_text": w_text, "w_detector": w_detector}
 
-    models = rows.groupBy("model").applyInPandas(fit, STACK).collect()
+    models = fit_per_model(rows, fit, STACK)
     z = F.lit(None).cast("double")
     for m in sorted(models, key=lambda r: r["model"]):
         z = F.when(F.col("fold") == m["model"],
