@@ -27,7 +27,7 @@ export INPUT OUT DATE
 RUN_ARGS = $(if $(INPUT),--set "input.path=$$INPUT") $(if $(OUT),--set "output.root=$$OUT")
 DATE_RE := ^[0-9]{4}-[0-9]{2}-[0-9]{2}((,|\.\.)[0-9]{4}-[0-9]{2}-[0-9]{2})*$$
 
-.PHONY: setup demo test test-heavy test-fast lint package pipeline daily bench cluster-test clean
+.PHONY: setup demo test test-heavy test-fast lint package pipeline daily shards bench cluster-test clean
 
 setup: $(STAMP) $(if $(NEED_JDK),$(VENV)/jdk/bin/java)
 
@@ -68,12 +68,19 @@ package: setup
 pipeline: setup
 	$(VENV)/bin/tailguard pipeline --conf conf/default.yaml --conf $(CONF) $(RUN_ARGS)
 
-# One new crawl partition: ingest, provenance (against the stored index) and score for
-# DATE only, then share, diversity, shards and report refreshed from everything. Every
-# table write is staged and swapped in, so a re-run after a crash leaves no duplicates.
+# One new crawl partition: ingest, provenance (against the stored index), score and
+# attributes for DATE only, then share, diversity and the report refreshed. No shard set
+# is written: a training corpus is a release (`make shards`). Every table write is staged
+# and swapped in, so a re-run after a crash leaves no duplicates.
 daily: setup
 	@[[ "$$DATE" =~ $(DATE_RE) ]] || { echo "usage: make daily DATE=YYYY-MM-DD[,YYYY-MM-DD|..YYYY-MM-DD] [CONF=...]"; exit 2; }
 	$(VENV)/bin/tailguard pipeline --conf $(CONF) $(RUN_ARGS) --dates "$$DATE"
+
+# A release: the shard set from every stored date (per-date attributes, no text re-scored
+# but for dates that lack them), then the report with its shard section.
+shards: setup
+	$(VENV)/bin/tailguard shards --conf $(CONF) $(RUN_ARGS)
+	$(VENV)/bin/tailguard report --conf $(CONF) $(RUN_ARGS)
 
 # Throughput on the generated and real-vocabulary corpora, then the synthetic share on
 # real text (leave-generators-out, REALTEXT_SEEDS crawl draws per rotation, with pu's

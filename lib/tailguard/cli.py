@@ -58,6 +58,8 @@ JOBS: dict[str, JobSpec] = {
                               "train and calibrate the fastText detector", _train_args,
                               needs_spark=False),
     "score": JobSpec("tailguard.synthetic.score:run", "per-document synthetic probability"),
+    "attributes": JobSpec("tailguard.attributes.job:run",
+                          "per-date document attributes (quality scores, tail concepts)"),
     "share": JobSpec("tailguard.synthetic.share:run", "synthetic share per domain"),
     "diversity": JobSpec("tailguard.diversity.job:run",
                          "n-gram diversity, tail coverage, rarefaction", _diversity_args),
@@ -69,11 +71,14 @@ JOBS: dict[str, JobSpec] = {
                       _sample_args, needs_spark=False),
 }
 # `pipeline` runs these in order; each must be importable for the pipeline to include it.
-# With --dates (what `make daily` runs) the first three process only those partitions and
-# the rest refresh their tables from everything stored.
-PIPELINE = ("ingest", "provenance", "score", "share", "diversity", "shards", "report")
+# With --dates (what `make daily` runs) the per-date jobs process only those partitions,
+# the metrics and the report are refreshed, and no shard set is written: a training
+# corpus is a release (`tailguard shards`, `make shards`), not a daily by-product.
+PIPELINE = ("ingest", "provenance", "score", "attributes", "share", "diversity", "shards",
+            "report")
+RELEASE_JOBS = frozenset({"shards"})
 # Jobs whose --dates limits the documents they process (the rest read every date).
-DATED_JOBS = frozenset({"ingest", "provenance", "score"})
+DATED_JOBS = frozenset({"ingest", "provenance", "score", "attributes"})
 
 
 def parse_dates(spec: str | None) -> list[dt.date] | None:
@@ -114,10 +119,13 @@ def _resolve(target: str) -> Callable[[JobContext], Any]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
-def available_pipeline() -> list[str]:
-    """Pipeline jobs whose modules exist in this build (later jobs arrive over time)."""
+def available_pipeline(daily: bool = False) -> list[str]:
+    """Pipeline jobs whose modules exist in this build (later jobs arrive over time);
+    `daily` leaves out the release jobs."""
     present = []
     for name in PIPELINE:
+        if daily and name in RELEASE_JOBS:
+            continue
         module_name = JOBS[name].target.split(":")[0]
         if importlib.util.find_spec(module_name) is not None:
             present.append(name)
@@ -173,7 +181,7 @@ def run_job(name: str, ctx: JobContext) -> Any:
     """Run one job (or the pipeline) and return what the job returns (e.g. its counts)."""
     if name == "pipeline":
         log.info(describe_run(name, ctx))
-        results = {step: run_job(step, ctx) for step in available_pipeline()}
+        results = {step: run_job(step, ctx) for step in available_pipeline(bool(ctx.dates))}
         from tailguard.report.summary import pipeline_summary
 
         print(pipeline_summary(ctx.spark, ctx.cfg), flush=True)

@@ -11,33 +11,58 @@ from pyspark.sql import functions as F
 
 from tailguard.config import load_config
 from tailguard.mixing import choose, pool
-from tailguard.mixing.quality import SCORE_COLUMNS
+from tailguard.attributes.quality import SCORE_COLUMNS
 
 D1, D2 = dt.date(2020, 1, 1), dt.date(2024, 1, 1)
 
 
-def test_canonical_pool_keeps_one_copy_per_cluster_with_its_p_synthetic(spark):
-    docs = spark.createDataFrame(
-        [("a", D1, "u1", "x.com", 60, "t1"), ("b", D2, "u2", "x.com", 70, "t2"),
-         ("c", D2, "u3", "y.com", 80, "t3")],
-        "doc_id string, crawl_date date, url string, domain string, n_words int, text string")
+def _attributes(spark, keys):
+    """quality and tail attribute frames for (doc_id, crawl_date, n_tokens) keys."""
+    scores = [0.0] * len(SCORE_COLUMNS)
+    ddl = ", ".join(["doc_id string", "crawl_date date", "n_tokens int", "n_bytes long"]
+                    + [f"{c} {'int' if c in ('q_words', 'q_stop_words') else 'double'}"
+                       for c in SCORE_COLUMNS])
+    quality = spark.createDataFrame(
+        [(d, c, n, 10 * n, *[int(v) if col in ("q_words", "q_stop_words") else v
+                             for col, v in zip(SCORE_COLUMNS, scores)])
+         for d, c, n in keys], ddl)
+    tail = spark.createDataFrame([(d, c, 2, [0, 1]) for d, c, _ in keys],
+                                 "doc_id string, crawl_date date, tail_concepts int, "
+                                 "tail_ids array<int>")
+    return quality, tail
+
+
+def test_canonical_pool_keeps_one_copy_per_cluster_with_its_attributes_by_key(spark):
     provenance = spark.createDataFrame(
-        [("a", D1, "pre_ai", True), ("b", D2, "post_ai", True), ("c", D2, "attested", False)],
-        "doc_id string, crawl_date date, era string, is_canonical boolean")
+        [("a", D1, "x.com", "pre_ai", True), ("b", D2, "x.com", "post_ai", True),
+         ("c", D2, "y.com", "attested", False)],
+        "doc_id string, crawl_date date, domain string, era string, is_canonical boolean")
+    # attributes of another crawl date under the same doc_id must not be picked up
+    quality, tail = _attributes(spark, [("a", D1, 60), ("b", D2, 70), ("c", D2, 80),
+                                        ("b", D1, 999)])
     scores = spark.createDataFrame([("b", D2, 0.7)],
                                    "doc_id string, crawl_date date, p_synthetic double")
     pages = spark.createDataFrame([("b", D2, 0.35), ("b", D1, 0.9)],
                                   "doc_id string, crawl_date date, human_p double")
-    got = pool.canonical_pool(docs, provenance, scores, pages=pages).select(
-        "doc_id", "era", "n_tokens", "p_synthetic", "human_p")
-    expected = spark.createDataFrame([("a", "pre_ai", 60, None, None),
-                                      ("b", "post_ai", 70, 0.7, 0.35)],
-                                     "doc_id string, era string, n_tokens int, "
+    got = pool.canonical_pool(provenance, quality, tail, scores, pages).select(
+        "doc_id", "era", "n_tokens", "n_bytes", "p_synthetic", "human_p")
+    expected = spark.createDataFrame([("a", "pre_ai", 60, 600, None, None),
+                                      ("b", "post_ai", 70, 700, 0.7, 0.35)],
+                                     "doc_id string, era string, n_tokens int, n_bytes long, "
                                      "p_synthetic double, human_p double")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-    unscored = pool.canonical_pool(docs, provenance, None)
+    unscored = pool.canonical_pool(provenance, quality, tail, None)
     assert unscored.where(F.col("p_synthetic").isNotNull()
                           | F.col("human_p").isNotNull()).count() == 0
+
+
+def test_canonical_pool_refuses_a_canonical_document_without_attributes(spark):
+    provenance = spark.createDataFrame(
+        [("a", D1, "x.com", "pre_ai", True), ("b", D2, "x.com", "post_ai", True)],
+        "doc_id string, crawl_date date, domain string, era string, is_canonical boolean")
+    quality, tail = _attributes(spark, [("a", D1, 60)])
+    with pytest.raises(Exception, match="no attributes for canonical document b"):
+        pool.canonical_pool(provenance, quality, tail, None).collect()
 
 
 def _scored(spark, rows):

@@ -1,6 +1,6 @@
 """The compiled Gopher quality kernel equals a plain-Python reading of its definitions.
 
-The reference below is written from the module docstring of `tailguard.mixing.quality`
+The reference below is written from the module docstring of `tailguard.attributes.quality`
 (Gopher, Rae et al. 2021, appendix A.1.1 / table A1, with datatrove's GopherQualityFilter
 and GopherRepetitionFilter as the reading of the rules) with Python strings, sets and
 Counters, and none of the kernel's hashing, tables or byte tricks. Where the sources leave
@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tailguard.mixing.quality import (
+from tailguard.attributes.quality import (
     COUNT_COLUMNS,
     DUP_NGRAMS,
     GOPHER_STOP_WORDS,

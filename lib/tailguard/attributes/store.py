@@ -5,8 +5,10 @@ Dolma keeps attributes apart from documents so that a new threshold re-reads no 
 mixer pairs attribute files with document files line by line, so a file out of step mixes
 one document's attributes into another's. Here attributes are joined by key, and each
 row's `made_by` names the tagger, its code version and the settings it depended on (config
-values and fingerprints of whole-crawl state such as the tail band): a stale partition is
-found by its stamp, then recomputed (`stale_dates`) or refused (`read`), never mixed in.
+values and fingerprints of whole-crawl state such as the tail band), and its `input_id`
+names the `docs` files of its date it was computed from (a re-ingested date gets new
+files): a stale partition is found by either, then recomputed (`stale_dates`) or refused
+(`read`), never mixed in.
 
 Layout: `<output.root>/attributes/<name>/crawl_date=YYYY-MM-DD/part-*.parquet`, and
 `attributes/<name>/_makers/<stamp>.json` with each stamp's settings, so that a refusal
@@ -33,6 +35,7 @@ from tailguard.io.tables import (delete_partitions, list_partitions, path_exists
 
 KEYS = ("doc_id", "crawl_date")
 STAMP = "made_by"
+INPUT = "input_id"
 ROOT = "attributes"
 
 
@@ -63,24 +66,53 @@ def _makers_dir(cfg: Config, maker: Maker) -> str:
     return paths.join(cfg.table_path(maker.table), "_makers")
 
 
-def stamps_by_date(spark: SparkSession, cfg: Config, maker: Maker) -> dict[str, set[str]]:
-    """{crawl_date: the stamps its rows carry} for every stored partition (a scan of the
-    small `made_by` column only)."""
+def input_ids(spark: SparkSession, cfg: Config, table: str,
+              dates: Iterable[dt.date | str]) -> dict[str, str]:
+    """{crawl_date: sha256 (16 hex digits) of the names and sizes of the table's files in
+    that partition}: what a partition of attributes was computed from. A job that rewrites
+    the partition writes new file names, so the id changes with every rewrite."""
+    jvm = spark.sparkContext._jvm
+    out = {}
+    for date in sorted({str(d) for d in dates}):
+        path = jvm.org.apache.hadoop.fs.Path(f"{cfg.table_path(table)}/crawl_date={date}")
+        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        names = (sorted(f"{s.getPath().getName()}:{s.getLen()}" for s in fs.listStatus(path)
+                        if not s.getPath().getName().startswith(("_", ".")))
+                 if fs.exists(path) else [])
+        out[date] = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+    return out
+
+
+def stamps_by_date(spark: SparkSession, cfg: Config, maker: Maker
+                   ) -> dict[str, set[tuple[str, str]]]:
+    """{crawl_date: the (made_by, input_id) pairs its rows carry} for every stored
+    partition (a scan of two small columns only)."""
     if not list_partitions(spark, cfg, maker.table):
         return {}
     rows = (spark.read.parquet(cfg.table_path(maker.table))
-            .select(F.col("crawl_date").cast("string").alias("d"), STAMP).distinct().collect())
-    found: dict[str, set[str]] = {}
+            .select(F.col("crawl_date").cast("string").alias("d"), STAMP, INPUT)
+            .distinct().collect())
+    found: dict[str, set[tuple[str, str]]] = {}
     for row in rows:
-        found.setdefault(row["d"], set()).add(row[STAMP])
+        found.setdefault(row["d"], set()).add((row[STAMP], row[INPUT]))
     return found
 
 
+def as_inputs(dates: Mapping[str, str] | Iterable[dt.date | str]) -> dict[str, str | None]:
+    """{crawl_date: input_id}; plain dates carry no input id (their input is not checked:
+    for attributes computed from another attribute or from state, not from `docs`)."""
+    if isinstance(dates, Mapping):
+        return {str(d): i for d, i in dates.items()}
+    return {str(d): None for d in dates}
+
+
 def stale_dates(spark: SparkSession, cfg: Config, maker: Maker,
-                dates: Iterable[dt.date | str]) -> list[str]:
-    """Of `dates`, those whose partition is missing or was made by another stamp."""
+                inputs: Mapping[str, str] | Iterable[dt.date | str]) -> list[str]:
+    """Of the dates of `inputs` ({crawl_date: input_id}, or plain dates), those whose
+    partition is missing, was made by another stamp or from other input files."""
     stored = stamps_by_date(spark, cfg, maker)
-    return sorted({str(d) for d in dates if stored.get(str(d)) != {maker.stamp}})
+    return sorted(d for d, input_id in as_inputs(inputs).items()
+                  if stored.get(d) != {(maker.stamp, input_id)})
 
 
 def _record_maker(spark: SparkSession, cfg: Config, maker: Maker) -> None:
@@ -122,44 +154,47 @@ def differing_key(stored: dict | None, maker: Maker) -> str:
     return "an unknown setting"
 
 
-def write(df: DataFrame, cfg: Config, maker: Maker, sort_by: Iterable[str] = ("doc_id",),
-          dates: Iterable[str] = ()) -> None:
-    """Replace the `crawl_date` partitions present in `df` (stamped with `maker`), and
-    remove those of `dates` that `df` left empty, so a re-run never keeps old rows."""
+def write(df: DataFrame, cfg: Config, maker: Maker,
+          inputs: Mapping[str, str] | Iterable[dt.date | str] | None = None,
+          sort_by: Iterable[str] = ("doc_id",)) -> None:
+    """Replace the partitions of the dates of `inputs` ({crawl_date: input_id}, plain
+    dates, or None: the dates `df` holds) with the rows of `df`, stamped with `maker` and
+    the input id of their date. A date of `inputs` that `df` holds no row of leaves no
+    partition (its old one is removed), so a re-run never keeps old rows."""
     spark = df.sparkSession
+    if inputs is None:
+        inputs = [str(r[0]) for r in df.select("crawl_date").distinct().collect()]
+    inputs = as_inputs(inputs)
     _record_maker(spark, cfg, maker)
-    stamped = df.withColumn(STAMP, F.lit(maker.stamp))
+    pairs = [x for d, i in sorted(inputs.items()) if i is not None for x in (F.lit(d), F.lit(i))]
+    input_of = (F.create_map(*pairs)[F.col("crawl_date").cast("string")] if pairs
+                else F.lit(None).cast("string"))
+    stamped = df.withColumn(STAMP, F.lit(maker.stamp)).withColumn(INPUT, input_of)
+    delete_partitions(spark, cfg, maker.table, sorted(inputs))
     write_partitions(stamped, cfg, maker.table, sort_by=tuple(sort_by))
-    written = set(list_partitions(spark, cfg, maker.table))
-    emptied = [d for d in dates if d in written]
-    if emptied:
-        present = {str(r[0]) for r in df.select("crawl_date").distinct().collect()}
-        gone = [d for d in emptied if d not in present]
-        if gone:
-            delete_partitions(spark, cfg, maker.table, gone)
 
 
 def read(spark: SparkSession, cfg: Config, maker: Maker,
-         dates: Iterable[dt.date | str] | None = None) -> DataFrame:
-    """The attribute rows of `dates` (all stored ones when None), every one made by
-    `maker`; a partition missing or made otherwise is an InputError naming the table,
-    the date and the key that differs."""
+         inputs: Mapping[str, str] | Iterable[dt.date | str]) -> DataFrame:
+    """The attribute rows of the dates of `inputs` ({crawl_date: input_id}, or plain
+    dates), every one made by `maker` from those input files; a partition missing or made
+    otherwise is an InputError naming the table, the date and the key that differs."""
+    inputs = as_inputs(inputs)
     stored = stamps_by_date(spark, cfg, maker)
-    wanted = sorted(stored) if dates is None else sorted({str(d) for d in dates})
+    wanted = sorted(inputs)
+    if not wanted:
+        raise InputError(f"{maker.table}: no crawl date to read")
     for date in wanted:
-        stamps = stored.get(date)
-        if stamps is None:
-            raise InputError(f"{maker.table}: no partition crawl_date={date}: run "
-                             f"`tailguard attributes --dates {date}`")
-        other = sorted(stamps - {maker.stamp})
+        pairs = stored.get(date)
+        rerun = f"run `tailguard attributes --dates {date}` to recompute it"
+        if pairs is None:
+            raise InputError(f"{maker.table}: no partition crawl_date={date}: {rerun}")
+        other = sorted(s for s, _ in pairs if s != maker.stamp)
         if other:
             why = differing_key(_read_maker(spark, cfg, maker, other[0]), maker)
-            raise InputError(f"{maker.table}: crawl_date={date} was made with {why}: run "
-                             f"`tailguard attributes --dates {date}` to recompute it")
-    df = spark.read.parquet(cfg.table_path(maker.table)) if stored else None
-    if df is None:
-        raise InputError(f"{maker.table} not found at {cfg.table_path(maker.table)}: run "
-                         "`tailguard attributes`")
-    if dates is not None:
-        df = df.where(F.col("crawl_date").isin([dt.date.fromisoformat(d) for d in wanted]))
-    return df
+            raise InputError(f"{maker.table}: crawl_date={date} was made with {why}: {rerun}")
+        if inputs[date] is not None and {i for _, i in pairs} != {inputs[date]}:
+            raise InputError(f"{maker.table}: crawl_date={date} was made from other docs "
+                             f"files than those stored now (the date was re-ingested): {rerun}")
+    df = spark.read.parquet(cfg.table_path(maker.table))
+    return df.where(F.col("crawl_date").isin([dt.date.fromisoformat(d) for d in wanted]))

@@ -1,11 +1,13 @@
 """`tailguard shards [--set shards.name=NAME]`: anchored, tail-enriched training shards.
 
 The corpus the next model generation trains on. Stages (each timed and logged):
-1. pool: canonical copies (exact and near duplicates removed, earliest kept), one
-   Arrow pass over their text for the Gopher quality scores and tail concepts, the
-   first failed quality rule, and the post-AI admission (the detector's calibrated
-   `p_synthetic`, the page's `human_p` from the share job's `pu_scores` and its
-   domain's upper share bound must all look human);
+1. pool: canonical copies (exact and near duplicates removed, earliest kept) joined by
+   key with their per-date attributes (`attributes/quality`: tokens, size, Gopher
+   scores; `attributes/tail`: tail concepts; a date that lacks them or holds stale ones
+   is tagged first), the first failed quality rule, and the post-AI admission (the
+   detector's calibrated `p_synthetic`, the page's `human_p` from the share job's
+   `pu_scores` and its domain's upper share bound must all look human). No text is
+   read here, so re-running with another threshold or anchor re-scores nothing;
 2. keys: a tail-enrichment weight per document, seeded Efraimidis-Spirakis keys, and
    the documents an earlier shard set (`shards.accumulate_from`) keeps;
 3. choose: the anchor plan (>= `shards.anchor_ratio` of the tokens from `pre_ai` +
@@ -44,7 +46,9 @@ from tailguard.diversity.hll import estimate_many, relative_error
 from tailguard.errors import InputError
 from tailguard.io.tables import path_exists, read_table, table_bytes, table_exists, write_table
 from tailguard.mixing import choose, manifest, pool, writer
-from tailguard.mixing.quality import SCORE_COLUMNS
+from tailguard.attributes import job as attributes_job
+from tailguard.attributes import store, taggers
+from tailguard.attributes.quality import SCORE_COLUMNS
 
 log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -80,16 +84,11 @@ def shards_root(cfg: Config) -> str:
 
 def read_tail(spark, cfg: Config) -> np.ndarray:
     """The diversity job's tail band (sorted uint64), checked against `tail.*`."""
-    if not table_exists(spark, cfg, "tail_concepts"):
+    band = attributes_job.read_band(spark, cfg)
+    if band is None:
         raise InputError("table 'tail_concepts' not found: run `tailguard diversity` "
                          "(scope eras) before the shards job")
-    table = read_table(spark, cfg, "tail_concepts").toArrow()
-    for key in ("max_n", "min_count", "quantile"):
-        made = set(table.column(key).to_pylist())
-        if made and made != {cfg.tail[key]}:
-            raise InputError(f"tail_concepts was made with tail.{key}={sorted(made)[0]}, "
-                             f"this run has {cfg.tail[key]}: re-run `tailguard diversity`")
-    return np.sort(table.column("key").to_numpy().view(np.uint64))
+    return band
 
 
 def share_bounds(spark, cfg: Config) -> tuple[DataFrame, float | None]:
@@ -127,19 +126,31 @@ def previous_set(spark, cfg: Config) -> DataFrame | None:
     return spark.read.parquet(f"{path}/part-*.parquet").select(*pool.KEYS)
 
 
+def pool_attributes(spark, cfg: Config, tail: np.ndarray) -> tuple[DataFrame, DataFrame]:
+    """(quality, tail) attributes of every stored date, made current first: a date
+    without them, or whose stamp or docs files changed, is tagged now (text read for
+    those dates only); every other date is read as stored."""
+    inputs = attributes_job.docs_inputs(spark, cfg)
+    made = attributes_job.ensure_quality(spark, cfg, inputs)
+    made_tail = attributes_job.ensure_tail(spark, cfg, inputs, tail)
+    if made or made_tail:
+        log.info("shards: tagged %d dates (quality) and %d (tail) before the pool",
+                 len(made), len(made_tail))
+    return (store.read(spark, cfg, taggers.quality_maker(), inputs),
+            store.read(spark, cfg, taggers.tail_maker(tail, cfg.tail.max_n), inputs))
+
+
 def scored_pool(spark, cfg: Config, tail: np.ndarray) -> DataFrame:
-    """Stage 1: every canonical document with its scores and reason (persisted)."""
+    """Stage 1: every canonical document with its attributes and reason (persisted)."""
     s = cfg.shards
     scores = read_table(spark, cfg, "scores") if table_exists(spark, cfg, "scores") else None
     if scores is None:
         log.warning("shards: no scores table: no post_ai document can be admitted")
     small = table_bytes(spark, cfg, "provenance") <= s.broadcast_mb * _MB
-    tail_broadcast = spark.sparkContext.broadcast(tail)
+    quality, tail_attrs = pool_attributes(spark, cfg, tail)
     bounds, overall = share_bounds(spark, cfg)
-    return (pool.canonical_pool(read_table(spark, cfg, "docs"),
-                                read_table(spark, cfg, "provenance"), scores, small,
-                                read_page_scores(spark, cfg))
-            .transform(lambda df: pool.with_document_scores(df, tail_broadcast, cfg.tail.max_n))
+    return (pool.canonical_pool(read_table(spark, cfg, "provenance"), quality, tail_attrs,
+                                scores, read_page_scores(spark, cfg), small)
             .transform(lambda df: pool.with_quality_reason(df, s.quality))
             .transform(lambda df: pool.with_admission(df, bounds, overall, s.max_p_synthetic,
                                                       s.max_domain_share, s.min_human_p))

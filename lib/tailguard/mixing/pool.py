@@ -1,12 +1,10 @@
-"""The shard pool: canonical documents, their scores, and why each one is left out.
+"""The shard pool: canonical documents, their attributes, and why each one is left out.
 
 Stages (each a `DataFrame -> DataFrame` step, composed in `job.py`):
 - `canonical_pool`: the earliest copy of every near-duplicate cluster (exact and near
-  duplicates removed, earliest kept), with its era, the detector's calibrated
-  `p_synthetic` and the share job's `human_p` (table `pu_scores`);
-- `with_document_scores`: one Arrow-batched pass over the text -> the Gopher quality
-  scores (`quality.py`), the UTF-8 size, and the document's tail concepts (distinct
-  members of the diversity job's tail, and their indices for coverage);
+  duplicates removed, earliest kept), with its era, its per-date attributes (token count,
+  size and Gopher scores from `attributes/quality`, tail concepts from `attributes/tail`),
+  the detector's calibrated `p_synthetic` and the share job's `human_p` (`pu_scores`);
 - `with_quality_reason`: the first quality rule a document fails (scores stay apart from
   the decision, so a data lead can re-threshold without re-reading text);
 - `with_admission`: a `post_ai` document enters only when it (`p_synthetic` from the
@@ -15,36 +13,21 @@ Stages (each a `DataFrame -> DataFrame` step, composed in `job.py`):
 - `with_weight`, `with_sampling_keys`, `with_accumulated`: the tail-enrichment weight,
   the seeded Efraimidis-Spirakis keys, and the documents an earlier shard set keeps.
 
-Only the scoring pass reads text; everything after it runs on one small row per document.
+No step reads text: every one runs on one small row per document, joined by key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from tailguard.diversity.compiled import contains_each, key_table
-from tailguard.diversity.ngrams import hash_texts, ngrams_of
-from tailguard.mixing.quality import COUNT_COLUMNS, SCORE_COLUMNS, quality_scores
+from tailguard.attributes.quality import SCORE_COLUMNS
 from tailguard.schema import require_columns
 
 KEYS = ("doc_id", "crawl_date")
 ANCHOR_ERAS = ("pre_ai", "attested")
-POOL_COLUMNS = ("doc_id", "crawl_date", "url", "domain", "era", "n_tokens", "p_synthetic",
-                "human_p", "text")
-PASSED_THROUGH = ("doc_id", "crawl_date", "domain", "era", "n_tokens", "p_synthetic",
-                  "human_p")  # the scoring pass hands these on unchanged
-SCORED_COLUMNS = (*PASSED_THROUGH, "n_bytes", *SCORE_COLUMNS, "tail_concepts", "tail_ids")
-SCORED_DDL = ", ".join(
-    ["doc_id string", "crawl_date date", "domain string", "era string", "n_tokens int",
-     "p_synthetic double", "human_p double", "n_bytes long"]
-    + [f"{c} {'int' if c in COUNT_COLUMNS else 'double'}" for c in SCORE_COLUMNS]
-    + ["tail_concepts int", "tail_ids array<int>"])
+POOL_COLUMNS = ("doc_id", "crawl_date", "domain", "era", "n_tokens", "p_synthetic",
+                "human_p", "n_bytes", *SCORE_COLUMNS, "tail_concepts", "tail_ids")
 
 # (reason, score column, "min" | "max", config key under shards.quality, list index):
 # the first rule a document fails names why it is left out.
@@ -70,22 +53,30 @@ QUALITY_RULES = (
 ADMISSION_REASONS = ("unscored", "p_synthetic", "human_p", "domain_share")
 
 
-def canonical_pool(docs: DataFrame, provenance: DataFrame, scores: DataFrame | None,
-                   broadcast_provenance: bool = False, pages: DataFrame | None = None
-                   ) -> DataFrame:
+def canonical_pool(provenance: DataFrame, quality: DataFrame, tail: DataFrame,
+                   scores: DataFrame | None, pages: DataFrame | None = None,
+                   broadcast_provenance: bool = False) -> DataFrame:
     """POOL_COLUMNS of the canonical copy of every cluster (`provenance.is_canonical`:
-    the earliest (crawl_date, doc_id) of its exact / near-duplicate cluster). `scores`
-    (the detector's) may be None (no detector run): then every `p_synthetic` is null and
-    no `post_ai` document is admitted later. `pages` is the share job's `pu_scores`
-    (doc_id, crawl_date, human_p); None leaves `human_p` null."""
-    require_columns(docs, ("doc_id", "crawl_date", "url", "domain", "n_words", "text"),
+    the earliest (crawl_date, doc_id) of its exact / near-duplicate cluster), with its
+    `quality` and `tail` attributes (a canonical document without them is an error: the
+    caller makes them current first). `scores` (the detector's) may be None (no detector
+    run): then every `p_synthetic` is null and no `post_ai` document is admitted later.
+    `pages` is the share job's `pu_scores` (doc_id, crawl_date, human_p); None leaves
+    `human_p` null."""
+    require_columns(provenance, ("doc_id", "crawl_date", "domain", "era", "is_canonical"),
                     "canonical_pool")
-    require_columns(provenance, ("doc_id", "crawl_date", "era", "is_canonical"),
-                    "canonical_pool")
-    canonical = provenance.where(F.col("is_canonical")).select(*KEYS, "era")
-    pool = docs.select(*KEYS, "url", "domain", F.col("n_words").alias("n_tokens"), "text").join(
-        F.broadcast(canonical) if broadcast_provenance else canonical, on=list(KEYS),
-        how="inner")
+    require_columns(quality, (*KEYS, "n_tokens", "n_bytes", *SCORE_COLUMNS), "canonical_pool")
+    require_columns(tail, (*KEYS, "tail_concepts", "tail_ids"), "canonical_pool")
+    canonical = provenance.where(F.col("is_canonical")).select(*KEYS, "domain", "era")
+    attrs = (quality.select(*KEYS, "n_tokens", "n_bytes", *SCORE_COLUMNS)
+             .join(tail.select(*KEYS, "tail_concepts", "tail_ids"), on=list(KEYS), how="inner"))
+    pool = (F.broadcast(canonical) if broadcast_provenance else canonical).join(
+        attrs, on=list(KEYS), how="left")
+    missing = F.col("n_tokens").isNull() | F.col("tail_concepts").isNull()
+    pool = pool.withColumn("n_tokens", F.when(~missing, F.col("n_tokens")).otherwise(
+        F.raise_error(F.concat(F.lit("shards: no attributes for canonical document "),
+                               F.col("doc_id"), F.lit(" of "),
+                               F.col("crawl_date").cast("string"))).cast("int")))
     if scores is None:
         pool = pool.withColumn("p_synthetic", F.lit(None).cast("double"))
     else:
@@ -102,55 +93,6 @@ def duplicates_by_kind(provenance: DataFrame) -> dict[str, int]:
     rows = (provenance.where(~F.col("is_canonical")).groupBy("dup_kind").count()
             .collect())
     return {f"duplicate_{r['dup_kind']}": int(r["count"]) for r in rows}
-
-
-def tail_members(texts: pa.Array, table: np.ndarray, tail: np.ndarray, max_n: int
-                 ) -> tuple[np.ndarray, pa.ListArray]:
-    """Per document: how many distinct tail concepts it holds, and their indices into the
-    sorted tail (so coverage of any sample is a distinct count of small integers)."""
-    n_docs = len(texts)
-    if not len(tail):
-        return np.zeros(n_docs, np.int32), pa.array([[]] * n_docs, pa.list_(pa.int32()))
-    grams = ngrams_of(hash_texts(texts), max_n, max_n)
-    hits = np.flatnonzero(contains_each(table, grams.concepts))
-    doc_of = np.searchsorted(grams.concept_bounds, hits, side="right") - 1
-    index = np.searchsorted(tail, grams.concepts[hits]).astype(np.int64)
-    pairs = np.unique(doc_of.astype(np.int64) * len(tail) + index)  # sorted by doc
-    docs, ids = pairs // len(tail), (pairs % len(tail)).astype(np.int32)
-    counts = np.bincount(docs, minlength=n_docs).astype(np.int32)
-    offsets = np.zeros(n_docs + 1, np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    return counts, pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids))
-
-
-def _score_fn(tail_broadcast, max_n: int):
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        tail = np.asarray(tail_broadcast.value, np.uint64)
-        table = key_table(tail)
-        for batch in batches:
-            texts = batch.column("text")
-            scores = quality_scores(texts)
-            counts, ids = tail_members(texts, table, tail, max_n)
-            sizes = pc.binary_length(texts.cast(pa.large_string()).fill_null(""))
-            columns = {name: batch.column(name) for name in PASSED_THROUGH}
-            columns["n_bytes"] = sizes.cast(pa.int64())
-            for name in SCORE_COLUMNS:
-                values = scores[name]
-                columns[name] = pa.array(values.astype(np.int32) if name in COUNT_COLUMNS
-                                         else values)
-            columns["tail_concepts"] = pa.array(counts)
-            columns["tail_ids"] = ids
-            yield pa.RecordBatch.from_pydict(columns)
-
-    return run
-
-
-def with_document_scores(pool: DataFrame, tail_broadcast, max_n: int) -> DataFrame:
-    """SCORED_COLUMNS: one Arrow pass over the text (quality scores, UTF-8 bytes, tail
-    concepts); the text itself does not leave the pass."""
-    require_columns(pool, POOL_COLUMNS, "with_document_scores")
-    return pool.select(*POOL_COLUMNS).drop("url").mapInArrow(
-        _score_fn(tail_broadcast, max_n), SCORED_DDL)
 
 
 def _rule_fails(column: str, op: str, bound: float) -> Column:
