@@ -1,9 +1,13 @@
 """`make daily` (= `tailguard pipeline --dates D`) after a full run, on `file://` URIs.
 
-A small demo crawl is run in full without its last date, then the last date arrives:
+A small demo crawl is run without its last date and a shard set released, then the last
+date arrives:
 - the daily run changes only what it should: the stored partitions of every earlier
-  date are byte-identical, the new date's partitions appear, and the metrics, shards and
-  report are refreshed from everything;
+  date are byte-identical, the new date's partitions appear, and it writes no shard set
+  (a release is `tailguard shards`);
+- what it leaves is correct, not merely changed: every table equals the one a single run
+  over all dates writes, and the shard set released after it is byte-identical to that
+  run's;
 - a daily run killed (SIGKILL, mid-job) and then re-run gives the same tables and
   byte-identical shards as the clean daily run.
 Everything is addressed as `file:///...` URIs (input.path, output.root, the detector).
@@ -14,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -30,10 +33,12 @@ from tailguard.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
-PARTITIONED = ("docs", "quarantine", "scores", "signatures")
+PARTITIONED = ("docs", "quarantine", "scores", "signatures", "attributes/quality")
 COMPARED = ("docs", "quarantine", "scores", "provenance", "metrics/synthetic_share",
             "metrics/synthetic_share_monthly", "metrics/diversity", "metrics/tail_coverage",
-            "metrics/rarefaction", "pu_scores")
+            "metrics/rarefaction", "pu_scores", "attributes/quality", "attributes/tail")
+# names the docs files a row was computed from (new file names on every write)
+RUN_COLUMNS = ("input_id",)
 
 
 def _sets(root: Path, out: Path) -> list[str]:
@@ -65,6 +70,7 @@ def _rows(spark, out: Path, name: str) -> list:
     """A table's rows, sorted; floats to 12 significant digits (the share bootstrap's sums
     differ in the last bits from run to run: summation order, not the data)."""
     df = spark.read.parquet((out / name).as_uri())
+    df = df.drop(*[c for c in RUN_COLUMNS if c in df.columns])
 
     def norm(value) -> str:
         return f"{value:.12g}" if isinstance(value, float) else str(value)
@@ -95,14 +101,22 @@ def daily(spark, tmp_path_factory):
     run_job("train-detector", _context(spark, sets,
                                        input=str(root / "sample" / "detector_train.jsonl")))
     run_job("pipeline", _context(spark, sets, dates=old_dates))
+    assert not (clean / "shards").exists(), "a dated pipeline run wrote a shard set"
+    run_job("shards", _context(spark, sets))  # the release before the new date
     shutil.copytree(clean, killed)
     before = {name: _files(clean / name) for name in PARTITIONED}
-    before_manifest = json.loads((clean / "shards" / "main" / "manifest.json").read_text())
+    before_shards = _shards(clean)
     before_share = _rows(spark, clean, "metrics/synthetic_share")
     run_job("pipeline", _context(spark, sets, dates=[new_date]))
-    return {"root": root, "clean": clean, "killed": killed, "new": new_date,
-            "old": old_dates, "before": before, "before_manifest": before_manifest,
-            "before_share": before_share, "sets_killed": _sets(root, killed)}
+    after_daily_shards = _shards(clean)
+    run_job("shards", _context(spark, sets))  # the next release
+    # the same crawl in one run over every date
+    full = root / "full"
+    run_job("pipeline", _context(spark, _sets(root, full)))
+    return {"root": root, "clean": clean, "killed": killed, "full": full, "new": new_date,
+            "old": old_dates, "before": before, "before_shards": before_shards,
+            "after_daily_shards": after_daily_shards, "before_share": before_share,
+            "sets_killed": _sets(root, killed)}
 
 
 def test_daily_run_changes_only_the_new_date_and_refreshes_the_rest(spark, daily):
@@ -120,12 +134,21 @@ def test_daily_run_changes_only_the_new_date_and_refreshes_the_rest(spark, daily
     provenance = spark.read.parquet((clean / "provenance").as_uri())
     assert provenance.where(f"crawl_date = '{daily['new']}'").count() == new_docs
     assert provenance.count() == spark.read.parquet((clean / "docs").as_uri()).count()
-    # refreshed from everything: the new documents reach the share, the shards and report
+    # refreshed from everything: the new documents reach the share and the report
     assert _rows(spark, clean, "metrics/synthetic_share") != daily["before_share"]
-    manifest = json.loads((clean / "shards" / "main" / "manifest.json").read_text())
-    assert manifest != daily["before_manifest"]
     report = (clean / "report" / "index.html").read_text("utf-8")
     assert f"to {daily['new']}" in report  # the ingest section names the new last date
+    # a daily run is not a release: the shard set is the one released before it
+    assert daily["after_daily_shards"] == daily["before_shards"]
+
+
+def test_daily_run_leaves_what_one_run_over_every_date_leaves(spark, daily):
+    clean, full = daily["clean"], daily["full"]
+    for name in COMPARED:
+        assert _rows(spark, clean, name) == _rows(spark, full, name), name
+    # the release after the daily run is the shard set of the one full run, byte for byte
+    assert _shards(clean) == _shards(full)
+    assert _shards(clean) != daily["before_shards"]
 
 
 def test_killed_daily_run_then_rerun_equals_a_clean_daily_run(spark, daily):
@@ -157,6 +180,7 @@ def test_killed_daily_run_then_rerun_equals_a_clean_daily_run(spark, daily):
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     run_job("pipeline", _context(spark, sets, dates=[daily["new"]]))
+    run_job("shards", _context(spark, sets))
     clean = daily["clean"]
     for name in COMPARED:
         assert _rows(spark, killed, name) == _rows(spark, clean, name), name

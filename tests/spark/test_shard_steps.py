@@ -9,9 +9,9 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from tailguard.attributes.quality import SCORE_COLUMNS
 from tailguard.config import load_config
 from tailguard.mixing import choose, pool
-from tailguard.attributes.quality import SCORE_COLUMNS
 
 D1, D2 = dt.date(2020, 1, 1), dt.date(2024, 1, 1)
 
@@ -24,7 +24,7 @@ def _attributes(spark, keys):
                        for c in SCORE_COLUMNS])
     quality = spark.createDataFrame(
         [(d, c, n, 10 * n, *[int(v) if col in ("q_words", "q_stop_words") else v
-                             for col, v in zip(SCORE_COLUMNS, scores)])
+                             for col, v in zip(SCORE_COLUMNS, scores, strict=True)])
          for d, c, n in keys], ddl)
     tail = spark.createDataFrame([(d, c, 2, [0, 1]) for d, c, _ in keys],
                                  "doc_id string, crawl_date date, tail_concepts int, "

@@ -30,8 +30,7 @@ from pyspark.sql import functions as F
 from tailguard import paths
 from tailguard.config import Config
 from tailguard.errors import InputError
-from tailguard.io.tables import (delete_partitions, list_partitions, path_exists,
-                                 write_partitions)
+from tailguard.io.tables import delete_partitions, list_partitions, path_exists, write_partitions
 
 KEYS = ("doc_id", "crawl_date")
 STAMP = "made_by"

@@ -41,14 +41,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 import tailguard
+from tailguard.attributes import job as attributes_job
+from tailguard.attributes import store, taggers
+from tailguard.attributes.quality import SCORE_COLUMNS
 from tailguard.config import Config
 from tailguard.diversity.hll import estimate_many, relative_error
 from tailguard.errors import InputError
 from tailguard.io.tables import path_exists, read_table, table_bytes, table_exists, write_table
 from tailguard.mixing import choose, manifest, pool, writer
-from tailguard.attributes import job as attributes_job
-from tailguard.attributes import store, taggers
-from tailguard.attributes.quality import SCORE_COLUMNS
 
 log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
