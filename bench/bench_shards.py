@@ -75,7 +75,7 @@ def _plain_read_and_write(spark, cfg, rows: int, out: Path) -> None:
 
 
 def bench(spark, cfg) -> list[dict]:
-    from tailguard.mixing.job import run as shards_run
+    from tailguard.shards.job import run as shards_run
 
     _prerequisites(spark, cfg)
     cores = spark_cores(spark)

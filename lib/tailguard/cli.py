@@ -63,7 +63,7 @@ JOBS: dict[str, JobSpec] = {
     "share": JobSpec("tailguard.synthetic.share:run", "synthetic share per domain"),
     "diversity": JobSpec("tailguard.diversity.job:run",
                          "n-gram diversity, tail coverage, rarefaction", _diversity_args),
-    "shards": JobSpec("tailguard.mixing.job:run",
+    "shards": JobSpec("tailguard.shards.job:run",
                       "anchored, tail-enriched training shards + manifest.json"),
     "report": JobSpec("tailguard.report.job:run",
                       "self-contained <output.root>/report/index.html"),

@@ -1,4 +1,4 @@
-"""The shard pool's Spark steps (mixing/pool.py, mixing/choose.py) on small frames."""
+"""The shard pool's Spark steps (shards/pool.py, shards/choose.py) on small frames."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from tailguard.attributes.quality import SCORE_COLUMNS
 from tailguard.config import load_config
-from tailguard.mixing import choose, pool
+from tailguard.shards import choose, pool
 
 D1, D2 = dt.date(2020, 1, 1), dt.date(2024, 1, 1)
 

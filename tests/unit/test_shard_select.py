@@ -1,4 +1,4 @@
-"""The shard budget math (mixing/select.py) and the manifest helpers, without Spark."""
+"""The shard budget math (shards/select.py) and the manifest helpers, without Spark."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fractions import Fraction
 import pytest
 
 from tailguard.config import load_config
-from tailguard.mixing import manifest
-from tailguard.mixing.select import (
+from tailguard.shards import manifest
+from tailguard.shards.select import (
     ANCHOR_FLOOR,
     BUCKETS,
     bucket_of,
@@ -19,7 +19,7 @@ from tailguard.mixing.select import (
     plan_budget,
     prefix_within,
 )
-from tailguard.mixing.writer import file_count
+from tailguard.shards.writer import file_count
 
 
 def test_plan_keeps_the_requested_budget_when_the_anchor_pool_suffices():

@@ -37,8 +37,8 @@ from pyspark.sql import functions as F
 from tailguard.cli import JobContext, run_job
 from tailguard.config import load_config
 from tailguard.io.tables import read_table
-from tailguard.mixing import pool as pool_module
 from tailguard.sample import realtext as rt
+from tailguard.shards import pool as pool_module
 from tailguard.synthetic import pu, pu_share
 from tailguard.synthetic import share as share_job
 

@@ -48,7 +48,7 @@ from tailguard.config import Config
 from tailguard.diversity.hll import estimate_many, relative_error
 from tailguard.errors import InputError
 from tailguard.io.tables import path_exists, read_table, table_bytes, table_exists, write_table
-from tailguard.mixing import choose, manifest, pool, writer
+from tailguard.shards import choose, manifest, pool, writer
 
 log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from tailguard.mixing.pool import KEYS, is_anchor
-from tailguard.mixing.select import (
+from tailguard.schema import require_columns
+from tailguard.shards.pool import KEYS, is_anchor
+from tailguard.shards.select import (
     BUCKETS,
     BudgetPlan,
     Cut,
@@ -24,7 +25,6 @@ from tailguard.mixing.select import (
     plan_budget,
     prefix_within,
 )
-from tailguard.schema import require_columns
 
 log = logging.getLogger(__name__)
 SAMPLERS = {"selected": "key_weighted", "sampled": "key_uniform"}
