@@ -194,3 +194,23 @@ def test_shard_pool_keeps_scores_apart_from_the_decision(demo, shard_set):
     assert frame["q_words"].notna().all()
     assert not frame.loc[frame["reason"].notna(), "selected"].any()
     assert frame["selected"].sum() == shard_set[0]["rows"]
+
+
+def test_another_threshold_re_scores_nothing(demo, shard_set, monkeypatch):
+    """The pool is built from the stored attributes: with the taggers unable to run, a
+    stricter admission still gives a shard set, and its pool's scores are the same."""
+    from tailguard.attributes import taggers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the shards job tagged text on a re-run")
+
+    monkeypatch.setattr(taggers, "with_quality", refuse)
+    monkeypatch.setattr(taggers, "with_tail", refuse)
+    strict = demo.run_with("shards", "shards.name=strict", "shards.max_p_synthetic=0.2")
+    assert strict["filters"]["p_synthetic"] > shard_set[0]["filters"]["p_synthetic"]
+    columns = ["doc_id", "crawl_date", "q_words", "q_dup_lines", "tail_concepts"]
+    main, other = (ds.dataset(demo.cfg.table_path(f"shard_pool/{name}"), format="parquet",
+                              partitioning="hive").to_table(columns=columns).to_pandas()
+                   .sort_values(["doc_id", "crawl_date"]).reset_index(drop=True)
+                   for name in ("main", "strict"))
+    pd.testing.assert_frame_equal(main, other)
