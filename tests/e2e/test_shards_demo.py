@@ -214,3 +214,25 @@ def test_another_threshold_re_scores_nothing(demo, shard_set, monkeypatch):
                    .sort_values(["doc_id", "crawl_date"]).reset_index(drop=True)
                    for name in ("main", "strict"))
     pd.testing.assert_frame_equal(main, other)
+
+
+def test_era_mix_recomputed_from_the_part_files_matches_the_manifest(demo, shard_set):
+    """The anchor is re-measured, not re-read: the written rows' keys joined to
+    `provenance` (for the era) and `docs` (for the token count), independently of the
+    pool the job built."""
+    manifest, root = shard_set
+    parts = pq.read_table([str(root / f["name"]) for f in manifest["files"]],
+                          columns=["doc_id", "crawl_date", "era"]).to_pandas()
+    keys = ["doc_id", "crawl_date"]
+    provenance = read_table(demo.spark, demo.cfg, "provenance").select(
+        *keys, "era").toPandas().rename(columns={"era": "true_era"})
+    docs = read_table(demo.spark, demo.cfg, "docs").select(*keys, "n_words").toPandas()
+    rows = parts.merge(provenance, on=keys, how="left").merge(docs, on=keys, how="left")
+    assert rows["true_era"].notna().all() and rows["n_words"].notna().all()
+    assert (rows["era"] == rows["true_era"]).all()
+    by_era = rows.groupby("true_era")["n_words"].sum().to_dict()
+    assert {k: int(v) for k, v in by_era.items()} == manifest["tokens_by_era"]
+    anchor = sum(v for k, v in by_era.items() if k in ("pre_ai", "attested"))
+    assert anchor / rows["n_words"].sum() == pytest.approx(manifest["anchor"]["measured_share"],
+                                                           abs=1e-6)
+    assert anchor / rows["n_words"].sum() >= manifest["anchor"]["configured_ratio"]
