@@ -272,9 +272,11 @@ def ingest_files(spark: SparkSession, cfg: Config, uri: str, tasks: list[listing
         docs, quarantine = select_docs(records), select_quarantine(records)
         counts = count_frames(records, docs, quarantine)
         check_conserved(counts)
-        tables.write_partitions(docs, cfg, "docs", sort_by=("doc_id", "source_file", "lang"))
+        tables.write_partitions(docs, cfg, "docs", sort_by=("doc_id", "source_file", "lang"),
+                                rows=counts.kept)
         tables.write_partitions(quarantine, cfg, "quarantine",
-                                sort_by=("source_file", "record_index", "reason"))
+                                sort_by=("source_file", "record_index", "reason"),
+                                rows={d: sum(r.values()) for d, r in counts.quarantined.items()})
         _drop_emptied(spark, cfg, counts, tasks, full_run=dates is None)
     finally:
         records.unpersist()

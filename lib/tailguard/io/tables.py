@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -148,22 +148,62 @@ def _swap_in(spark: SparkSession, staging: str, target: str) -> None:
             raise OSError(f"could not move {staging} to {target}")
 
 
+# Rows of one crawl date per writer bucket when the caller knows the date's size: a file
+# far smaller than an Arrow batch makes every later read pay a file open and a Python
+# batch per handful of rows (a 70-document date in 16 files read back as 16 batches).
+BUCKET_ROWS = 4096
+
+
+def date_bucket_count(rows: int, max_buckets: int) -> int:
+    """Writer buckets for a date of `rows` rows: one per BUCKET_ROWS, 1 to max_buckets."""
+    return max(1, min(max_buckets, -(-int(rows) // BUCKET_ROWS)))
+
+
+def date_rows(df: DataFrame, partition_col: str = "crawl_date") -> dict:
+    """{partition value: rows} of a (cheaply counted, e.g. stored) frame, to size
+    `write_partitions` buckets by."""
+    return {r[partition_col]: r["count"] for r in df.groupBy(partition_col).count().collect()}
+
+
+def _bucket_counts(rows: Mapping | None, partition_col: str, max_buckets: int
+                   ) -> tuple[Column, int | None]:
+    """The per-row bucket count (a literal map lookup over the partition value) and the
+    writer tasks the rows need (one per BUCKET_ROWS of all dates, at least a date's
+    buckets); without `rows`, max_buckets for every date and no task bound."""
+    if rows is None:
+        return F.lit(max_buckets), None
+    counts = {value: date_bucket_count(n, max_buckets) for value, n in rows.items()}
+    known = sorted((v, n) for v, n in counts.items() if v is not None)
+    column = F.lit(max_buckets)
+    if known:
+        lookup = F.create_map(*[F.lit(x) for pair in known for x in pair])
+        column = F.coalesce(F.element_at(lookup, F.col(partition_col)), column)
+    if None in counts:
+        column = F.when(F.col(partition_col).isNull(), F.lit(counts[None])).otherwise(column)
+    tasks = date_bucket_count(sum(rows.values()), 1 << 30)
+    return column, max([tasks, *counts.values()])
+
+
 def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[str] = (),
-                     partition_col: str = "crawl_date") -> None:
+                     partition_col: str = "crawl_date", rows: Mapping | None = None) -> None:
     """Replace exactly the `partition_col` partitions present in `df`; leave the rest.
 
-    Rows of one date go to `output.date_buckets` hash buckets of their sort key, so a
-    large date (a daily snapshot of a web crawl) is written by that many tasks at once
-    instead of one core. Rows go to writer tasks by an explicit id (repartitionById over
-    spark.sql.shuffle.partitions tasks), so which rows share a file depends only on the
-    rows and the config, never on the number of cores or the input's partitioning;
-    with `sort_by` each file is sorted: same input + config, same files.
+    Rows of one date go to up to `output.date_buckets` hash buckets of their sort key, so
+    a large date (a daily snapshot of a web crawl) is written by that many tasks at once
+    instead of one core; with `rows` ({date: rows}, e.g. the date's documents) a date gets
+    one bucket per BUCKET_ROWS rows only, so a small date is one file, and small dates
+    share writer tasks (one per BUCKET_ROWS rows of the whole frame). Rows go to writer
+    tasks by an explicit id (repartitionById over at most spark.sql.shuffle.partitions
+    tasks), so which rows share a file depends only on the rows, `rows` and the config,
+    never on the number of cores or the input's partitioning; with `sort_by` each file is
+    sorted: same input + config, same files.
     """
     sort_by = tuple(sort_by)
-    buckets = cfg.output.date_buckets
-    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in (sort_by or df.columns[:1])]),
-                    F.lit(buckets))
+    buckets, tasks = _bucket_counts(rows, partition_col, cfg.output.date_buckets)
+    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in (sort_by or df.columns[:1])]), buckets)
     parts = max(int(df.sparkSession.conf.get("spark.sql.shuffle.partitions")), 1)
+    if tasks is not None:
+        parts = min(parts, tasks)
     # (date, bucket) -> writer task directly: a date's buckets land on consecutive tasks,
     # so min(buckets, parts) tasks write it (a hash of (date, bucket) would collide).
     task = (F.pmod(F.xxhash64(F.col(partition_col)), F.lit(parts)) + bucket).cast("int")
