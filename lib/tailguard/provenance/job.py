@@ -210,7 +210,9 @@ def assign(ctx: JobContext) -> None:
     write_table(out, cfg, "provenance", sort_by=["crawl_date", "doc_id"])
 
 
-def run(ctx: JobContext) -> None:
+def run(ctx: JobContext) -> dict[str, float]:
+    """Run the stages; returns their wall seconds by name (logged, and reported by the
+    benchmark)."""
     spark, cfg = ctx.spark, ctx.cfg
     spec = LshSpec.from_config(cfg.dedup)
     log.info("provenance: %s, LSH %d bands x %d rows at threshold %.2f, boilerplate %s",
@@ -238,3 +240,4 @@ def run(ctx: JobContext) -> None:
     log.info("provenance: stage seconds %s",
              ", ".join(f"{name} {secs:.1f}" for name, secs in timings.items()))
     log.info("provenance: written to %s", cfg.table_path("provenance"))
+    return timings
