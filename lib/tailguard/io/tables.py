@@ -12,6 +12,7 @@ Two write modes, both safe to re-run after a crash:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -86,20 +87,57 @@ def read_table(
     return df
 
 
+# Where Spark's Parquet writer stores the frame's schema (JSON) in every file footer.
+SPARK_SCHEMA_KEY = "org.apache.spark.sql.parquet.row.metadata"
+
+
+def _first_data_file(spark: SparkSession, path: str) -> tuple[str, object] | None:
+    """(path relative to the table, Hadoop Path) of the first data file found under
+    `path`, skipping hidden and `_`-prefixed entries as Spark does; None when there is
+    none. The listing is lazy: it stops at the first file."""
+    fs, hadoop_path, _ = _fs_and_path(spark, path)
+    files = fs.listFiles(hadoop_path, True)
+    root = path.rstrip("/")
+    while files.hasNext():
+        found = files.next().getPath()
+        text = found.toString()
+        relative = text[text.find(root) + len(root):]
+        if not any(part.startswith(("_", ".")) for part in relative.split("/") if part):
+            return relative, found
+    return None
+
+
+def _file_schema(spark: SparkSession, path: str) -> tuple[str, T.StructType] | None:
+    """(relative path, schema) of one data file of a table, read from its footer on the
+    driver (no Spark job, no listing of every partition); falls back to Spark's own
+    inference for files another writer made. None when the table has no data file."""
+    first = _first_data_file(spark, path)
+    if first is None:
+        return None
+    relative, hadoop_file = first
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    footer = jvm.org.apache.parquet.hadoop.ParquetFileReader.readFooter(conf, hadoop_file)
+    stored = footer.getFileMetaData().getKeyValueMetaData().get(SPARK_SCHEMA_KEY)
+    if stored:
+        return relative, T.StructType.fromJson(json.loads(stored))
+    try:
+        return relative, spark.read.parquet(path).schema
+    except AnalysisException:  # Spark cannot infer a schema: there is no data file
+        return None
+
+
 def _checked_fields(spark: SparkSession, name: str, path: str,
                     known: T.StructType) -> set[str] | None:
     """Contract columns the table's files hold (None when it has no data file); a column
     whose file type differs from the contract is an InputError."""
-    try:
-        inferred = spark.read.parquet(path)
-    except AnalysisException:  # Spark cannot infer a schema: there is no data file
+    found = _file_schema(spark, path)
+    if found is None:
         return None
-    files = inferred.inputFiles()
-    if not files:
-        return None
-    relative = files[0][files[0].find(path.rstrip("/")) + len(path.rstrip("/")):]
+    relative, file_schema = found
     partitions = {part.split("=", 1)[0] for part in relative.split("/")[:-1] if "=" in part}
-    got = {f.name: f.dataType for f in inferred.schema.fields}
+    got = {f.name: f.dataType for f in file_schema.fields}
+    got.update({column: None for column in partitions if column not in got})
     wrong = [f"{f.name} is {got[f.name].simpleString()}, not {f.dataType.simpleString()}"
              for f in known.fields
              if f.name in got and f.name not in partitions and got[f.name] != f.dataType]
