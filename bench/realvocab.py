@@ -10,7 +10,9 @@ Yelp, PubMedQA, ELI5, WikiHow, Wikipedia), so words, their lengths and their fre
 tail are real; only their order into pages is made up.
 
 The page shape drives dedup cost and quality, so it mimics extracted web text:
-- paragraphs of 1-5 consecutive sentences of one source text, one paragraph per line;
+- paragraphs of 1-5 consecutive sentences of one source text, one paragraph per line,
+  so a page has ~10 lines (median 9, mean 9.8; median 21 words a line) like extracted
+  web text, which is what the boilerplate stage's cost depends on;
 - log-normal page lengths, median ~2.7 KB (~360 words), 20 to ~30k bytes;
 - 500 sites, each with its own 1-3 header and 1-3 footer lines of furniture (share bars,
   archive notes, copyright lines naming the site; some WordPress lines are common to many

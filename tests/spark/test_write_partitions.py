@@ -1,5 +1,6 @@
-"""write_partitions spreads one crawl date over output.date_buckets tasks, and the files
-it writes depend on the rows and the config only, not on how the input was partitioned."""
+"""write_partitions spreads one crawl date over output.date_buckets tasks (or as many as its
+rows need, when the caller gives them), and the files it writes depend on the rows and the
+config only, not on how the input was partitioned."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from tailguard.io.tables import read_table, write_partitions
+from tailguard.io.tables import BUCKET_ROWS, date_bucket_count, read_table, write_partitions
 
 
 def _frame(spark, n: int, slices: int):
@@ -40,3 +41,30 @@ def test_one_date_is_written_by_many_tasks_with_the_same_files(spark, make_cfg):
         assert len(rows) == 2000 and len({r["doc_id"] for r in rows}) == 2000
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", "2")
+
+
+def test_dates_sized_by_their_rows_get_as_many_files_as_they_need(spark, make_cfg):
+    spark.conf.set("spark.sql.shuffle.partitions", "8")
+    try:
+        cfg = make_cfg("output.date_buckets=16")
+        small, big = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
+        n_big = 2 * BUCKET_ROWS + 1
+        frame = (_frame(spark, 50, 1)
+                 .unionByName(_frame(spark, n_big, 3).withColumn("crawl_date", F.lit(big))))
+        rows = {small: 50, big: n_big}
+        write_partitions(frame, cfg, "a", sort_by=("doc_id",), rows=rows)
+        write_partitions(frame.repartition(7), cfg, "b", sort_by=("doc_id",), rows=rows)
+        root = Path(cfg.table_path("a"))
+        assert len(list(root.glob(f"crawl_date={small}/*.parquet"))) == 1
+        assert len(list(root.glob(f"crawl_date={big}/*.parquet"))) == 3
+        assert _file_digests(cfg.table_path("a")) == _file_digests(cfg.table_path("b"))
+        assert read_table(spark, cfg, "a").count() == 50 + n_big
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", "2")
+
+
+def test_bucket_count_grows_with_rows_up_to_the_config():
+    assert date_bucket_count(0, 16) == 1
+    assert date_bucket_count(BUCKET_ROWS, 16) == 1
+    assert date_bucket_count(BUCKET_ROWS + 1, 16) == 2
+    assert date_bucket_count(100 * BUCKET_ROWS, 16) == 16

@@ -185,25 +185,42 @@ def select_quarantine(records: DataFrame) -> DataFrame:
 
 
 def count_frames(records: DataFrame, docs: DataFrame, quarantine: DataFrame) -> IngestCounts:
-    """The readers' per-file summary rows, and two small aggregations (files x dates x
-    reasons rows) over the frames that are written."""
-    read_files, read = {}, Counter()
-    for r in records.where(F.col("n_read").isNotNull()).select(
-            "source_file", "crawl_date", "n_read").collect():
-        read_files[r["source_file"]] = read_files.get(r["source_file"], 0) + r["n_read"]
-        read[r["crawl_date"]] += r["n_read"]
-    kept_files, kept = {}, Counter()
-    for r in docs.groupBy("crawl_date", "source_file").count().collect():
-        kept_files[r["source_file"]] = r["count"]
-        kept[r["crawl_date"]] += r["count"]
+    """The readers' per-file summary rows and the rows of the two frames that are written,
+    counted by (file, date, reason) in one aggregation (one Spark job, files x dates x
+    reasons rows back)."""
+    reason = F.lit(None).cast("string")
+    counted = (
+        records.where(F.col("n_read").isNotNull())
+        .select(F.lit("read").alias("kind"), "source_file", "crawl_date",
+                reason.alias("reason"), F.col("n_read").alias("n"))
+        .unionByName(docs.select(F.lit("kept").alias("kind"), "source_file", "crawl_date",
+                                 reason.alias("reason"), F.lit(1).cast("long").alias("n")))
+        .unionByName(quarantine.select(F.lit("quarantined").alias("kind"), "source_file",
+                                       "crawl_date", "reason",
+                                       F.lit(1).cast("long").alias("n")))
+        .groupBy("kind", "source_file", "crawl_date", "reason")
+        .agg(F.sum("n").alias("count"))
+        .collect()
+    )
+    read_files: Counter[str] = Counter()
+    read: Counter = Counter()
+    kept_files: Counter[str] = Counter()
+    kept: Counter = Counter()
     quarantined: dict[dt.date | None, dict[str, int]] = {}
     quarantined_files: Counter[str] = Counter()
-    for r in quarantine.groupBy("crawl_date", "source_file", "reason").count().collect():
-        by_reason = quarantined.setdefault(r["crawl_date"], {})
-        by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
-        quarantined_files[r["source_file"]] += r["count"]
+    for r in counted:
+        if r["kind"] == "read":
+            read_files[r["source_file"]] += r["count"]
+            read[r["crawl_date"]] += r["count"]
+        elif r["kind"] == "kept":
+            kept_files[r["source_file"]] += r["count"]
+            kept[r["crawl_date"]] += r["count"]
+        else:
+            by_reason = quarantined.setdefault(r["crawl_date"], {})
+            by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
+            quarantined_files[r["source_file"]] += r["count"]
     return IngestCounts(read=dict(read), kept=dict(kept), quarantined=quarantined,
-                        read_files=read_files, kept_files=kept_files,
+                        read_files=dict(read_files), kept_files=dict(kept_files),
                         quarantined_files=dict(quarantined_files))
 
 
@@ -272,9 +289,11 @@ def ingest_files(spark: SparkSession, cfg: Config, uri: str, tasks: list[listing
         docs, quarantine = select_docs(records), select_quarantine(records)
         counts = count_frames(records, docs, quarantine)
         check_conserved(counts)
-        tables.write_partitions(docs, cfg, "docs", sort_by=("doc_id", "source_file", "lang"))
+        tables.write_partitions(docs, cfg, "docs", sort_by=("doc_id", "source_file", "lang"),
+                                rows=counts.kept)
         tables.write_partitions(quarantine, cfg, "quarantine",
-                                sort_by=("source_file", "record_index", "reason"))
+                                sort_by=("source_file", "record_index", "reason"),
+                                rows={d: sum(r.values()) for d, r in counts.quarantined.items()})
         _drop_emptied(spark, cfg, counts, tasks, full_run=dates is None)
     finally:
         records.unpersist()

@@ -12,11 +12,12 @@ Two write modes, both safe to re-run after a crash:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -86,20 +87,57 @@ def read_table(
     return df
 
 
+# Where Spark's Parquet writer stores the frame's schema (JSON) in every file footer.
+SPARK_SCHEMA_KEY = "org.apache.spark.sql.parquet.row.metadata"
+
+
+def _first_data_file(spark: SparkSession, path: str) -> tuple[str, object] | None:
+    """(path relative to the table, Hadoop Path) of the first data file found under
+    `path`, skipping hidden and `_`-prefixed entries as Spark does; None when there is
+    none. The listing is lazy: it stops at the first file."""
+    fs, hadoop_path, _ = _fs_and_path(spark, path)
+    files = fs.listFiles(hadoop_path, True)
+    root = path.rstrip("/")
+    while files.hasNext():
+        found = files.next().getPath()
+        text = found.toString()
+        relative = text[text.find(root) + len(root):]
+        if not any(part.startswith(("_", ".")) for part in relative.split("/") if part):
+            return relative, found
+    return None
+
+
+def _file_schema(spark: SparkSession, path: str) -> tuple[str, T.StructType] | None:
+    """(relative path, schema) of one data file of a table, read from its footer on the
+    driver (no Spark job, no listing of every partition); falls back to Spark's own
+    inference for files another writer made. None when the table has no data file."""
+    first = _first_data_file(spark, path)
+    if first is None:
+        return None
+    relative, hadoop_file = first
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    footer = jvm.org.apache.parquet.hadoop.ParquetFileReader.readFooter(conf, hadoop_file)
+    stored = footer.getFileMetaData().getKeyValueMetaData().get(SPARK_SCHEMA_KEY)
+    if stored:
+        return relative, T.StructType.fromJson(json.loads(stored))
+    try:
+        return relative, spark.read.parquet(path).schema
+    except AnalysisException:  # Spark cannot infer a schema: there is no data file
+        return None
+
+
 def _checked_fields(spark: SparkSession, name: str, path: str,
                     known: T.StructType) -> set[str] | None:
     """Contract columns the table's files hold (None when it has no data file); a column
     whose file type differs from the contract is an InputError."""
-    try:
-        inferred = spark.read.parquet(path)
-    except AnalysisException:  # Spark cannot infer a schema: there is no data file
+    found = _file_schema(spark, path)
+    if found is None:
         return None
-    files = inferred.inputFiles()
-    if not files:
-        return None
-    relative = files[0][files[0].find(path.rstrip("/")) + len(path.rstrip("/")):]
+    relative, file_schema = found
     partitions = {part.split("=", 1)[0] for part in relative.split("/")[:-1] if "=" in part}
-    got = {f.name: f.dataType for f in inferred.schema.fields}
+    got = {f.name: f.dataType for f in file_schema.fields}
+    got.update({column: None for column in partitions if column not in got})
     wrong = [f"{f.name} is {got[f.name].simpleString()}, not {f.dataType.simpleString()}"
              for f in known.fields
              if f.name in got and f.name not in partitions and got[f.name] != f.dataType]
@@ -148,22 +186,62 @@ def _swap_in(spark: SparkSession, staging: str, target: str) -> None:
             raise OSError(f"could not move {staging} to {target}")
 
 
+# Rows of one crawl date per writer bucket when the caller knows the date's size: a file
+# far smaller than an Arrow batch makes every later read pay a file open and a Python
+# batch per handful of rows (a 70-document date in 16 files read back as 16 batches).
+BUCKET_ROWS = 4096
+
+
+def date_bucket_count(rows: int, max_buckets: int) -> int:
+    """Writer buckets for a date of `rows` rows: one per BUCKET_ROWS, 1 to max_buckets."""
+    return max(1, min(max_buckets, -(-int(rows) // BUCKET_ROWS)))
+
+
+def date_rows(df: DataFrame, partition_col: str = "crawl_date") -> dict:
+    """{partition value: rows} of a (cheaply counted, e.g. stored) frame, to size
+    `write_partitions` buckets by."""
+    return {r[partition_col]: r["count"] for r in df.groupBy(partition_col).count().collect()}
+
+
+def _bucket_counts(rows: Mapping | None, partition_col: str, max_buckets: int
+                   ) -> tuple[Column, int | None]:
+    """The per-row bucket count (a literal map lookup over the partition value) and the
+    writer tasks the rows need (one per BUCKET_ROWS of all dates, at least a date's
+    buckets); without `rows`, max_buckets for every date and no task bound."""
+    if rows is None:
+        return F.lit(max_buckets), None
+    counts = {value: date_bucket_count(n, max_buckets) for value, n in rows.items()}
+    known = sorted((v, n) for v, n in counts.items() if v is not None)
+    column = F.lit(max_buckets)
+    if known:
+        lookup = F.create_map(*[F.lit(x) for pair in known for x in pair])
+        column = F.coalesce(F.element_at(lookup, F.col(partition_col)), column)
+    if None in counts:
+        column = F.when(F.col(partition_col).isNull(), F.lit(counts[None])).otherwise(column)
+    tasks = date_bucket_count(sum(rows.values()), 1 << 30)
+    return column, max([tasks, *counts.values()])
+
+
 def write_partitions(df: DataFrame, cfg: Config, name: str, sort_by: Iterable[str] = (),
-                     partition_col: str = "crawl_date") -> None:
+                     partition_col: str = "crawl_date", rows: Mapping | None = None) -> None:
     """Replace exactly the `partition_col` partitions present in `df`; leave the rest.
 
-    Rows of one date go to `output.date_buckets` hash buckets of their sort key, so a
-    large date (a daily snapshot of a web crawl) is written by that many tasks at once
-    instead of one core. Rows go to writer tasks by an explicit id (repartitionById over
-    spark.sql.shuffle.partitions tasks), so which rows share a file depends only on the
-    rows and the config, never on the number of cores or the input's partitioning;
-    with `sort_by` each file is sorted: same input + config, same files.
+    Rows of one date go to up to `output.date_buckets` hash buckets of their sort key, so
+    a large date (a daily snapshot of a web crawl) is written by that many tasks at once
+    instead of one core; with `rows` ({date: rows}, e.g. the date's documents) a date gets
+    one bucket per BUCKET_ROWS rows only, so a small date is one file, and small dates
+    share writer tasks (one per BUCKET_ROWS rows of the whole frame). Rows go to writer
+    tasks by an explicit id (repartitionById over at most spark.sql.shuffle.partitions
+    tasks), so which rows share a file depends only on the rows, `rows` and the config,
+    never on the number of cores or the input's partitioning; with `sort_by` each file is
+    sorted: same input + config, same files.
     """
     sort_by = tuple(sort_by)
-    buckets = cfg.output.date_buckets
-    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in (sort_by or df.columns[:1])]),
-                    F.lit(buckets))
+    buckets, tasks = _bucket_counts(rows, partition_col, cfg.output.date_buckets)
+    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in (sort_by or df.columns[:1])]), buckets)
     parts = max(int(df.sparkSession.conf.get("spark.sql.shuffle.partitions")), 1)
+    if tasks is not None:
+        parts = min(parts, tasks)
     # (date, bucket) -> writer task directly: a date's buckets land on consecutive tasks,
     # so min(buckets, parts) tasks write it (a hash of (date, bucket) would collide).
     task = (F.pmod(F.xxhash64(F.col(partition_col)), F.lit(parts)) + bucket).cast("int")

@@ -59,7 +59,13 @@ from tailguard.dedup.signatures import (
     hasher_from_config,
     signatures_of,
 )
-from tailguard.io.tables import read_table, table_exists, write_partitions, write_table
+from tailguard.io.tables import (
+    date_rows,
+    read_table,
+    table_exists,
+    write_partitions,
+    write_table,
+)
 from tailguard.provenance.clusters import with_cluster_columns
 from tailguard.provenance.eras import with_era
 from tailguard.schema import BOILERPLATE, PROVENANCE
@@ -83,12 +89,23 @@ def _timed(ctx: JobContext, timings: dict[str, float], stage: str):
         spark_context.setJobDescription(None)
 
 
+def _docs_per_date(ctx: JobContext, dates: list[dt.date] | None) -> dict:
+    """Documents of each processed date (a metadata count of `docs`, kept for the run):
+    the state tables of a date are written in as many files as its size needs."""
+    counts = ctx.__dict__.setdefault("_provenance_date_rows", {})
+    key = None if dates is None else tuple(sorted(set(dates)))
+    if key not in counts:
+        counts[key] = date_rows(read_table(ctx.spark, ctx.cfg, "docs", dates))
+    return counts[key]
+
+
 def _write(df: DataFrame, ctx: JobContext, name: str, dates: list[dt.date] | None) -> None:
-    """Partitioned state: replace the processed dates, or the whole table on a full run."""
+    """Partitioned state: replace the processed dates, each in files sized by its
+    documents, or the whole table on a full run."""
     if dates is None:
         write_table(df, ctx.cfg, name, partition_by="crawl_date")
     else:
-        write_partitions(df, ctx.cfg, name)
+        write_partitions(df, ctx.cfg, name, rows=_docs_per_date(ctx, dates))
 
 
 def boilerplate(ctx: JobContext) -> tuple[np.ndarray | None, list[dt.date]]:
@@ -193,7 +210,9 @@ def assign(ctx: JobContext) -> None:
     write_table(out, cfg, "provenance", sort_by=["crawl_date", "doc_id"])
 
 
-def run(ctx: JobContext) -> None:
+def run(ctx: JobContext) -> dict[str, float]:
+    """Run the stages; returns their wall seconds by name (logged, and reported by the
+    benchmark)."""
     spark, cfg = ctx.spark, ctx.cfg
     spec = LshSpec.from_config(cfg.dedup)
     log.info("provenance: %s, LSH %d bands x %d rows at threshold %.2f, boilerplate %s",
@@ -221,3 +240,4 @@ def run(ctx: JobContext) -> None:
     log.info("provenance: stage seconds %s",
              ", ".join(f"{name} {secs:.1f}" for name, secs in timings.items()))
     log.info("provenance: written to %s", cfg.table_path("provenance"))
+    return timings

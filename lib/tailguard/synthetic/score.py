@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from tailguard.io.tables import read_table, write_partitions
+from tailguard.io.tables import date_rows, read_table, write_partitions
 from tailguard.schema import require_columns
 from tailguard.synthetic import detector as det
 from tailguard.synthetic.features import normalize_arrow
@@ -124,6 +124,6 @@ def run(ctx) -> None:
     names = ship_detector(spark, cfg.detector_dir)
     docs = read_table(spark, cfg, "docs", dates=ctx.dates)
     scores = with_scores(docs, names).select(*SCORES.fieldNames())
-    write_partitions(scores, cfg, "scores", sort_by=["doc_id"])
+    write_partitions(scores, cfg, "scores", sort_by=["doc_id"], rows=date_rows(docs))
     log.info("score: wrote scores with detector %s (dates=%s)", names["version"],
              "all" if ctx.dates is None else len(ctx.dates))
