@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 from tailguard.attributes import store, taggers
 from tailguard.config import Config
 from tailguard.errors import InputError
-from tailguard.io.tables import list_partitions, read_table, table_exists
+from tailguard.io.tables import date_rows, list_partitions, read_table, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ def ensure_quality(spark: SparkSession, cfg: Config, inputs: dict[str, str]) -> 
     stale = store.stale_dates(spark, cfg, maker, inputs)
     if stale:
         docs = read_table(spark, cfg, "docs", [_date(d) for d in stale])
-        store.write(taggers.with_quality(docs), cfg, maker, {d: inputs[d] for d in stale})
+        store.write(taggers.with_quality(docs), cfg, maker, {d: inputs[d] for d in stale},
+                    rows=date_rows(docs))
     return stale
 
 
@@ -73,7 +74,7 @@ def ensure_tail(spark: SparkSession, cfg: Config, inputs: dict[str, str],
         docs = read_table(spark, cfg, "docs", [_date(d) for d in stale])
         band_broadcast = spark.sparkContext.broadcast(band)
         store.write(taggers.with_tail(docs, band_broadcast, cfg.tail.max_n), cfg, maker,
-                    {d: inputs[d] for d in stale})
+                    {d: inputs[d] for d in stale}, rows=date_rows(docs))
         band_broadcast.unpersist()
     return stale
 

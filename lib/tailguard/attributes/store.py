@@ -155,11 +155,12 @@ def differing_key(stored: dict | None, maker: Maker) -> str:
 
 def write(df: DataFrame, cfg: Config, maker: Maker,
           inputs: Mapping[str, str] | Iterable[dt.date | str] | None = None,
-          sort_by: Iterable[str] = ("doc_id",)) -> None:
+          sort_by: Iterable[str] = ("doc_id",), rows: Mapping | None = None) -> None:
     """Replace the partitions of the dates of `inputs` ({crawl_date: input_id}, plain
     dates, or None: the dates `df` holds) with the rows of `df`, stamped with `maker` and
     the input id of their date. A date of `inputs` that `df` holds no row of leaves no
-    partition (its old one is removed), so a re-run never keeps old rows."""
+    partition (its old one is removed), so a re-run never keeps old rows. `rows`
+    ({date: rows}) sizes each date's files (io.tables.write_partitions)."""
     spark = df.sparkSession
     if inputs is None:
         inputs = [str(r[0]) for r in df.select("crawl_date").distinct().collect()]
@@ -170,7 +171,7 @@ def write(df: DataFrame, cfg: Config, maker: Maker,
                 else F.lit(None).cast("string"))
     stamped = df.withColumn(STAMP, F.lit(maker.stamp)).withColumn(INPUT, input_of)
     delete_partitions(spark, cfg, maker.table, sorted(inputs))
-    write_partitions(stamped, cfg, maker.table, sort_by=tuple(sort_by))
+    write_partitions(stamped, cfg, maker.table, sort_by=tuple(sort_by), rows=rows)
 
 
 def read(spark: SparkSession, cfg: Config, maker: Maker,
