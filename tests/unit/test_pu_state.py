@@ -99,3 +99,15 @@ def test_balanced_buckets_spread_sizes_and_are_deterministic():
     assert balanced_buckets({"a": 1.0, "b": 1.0}, 8) == {"a": 0, "b": 1}
     assert balanced_buckets({}, 4) == {}
     assert set(balanced_buckets(sizes, 1).values()) == {0}
+
+
+def test_feature_rows_rebuild_exactly_the_vectorizer_matrix():
+    from tailguard.synthetic import pu_classifier as pc
+
+    texts = ["a b c a", "", "delve into the tapestry", "x " * 50, "ünï cödé  spaced\ttab"]
+    idx, val = pc.feature_arrays(texts, 1 << 10)
+    rebuilt = pc.feature_matrix(idx, val, 1 << 10)
+    direct = pc._vectorizer(1 << 10).transform(texts)
+    assert (rebuilt != direct).nnz == 0 and np.array_equal(rebuilt.indices, direct.indices)
+    assert np.array_equal(rebuilt.data, direct.data) and rebuilt.shape == direct.shape
+    assert pc.feature_matrix([], [], 8).shape == (0, 8)

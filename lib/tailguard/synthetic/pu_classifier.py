@@ -105,13 +105,66 @@ def era_balanced_weights(domains: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def fit_fold_model(texts: list[str], labels: np.ndarray, weights: np.ndarray,
                    num_features: int, c: float, max_iter: int) -> tuple[np.ndarray, float]:
     """(coefficients, intercept) of a weighted ridge logistic regression of post-AI (1) vs
-    pre-AI (0) on L2-normalised hashed word uni- and bigrams (scikit-learn,
-    single-threaded lbfgs: the same rows in the same order give the same model)."""
-    from sklearn.linear_model import LogisticRegression
+    pre-AI (0) on L2-normalised hashed word uni- and bigrams (`fit_on_features`)."""
+    return fit_on_features(_vectorizer(num_features).transform(texts), labels, weights, c,
+                           max_iter)
 
-    model = LogisticRegression(C=c, max_iter=max_iter)
-    model.fit(_vectorizer(num_features).transform(texts), labels, sample_weight=weights)
+
+def fit_on_features(x, labels: np.ndarray, weights: np.ndarray, c: float, max_iter: int
+                    ) -> tuple[np.ndarray, float]:
+    """(coefficients, intercept) of the weighted ridge logistic regression on the feature
+    matrix `x` (scikit-learn lbfgs). BLAS runs on one thread: the same rows in the same
+    order then give the same model on any machine, and lbfgs over 2^18 coefficients ran
+    5.7x faster than with OpenBLAS's threads (2 cores, 4k documents, measured)."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = LogisticRegression(C=c, max_iter=max_iter)
+        model.fit(x, labels, sample_weight=weights)
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+FEATURES = (T.StructField("f_idx", T.ArrayType(T.IntegerType(), False), False),
+            T.StructField("f_val", T.ArrayType(T.DoubleType(), False), False))
+
+
+def feature_arrays(texts: list[str], num_features: int) -> tuple[list, list]:
+    """Each text's row of the hashed feature matrix as (indices, values) arrays: the
+    vectorizer's output row by row (its rows do not depend on one another)."""
+    x = _vectorizer(num_features).transform(texts)
+    bounds = x.indptr
+    return ([x.indices[bounds[i]:bounds[i + 1]] for i in range(len(texts))],
+            [x.data[bounds[i]:bounds[i + 1]] for i in range(len(texts))])
+
+
+def feature_matrix(indices: list, values: list, num_features: int):
+    """The CSR matrix whose rows are `feature_arrays`' rows (identical to the
+    vectorizer's transform of the same texts)."""
+    import scipy.sparse as sp
+
+    lengths = np.array([len(i) for i in indices], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    flat_i = np.concatenate(indices).astype(np.int32) if len(indices) else np.zeros(0, np.int32)
+    flat_v = np.concatenate(values).astype(np.float64) if len(values) else np.zeros(0)
+    return sp.csr_matrix((flat_v, flat_i, indptr), shape=(len(indices), num_features))
+
+
+def with_features(df: DataFrame, num_features: int) -> DataFrame:
+    """`df` with its text replaced by its hashed feature row (f_idx, f_val): each sampled
+    document is tokenised once, not once per fold model that trains on it."""
+    carried = [c for c in df.columns if c != "text"]
+    schema = T.StructType([*[df.schema[c] for c in carried], *FEATURES])
+    arrow_schema = to_arrow_schema(schema)
+
+    def featurise(batches):
+        for batch in batches:
+            frame = batch.to_pandas()
+            idx, val = feature_arrays(frame.text.tolist(), num_features)
+            frame = frame[carried].assign(f_idx=idx, f_val=val)
+            yield pa.RecordBatch.from_pandas(frame, schema=arrow_schema, preserve_index=False)
+
+    return df.mapInArrow(featurise, schema)
 
 
 def fit_stack_model(features: np.ndarray, labels: np.ndarray, weights: np.ndarray
@@ -119,8 +172,10 @@ def fit_stack_model(features: np.ndarray, labels: np.ndarray, weights: np.ndarra
     """(intercept, w_text, w_detector) of a weighted logistic regression of post-AI (1)
     vs pre-AI (0) on the two logits (scikit-learn lbfgs, default ridge C = 1)."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
-    model = LogisticRegression().fit(features, labels, sample_weight=weights)
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = LogisticRegression().fit(features, labels, sample_weight=weights)
     return (float(model.intercept_[0]), float(model.coef_[0][0]), float(model.coef_[0][1]))
 
 
@@ -171,12 +226,12 @@ def fit_text_models(sample: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float
     s = cfg.share
 
     def fit(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray) -> dict:
-        coef, intercept = fit_fold_model(frame.text.tolist(), labels, weights, s.pu_features,
-                                         s.pu_c, s.pu_max_iter)
+        x = feature_matrix(frame.f_idx.tolist(), frame.f_val.tolist(), s.pu_features)
+        coef, intercept = fit_on_features(x, labels, weights, s.pu_c, s.pu_max_iter)
         return {"coef": coef.astype("<f8").tobytes(), "intercept": intercept}
 
-    fitted = fit_per_model(explode_to_models(sample, s.pu_folds, "text"), s.pu_folds, fit,
-                           MODEL)
+    rows = explode_to_models(with_features(sample, s.pu_features), s.pu_folds, "f_idx", "f_val")
+    fitted = fit_per_model(rows, s.pu_folds, fit, MODEL)
     return {r["model"]: (np.frombuffer(r["coef"], dtype="<f8"), r["intercept"]) for r in fitted}
 
 
