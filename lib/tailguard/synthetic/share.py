@@ -6,7 +6,10 @@ post-AI documents -> per-document log Q/P (mle.py) -> Poisson-bootstrap sums per
 at least share.min_docs documents (bootstrap.py, Arrow batches) -> estimates (cc, pcc,
 acc, mle) and percentile intervals; in parallel the `pu` estimator
 (pu_share.py: a cross-fitted post-AI vs pre-AI classifier of this crawl + a per-domain
-mixture fit against the domain's own pre-AI scores, with an out-of-sample placebo) ->
+mixture fit against the domain's own pre-AI scores, with an out-of-sample placebo; the
+classifier is stored state refitted by a stated rule and its per-document scores the
+attribute table `attributes/pu_score`, computed only for the dates that lack them:
+pu_state.py) ->
 metrics tables, and `pu_scores`: each page's in-crawl score and, for post-AI pages, how
 typical it is of its site's human pages (`human_p`, the shards' admission reads it).
 
