@@ -56,9 +56,11 @@ def crawl(spark, tmp_path_factory):
                                   "label": "synthetic"}) + "\n")
     meta = {"version": "ft-test", "operating_point": {"threshold": 0.5, "tpr": 0.8, "fpr": 0.1}}
     (root / META_FILE).write_text(json.dumps(meta))
-    return (spark.createDataFrame(docs, schema.DOCS), spark.createDataFrame(prov, schema.PROVENANCE),
-            spark.createDataFrame(scores, "doc_id string, crawl_date date, p_synthetic double, "
-                                          "p_raw double, detector_version string"), root)
+    scores_schema = ("doc_id string, crawl_date date, p_synthetic double, p_raw double, "
+                     "detector_version string")
+    return (spark.createDataFrame(docs, schema.DOCS),
+            spark.createDataFrame(prov, schema.PROVENANCE),
+            spark.createDataFrame(scores, scores_schema), root)
 
 
 def _run(spark, crawl, out, *sets, until=None):

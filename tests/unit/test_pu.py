@@ -51,8 +51,8 @@ def test_cross_fitted_classifier_finds_the_new_kind_of_text():
         coef, intercept = pu_classifier.fit_fold_model(
             [t for t, f in zip(texts, fold, strict=True) if f != k], is_target[fold != k],
             np.ones(int((fold != k).sum())), 1 << 18, c=10.0, max_iter=200)
-        x = pu_classifier._vectorizer(1 << 18).transform([t for t, f in zip(texts, fold, strict=True)
-                                                     if f == k])
+        held_out = [t for t, f in zip(texts, fold, strict=True) if f == k]
+        x = pu_classifier._vectorizer(1 << 18).transform(held_out)
         scores[fold == k] = x @ coef + intercept
     share = pu.bbe_share(scores[is_target == 0], scores[is_target == 1])
     assert abs(share - 60 / 160) < 0.1

@@ -178,7 +178,7 @@ def current_model(base: DataFrame, texts: DataFrame, cfg, detector_version: str
     log.info("share: fitting the pu classifier: %s", reason)
     fitted_on = {"settings": settings, "n_pre": n_pre, "n_post": n_post, "dates": dates,
                  "tailguard": __version__,
-                 "fitted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                 "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     model = StoredModel(fit_classifier(texts, cfg), fitted_on)
     save(spark, cfg, model)
     return model
