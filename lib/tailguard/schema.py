@@ -172,3 +172,25 @@ def require_columns(df: DataFrame, columns: list[str] | tuple[str, ...], what: s
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"{what} needs columns {missing}; got {sorted(df.columns)}")
+
+# `share`'s in-crawl classifier kept between runs (synthetic/pu_state.py): one row per fold
+# model ('text': hashed-feature coefficients; 'stack': the stack on the two logits), each
+# carrying `fitted_on`, the JSON of what it was fitted on (settings, era counts, dates).
+PU_MODEL_STATE = T.StructType([
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("model", T.IntegerType(), False),
+    T.StructField("coef", T.BinaryType(), True),        # float64 little-endian ('text')
+    T.StructField("intercept", T.DoubleType(), False),
+    T.StructField("w_text", T.DoubleType(), True),      # 'stack' only
+    T.StructField("w_detector", T.DoubleType(), True),  # 'stack' only
+    T.StructField("fitted_on", T.StringType(), False),
+])
+# attributes/pu_score: each scored document's in-crawl score, stamped (made_by) with the
+# stored classifier's fingerprint.
+PU_SCORE_ATTRIBUTE = T.StructType([
+    T.StructField("doc_id", T.StringType(), False),
+    T.StructField("crawl_date", T.DateType(), False),
+    T.StructField("pu_score", T.DoubleType(), True),
+    T.StructField("made_by", T.StringType(), False),
+])
+TABLE_SCHEMAS["state/pu_model"] = PU_MODEL_STATE

@@ -3,7 +3,7 @@
 import numpy as np
 
 from tailguard.synthetic import estimators as est
-from tailguard.synthetic import pu, pu_share
+from tailguard.synthetic import pu, pu_classifier
 
 
 def test_bbe_recovers_a_known_mixture_and_reads_zero_on_pure_human():
@@ -47,12 +47,12 @@ def test_cross_fitted_classifier_finds_the_new_kind_of_text():
     is_target = np.array([0] * 100 + [1] * 160)  # 100 reference, 100 human + 60 llm targets
     fold = np.arange(len(texts)) % 5
     scores = np.zeros(len(texts))
-    for k in range(5):  # cross-fitted as pu_share.cross_fitted_scores does, one model per fold
-        coef, intercept = pu_share.fit_fold_model(
+    for k in range(5):  # cross-fitted as pu_classifier does, one model per fold
+        coef, intercept = pu_classifier.fit_fold_model(
             [t for t, f in zip(texts, fold, strict=True) if f != k], is_target[fold != k],
             np.ones(int((fold != k).sum())), 1 << 18, c=10.0, max_iter=200)
-        x = pu_share._vectorizer(1 << 18).transform([t for t, f in zip(texts, fold, strict=True)
-                                                     if f == k])
+        held_out = [t for t, f in zip(texts, fold, strict=True) if f == k]
+        x = pu_classifier._vectorizer(1 << 18).transform(held_out)
         scores[fold == k] = x @ coef + intercept
     share = pu.bbe_share(scores[is_target == 0], scores[is_target == 1])
     assert abs(share - 60 / 160) < 0.1

@@ -8,7 +8,7 @@ import pytest
 
 from tailguard.config import load_config
 from tailguard.synthetic import estimators as est
-from tailguard.synthetic import pu, pu_share
+from tailguard.synthetic import pu, pu_classifier, pu_share
 
 GRID = np.linspace(0.01, 0.99, 99)
 
@@ -267,12 +267,12 @@ def test_norm_ratio_is_never_below_the_fit():
 def test_era_balanced_weights_make_the_domain_uninformative():
     domains = np.array(["a"] * 10 + ["b"] * 30)
     labels = np.array([0] * 2 + [1] * 8 + [0] * 20 + [1] * 10)
-    w = pu_share.era_balanced_weights(domains, labels)
+    w = pu_classifier.era_balanced_weights(domains, labels)
     for d in ("a", "b"):
         sel = domains == d
         assert w[sel & (labels == 0)].sum() == pytest.approx(w[sel & (labels == 1)].sum())
         assert w[sel].sum() == pytest.approx(sel.sum())  # each domain keeps its size
-    one_era = pu_share.era_balanced_weights(np.array(["c"] * 4), np.array([1] * 4))
+    one_era = pu_classifier.era_balanced_weights(np.array(["c"] * 4), np.array([1] * 4))
     assert one_era.tolist() == [1.0] * 4
 
 

@@ -7,8 +7,8 @@ was trained on other generators and its operating point does not transfer to new
 calibration; its raw score is at most one of two inputs of a score learned on the crawl:
 
 1. Scores learned on this crawl: one logistic regression of post-AI vs pre-AI documents
-   over all domains (scikit-learn in one applyInPandas group per fold, on a seeded sample
-   of at most `share.pu_max_train_docs` documents; hashed word uni- and bigrams,
+   over all domains (pu_classifier.py: scikit-learn, one partition per fold model, on a
+   seeded sample of at most `share.pu_max_train_docs` documents; hashed word uni- and bigrams,
    L2-normalised, the two eras weighted equally within each domain, so that a domain's
    mix of pre- and post-AI pages cannot be learned as a label), cross-fitted: each
    document is scored (mapInArrow, models broadcast) by the model of the
@@ -17,8 +17,8 @@ calibration; its raw score is at most one of two inputs of a score learned on th
    domain (a domain's 50 synthetic pages are too few to learn from on their own).
    With `share.pu_stack_detector` (and p_raw in the scores), a second cross-fitted
    regression of the same eras on (logit text score, logit detector p_raw) gives the
-   score (`with_stacked_detector`): the crawl's own eras decide what the detector is
-   worth there.
+   score: the crawl's own eras decide what the detector is worth there. The share job
+   keeps the fitted classifier between runs and its scores as attributes (pu_state.py).
 2. Per domain, a known-component mixture fit by binned maximum likelihood
    (`pu.binned_ml_shares`): the domain's post-AI scores (the target), counted in
    `share.pu_fit_bins` bins cut at the crawl's score percentiles, under
@@ -51,11 +51,10 @@ calibration; its raw score is at most one of two inputs of a score learned on th
    fit is signed by swapping target and reference where its maximum is 0:
    `pu.binned_ml_shares`.)
 
-Only scores (a few numbers per document) reach the per-domain pandas functions and only
+Only scores (a few numbers per document) reach the per-domain pandas functions, whose
+domains are spread over the cores in size-balanced buckets (spread.py), and only
 per-domain CDFs (grid-sized arrays) and the fold models' coefficients reach the driver;
-text stays in Spark. Each model sees its rows sorted by doc_id, so the scores do not
-depend on partitioning (MLlib's distributed L-BFGS, our first version, sums gradients in
-task-completion order and was both slower here and not reproducible bit for bit).
+text stays in Spark.
 """
 
 from __future__ import annotations
@@ -65,7 +64,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -73,12 +71,11 @@ from pyspark.sql import types as T
 from tailguard.schema import require_columns
 from tailguard.synthetic import pu
 from tailguard.synthetic.estimators import REPLICATE_CELLS, replicate_weights
+from tailguard.synthetic.pu_classifier import fit_classifier, with_pu_score
+from tailguard.synthetic.spread import by_site
 
 ALL_DOMAINS = "__all__"
 ESTIMATOR = "pu"
-# Scores are rounded so that a platform's last-bit difference in a dot product cannot move
-# a score across a grid value (the grid is made of the scores' own percentiles).
-SCORE_DIGITS = 6
 ROWS = T.StructType([
     T.StructField("era", T.StringType(), False),
     T.StructField("domain", T.StringType(), False),
@@ -91,213 +88,15 @@ ROWS = T.StructType([
 ])
 
 
-def with_fold(df: DataFrame, folds: int, seed: int) -> DataFrame:
-    """fold in [0, folds) from a seeded hash of doc_id: the same document, the same fold."""
-    return df.withColumn("fold", F.pmod(F.xxhash64("doc_id", F.lit(seed)), F.lit(folds)))
-
-
-def _vectorizer(num_features: int):
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    return HashingVectorizer(n_features=num_features, ngram_range=(1, 2), alternate_sign=False,
-                             norm="l2", lowercase=False, token_pattern=r"\S+")
-
-
-MODEL = T.StructType([
-    T.StructField("model", T.IntegerType(), False),
-    T.StructField("coef", T.BinaryType(), False),       # float64 little-endian, n_features
-    T.StructField("intercept", T.DoubleType(), False),
-])
-
-
-def era_balanced_weights(domains: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Sample weights n_domain / (2 n_(domain, era)): within every domain both eras carry
-    half of its weight (so the domain itself predicts nothing) and each domain keeps its
-    size, so the classes are balanced over the domains that have both eras. A domain
-    with pages of one era only keeps weight 1 per page."""
-    frame = pd.DataFrame({"domain": domains, "label": labels})
-    cell = frame.groupby(["domain", "label"]).label.transform("size").to_numpy(np.float64)
-    domain = frame.groupby("domain").label.transform("size").to_numpy(np.float64)
-    eras = frame.groupby("domain").label.transform("nunique").to_numpy(np.float64)
-    return domain / (eras * cell)
-
-
-def fit_fold_model(texts: list[str], labels: np.ndarray, weights: np.ndarray,
-                   num_features: int, c: float, max_iter: int) -> tuple[np.ndarray, float]:
-    """(coefficients, intercept) of a weighted ridge logistic regression of post-AI (1) vs
-    pre-AI (0) on L2-normalised hashed word uni- and bigrams (scikit-learn,
-    single-threaded lbfgs: the same rows in the same order give the same model)."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=c, max_iter=max_iter)
-    model.fit(_vectorizer(num_features).transform(texts), labels, sample_weight=weights)
-    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
-
-
-def fold_training_rows(docs: DataFrame, cfg, *columns: str | F.Column) -> DataFrame:
-    """(doc_id, domain, *columns, label, model): a seeded sample of `docs` (at most
-    share.pu_max_train_docs documents, by a hash of doc_id, so the same documents
-    whatever the partitioning), label 1 for post-AI, each row once for every one of the
-    K - 1 fold models that train on it (all but its own fold's)."""
-    s = cfg.share
-    keep = min(1.0, s.pu_max_train_docs / max(docs.count(), 1))
-    sample = docs.where(
-        F.pmod(F.xxhash64("doc_id", F.lit(s.seed + 1)), F.lit(1_000_003))
-        < F.lit(int(keep * 1_000_003)))
-    return sample.select(
-        "doc_id", "domain", *columns, (F.col("era") == "post_ai").cast("int").alias("label"),
-        F.explode(F.filter(F.sequence(F.lit(0), F.lit(s.pu_folds - 1)),
-                           lambda k: k != F.col("fold"))).alias("model"))
-
-
-def fit_per_model(rows: DataFrame, fit, schema: T.StructType) -> list:
-    """One row of `schema` per fold model of `fold_training_rows`, collected: each model's
-    rows in one applyInPandas group, sorted by doc_id (the same input whatever the
-    partitioning), weighted by `era_balanced_weights`; `fit(frame, labels, weights)`
-    returns the row's fields other than `model`. A model without both eras gets none."""
-    def fit_group(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.sort_values("doc_id", kind="stable")
-        labels = frame.label.to_numpy(np.int8)
-        if len(np.unique(labels)) < 2:
-            return pd.DataFrame([], columns=schema.names)
-        weights = era_balanced_weights(frame.domain.to_numpy(), labels)
-        row = {"model": int(frame.model.iloc[0]), **fit(frame, labels, weights)}
-        return pd.DataFrame([row], columns=schema.names)
-
-    return rows.groupBy("model").applyInPandas(fit_group, schema).collect()
-
-
-def fold_models(docs: DataFrame, cfg) -> dict[int, tuple[np.ndarray, float]]:
-    """One model per fold k, trained on a seeded sample (at most share.pu_max_train_docs)
-    of the documents outside fold k; a fold without both classes to train on gets none.
-
-    Each training row is sent to the K - 1 models that use it and every model is fitted
-    in one applyInPandas group, rows sorted by doc_id, so its input is the same whatever
-    the partitioning; only the coefficients (pu_features doubles each) reach the driver.
-    """
-    s = cfg.share
-
-    def fit(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray) -> dict:
-        coef, intercept = fit_fold_model(frame.text.tolist(), labels, weights, s.pu_features,
-                                         s.pu_c, s.pu_max_iter)
-        return {"coef": coef.astype("<f8").tobytes(), "intercept": intercept}
-
-    fitted = fit_per_model(fold_training_rows(docs, cfg, "text"), fit, MODEL)
-    return {r["model"]: (np.frombuffer(r["coef"], dtype="<f8"), r["intercept"]) for r in fitted}
-
-
 def cross_fitted_scores(docs: DataFrame, cfg) -> DataFrame:
-    """(doc_id, [crawl_date,] domain, era, month, pu_score): P(post-AI | text) from the
-    model of the other folds (null where that fold has no model); with
-    share.pu_stack_detector and a p_raw column, the cross-fitted stack of that score and
-    the detector's (`with_stacked_detector`).
-
-    `docs` holds doc_id, domain, era ('pre_ai' / 'post_ai'), month, text [and p_raw].
-    Scoring is a mapInArrow over the documents with the fold models broadcast.
-    """
+    """(doc_id, [crawl_date,] domain, era, month, pu_score) of every document of `docs`
+    (doc_id, domain, era, month, text [and p_raw]): the classifier fitted on them
+    (pu_classifier.fit_classifier), then applied to them; cached. The share job keeps the
+    fitted classifier between runs instead (pu_state.py)."""
     require_columns(docs, ["doc_id", "domain", "era", "month", "text"], "cross_fitted_scores")
-    s = cfg.share
-    with_folds = with_fold(docs, s.pu_folds, s.seed)
-    models = fold_models(with_folds, cfg)
-    spark = docs.sparkSession
-    shared = spark.sparkContext.broadcast(models)
     keep = [c for c in ("doc_id", "crawl_date", "domain", "era", "month") if c in docs.columns]
-    num_features = s.pu_features
-    # p_raw and fold ride along for the stack (with_stacked_detector)
-    carried = keep + (["p_raw"] if "p_raw" in docs.columns else [])
-    schema = T.StructType([*[with_folds.schema[c] for c in carried],
-                           T.StructField("fold", with_folds.schema["fold"].dataType, False),
-                           T.StructField("pu_score", T.DoubleType(), True)])
-
-    def score(batches):
-        vectorizer = _vectorizer(num_features)
-        fitted = shared.value
-        for batch in batches:
-            frame = batch.to_pandas()
-            out = np.full(len(frame), np.nan)
-            if len(frame):
-                x = vectorizer.transform(frame.text.tolist())
-                folds = frame.fold.to_numpy()
-                for k, (coef, intercept) in fitted.items():
-                    rows = np.flatnonzero(folds == k)
-                    if len(rows):
-                        z = x[rows] @ coef + intercept
-                        out[rows] = np.round(1.0 / (1.0 + np.exp(-z)), SCORE_DIGITS)
-            frame = frame[[*carried, "fold"]].assign(pu_score=out)  # NaN (no model): null
-            yield pa.RecordBatch.from_pandas(frame, schema=_arrow(schema), preserve_index=False)
-
-    text_scores = with_folds.select(*carried, "text", "fold").mapInArrow(score, schema)
-    if s.pu_stack_detector and "p_raw" in docs.columns:
-        text_scores = text_scores.persist()
-        stacked = with_stacked_detector(text_scores, cfg).select(*keep, "pu_score")
-        # cached: the grid, the domain summaries and the replicate fits all read the scores
-        scored = stacked.persist()
-        scored.count()
-        text_scores.unpersist()
-        return scored
-    return text_scores.select(*keep, "pu_score").persist()
-
-
-STACK = T.StructType([
-    T.StructField("model", T.IntegerType(), False),
-    T.StructField("intercept", T.DoubleType(), False),
-    T.StructField("w_text", T.DoubleType(), False),
-    T.StructField("w_detector", T.DoubleType(), False),
-])
-LOGIT_EPS = 1e-4  # fastText's probabilities reach 1.00001; scores are rounded to 1e-6
-
-
-def logit_column(column: str) -> F.Column:
-    """log(p / (1 - p)) of a probability column clipped to [LOGIT_EPS, 1 - LOGIT_EPS]."""
-    p = F.least(F.greatest(F.col(column), F.lit(LOGIT_EPS)), F.lit(1.0 - LOGIT_EPS))
-    return F.log(p / (F.lit(1.0) - p))
-
-
-def fit_stack_model(features: np.ndarray, labels: np.ndarray, weights: np.ndarray
-                    ) -> tuple[float, float, float]:
-    """(intercept, w_text, w_detector) of a weighted logistic regression of post-AI (1)
-    vs pre-AI (0) on the two logits (scikit-learn lbfgs, default ridge C = 1)."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression().fit(features, labels, sample_weight=weights)
-    return (float(model.intercept_[0]), float(model.coef_[0][0]), float(model.coef_[0][1]))
-
-
-def with_stacked_detector(text_scores: DataFrame, cfg) -> DataFrame:
-    """pu_score replaced by a cross-fitted stack of the in-crawl text score and the
-    detector's raw score: per fold k, a logistic regression of post-AI vs pre-AI on
-    (logit text score, logit p_raw), eras balanced per domain as in stage 1, fitted on
-    the same seeded sample outside fold k, applies to fold k (a Spark expression).
-
-    Why: the two see different synthetic text. On the leave-generators-out real-text
-    crawls the detector (trained on other sources and generators) separates
-    human-prefixed continuations that the in-crawl words miss (news: AUC 0.97 against
-    0.68-0.75) and the in-crawl classifier the rest; the stack learns from the crawl's
-    own eras how much the detector is worth there, so a detector that does not transfer
-    gets little weight (docs/DETECTOR.md)."""
-    rows = fold_training_rows(text_scores.where(F.col("pu_score").isNotNull()), cfg,
-                              logit_column("pu_score").alias("z_text"),
-                              logit_column("p_raw").alias("z_detector"))
-
-    def fit(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray) -> dict:
-        intercept, w_text, w_detector = fit_stack_model(
-            frame[["z_text", "z_detector"]].to_numpy(np.float64), labels, weights)
-        return {"intercept": intercept, "w_text": w_text, "w_detector": w_detector}
-
-    models = fit_per_model(rows, fit, STACK)
-    z = F.lit(None).cast("double")
-    for m in sorted(models, key=lambda r: r["model"]):
-        z = F.when(F.col("fold") == m["model"],
-                   F.lit(m["intercept"]) + F.lit(m["w_text"]) * logit_column("pu_score")
-                   + F.lit(m["w_detector"]) * logit_column("p_raw")).otherwise(z)
-    stacked = F.round(F.lit(1.0) / (F.lit(1.0) + F.exp(-z)), SCORE_DIGITS)
-    return text_scores.withColumn("pu_score", F.when(F.col("pu_score").isNotNull(), stacked))
-
-
-def _arrow(schema: T.StructType) -> pa.Schema:
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(schema)
+    classifier = fit_classifier(docs, cfg)
+    return with_pu_score(docs, classifier, cfg).select(*keep, "pu_score").persist()
 
 
 def replicate_cdfs(scores: np.ndarray, doc_hash: np.ndarray, grid: np.ndarray,
@@ -514,13 +313,28 @@ def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
 class CrawlFit:
     """What every domain's fit shares: the documents' slim scores, the grid of score
     percentiles, the domains' sample CDFs (driver, grid-sized arrays), the crawl's
-    synthetic CDF and the pooled pre-AI CDF."""
+    synthetic CDF, the pooled pre-AI CDF, and the domains' sizes (scored documents), by
+    which the per-domain stages spread them over the cores."""
 
     slim: DataFrame
     grid: np.ndarray
     summaries: pd.DataFrame
     f_syn: np.ndarray
     pooled: np.ndarray
+    sizes: dict[str, int]
+
+    def per_domain(self, df: DataFrame, fn, schema: T.StructType) -> DataFrame:
+        """`fn(one domain's rows)` over the domains of `df` (spread.by_site)."""
+        return per_domain(df, self.sizes, fn, schema)
+
+
+def per_domain(df: DataFrame, sizes: dict[str, int], fn, schema: T.StructType) -> DataFrame:
+    """mapInPandas of `fn` per domain, the domains in size-balanced buckets, three per
+    core: a per-domain stage costs its largest bucket, not the sum of all domains."""
+    cores = df.sparkSession.sparkContext.defaultParallelism
+    # a domain's fits cost about its documents plus a fixed part (its months, its fits)
+    cost = {d: n + 200 for d, n in sizes.items()}
+    return by_site(df, "domain", cost, 3 * cores, fn, schema)
 
 
 def crawl_fit(scores: DataFrame, cfg) -> CrawlFit | None:
@@ -529,22 +343,23 @@ def crawl_fit(scores: DataFrame, cfg) -> CrawlFit | None:
     slim = scores.select("domain", "era", "month", "pu_score",
                          F.xxhash64("doc_id", F.lit(cfg.share.seed)).alias("doc_hash")
                          ).where(F.col("pu_score").isNotNull())
-    grid = score_grid(slim, cfg.share.pu_grid_points)
-    summaries = (slim.groupBy("domain").applyInPandas(
-        lambda f: pd.DataFrame([domain_summary(f, grid)], columns=SUMMARY.names), SUMMARY)
-        .toPandas().sort_values("domain", ignore_index=True))
-    if summaries.empty:
+    sizes = {r["domain"]: int(r["count"]) for r in slim.groupBy("domain").count().collect()}
+    if not sizes:
         return None
+    grid = score_grid(slim, cfg.share.pu_grid_points)
+    summaries = (per_domain(slim, sizes, lambda f: pd.DataFrame(
+        [domain_summary(f, grid)], columns=SUMMARY.names), SUMMARY)
+        .toPandas().sort_values("domain", ignore_index=True))
     f_syn, pooled = crawl_components(summaries, cfg)
-    return CrawlFit(slim, grid, summaries, f_syn, pooled)
+    return CrawlFit(slim, grid, summaries, f_syn, pooled, sizes)
 
 
 def pu_share_rows(scores: DataFrame, cfg, fit: CrawlFit | None = None) -> DataFrame:
     """The estimator's rows per domain, per (domain, month) and for `__all__` (ROWS).
 
-    Stages: grid of score percentiles -> per-domain sample CDFs (applyInPandas, back to
+    Stages: grid of score percentiles -> per-domain sample CDFs (`per_domain`, back to
     the driver: grid-sized arrays per domain) -> the crawl's synthetic CDF -> per-domain
-    replicate fits (applyInPandas) -> Spark summary with `__all__`. `fit` is
+    replicate fits (`per_domain`) -> Spark summary with `__all__`. `fit` is
     `crawl_fit(scores, cfg)` when the caller has it already.
     """
     fit = fit or crawl_fit(scores, cfg)
@@ -556,7 +371,7 @@ def pu_share_rows(scores: DataFrame, cfg, fit: CrawlFit | None = None) -> DataFr
         return pd.DataFrame(domain_replicates(frame, grid, f_syn, pooled, cfg),
                             columns=REPLICATES.names)
 
-    reps = fit.slim.groupBy("domain").applyInPandas(replicate, REPLICATES)
+    reps = fit.per_domain(fit.slim, replicate, REPLICATES)
     return summarise_replicates(reps, cfg).select(*ROWS.names)
 
 
@@ -613,7 +428,7 @@ def domain_pages(frame: pd.DataFrame, grid: np.ndarray, pooled: np.ndarray,
 def page_scores(scores: DataFrame, fit: CrawlFit | None, cfg) -> DataFrame:
     """PAGES: how typical each post-AI page's in-crawl score is of its site's human
     (pre-AI) pages, for the shards' admission (`shards.min_human_p`). A per-domain
-    applyInPandas over a few numbers per document, like the replicate fits."""
+    function over a few numbers per document, like the replicate fits."""
     require_columns(scores, ["doc_id", "crawl_date", "domain", "era", "pu_score"],
                     "page_scores")
     slim = scores.select(*[f.name for f in PAGES.fields if f.name not in
@@ -622,5 +437,4 @@ def page_scores(scores: DataFrame, fit: CrawlFit | None, cfg) -> DataFrame:
         return slim.withColumn("human_p", F.lit(None).cast("double")).withColumn(
             "reference", F.lit(None).cast("string")).select(*PAGES.fieldNames())
     grid, pooled, least = fit.grid, fit.pooled, side_min_docs(cfg.share.min_docs)
-    return slim.groupBy("domain").applyInPandas(
-        lambda f: domain_pages(f, grid, pooled, least), PAGES)
+    return fit.per_domain(slim, lambda f: domain_pages(f, grid, pooled, least), PAGES)

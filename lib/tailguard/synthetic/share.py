@@ -6,7 +6,10 @@ post-AI documents -> per-document log Q/P (mle.py) -> Poisson-bootstrap sums per
 at least share.min_docs documents (bootstrap.py, Arrow batches) -> estimates (cc, pcc,
 acc, mle) and percentile intervals; in parallel the `pu` estimator
 (pu_share.py: a cross-fitted post-AI vs pre-AI classifier of this crawl + a per-domain
-mixture fit against the domain's own pre-AI scores, with an out-of-sample placebo) ->
+mixture fit against the domain's own pre-AI scores, with an out-of-sample placebo; the
+classifier is stored state refitted by a stated rule and its per-document scores the
+attribute table `attributes/pu_score`, computed only for the dates that lack them:
+pu_state.py) ->
 metrics tables, and `pu_scores`: each page's in-crawl score and, for post-AI pages, how
 typical it is of its site's human pages (`human_p`, the shards' admission reads it).
 
@@ -29,7 +32,7 @@ from tailguard.errors import InputError
 from tailguard.io.tables import read_table, write_table
 from tailguard.schema import require_columns
 from tailguard.synthetic import bootstrap as bs
-from tailguard.synthetic import mle, pu_share
+from tailguard.synthetic import mle, pu_share, pu_state
 from tailguard.synthetic.detector import REFERENCE_FILE, read_meta
 
 log = logging.getLogger(__name__)
@@ -145,7 +148,7 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     share = summarise(with_estimates(by_domain, points, tpr, fpr), ["era", "domain"], cfg)
     monthly = summarise(with_estimates(by_month, points, tpr, fpr),
                         ["era", "domain", "month"], cfg)
-    pu_scores, pu_rows, pages = pu_estimates(base, docs, cfg)
+    pu_scores, pu_rows, pages = pu_estimates(base, docs, scores, cfg, meta["version"])
     pu_rows = pu_rows.persist()
     share = share.select(*SHARE_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNull()), cfg).select(*SHARE_COLUMNS))
@@ -163,13 +166,22 @@ def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
                                            keys, "inner")
 
 
-def pu_estimates(base: DataFrame, docs: DataFrame, cfg
-                 ) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """(cached cross-fitted scores, pu_share.ROWS, pu_share.PAGES) for the base documents."""
-    scores = pu_share.cross_fitted_scores(pu_texts(base, docs), cfg)
-    fit = pu_share.crawl_fit(scores, cfg)
-    return (scores, pu_share.pu_share_rows(scores, cfg, fit),
-            pu_share.page_scores(scores, fit, cfg))
+def pu_estimates(base: DataFrame, docs: DataFrame, scores: DataFrame, cfg,
+                 detector_version: str) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(cached per-document pu scores, pu_share.ROWS, pu_share.PAGES) for the base
+    documents: the stored classifier (refitted by pu_state's rule), its scores of the
+    dates that lack them written to attributes/pu_score, then the per-domain fits on the
+    score column of every date."""
+    model = pu_state.current_model(base, pu_texts(base, docs), cfg, detector_version)
+    pu_state.refresh_scores(model, docs, scores, cfg)
+    keys = ["doc_id", "crawl_date"]
+    dates = sorted({str(r[0]) for r in scores.select("crawl_date").distinct().collect()})
+    per_doc = (base.select(*keys, "domain", "era", "month")
+               .join(pu_state.read_scores(model, base.sparkSession, cfg, dates), keys, "left")
+               .persist())
+    fit = pu_share.crawl_fit(per_doc, cfg)
+    return (per_doc, pu_share.pu_share_rows(per_doc, cfg, fit),
+            pu_share.page_scores(per_doc, fit, cfg))
 
 
 def as_share_rows(rows: DataFrame, cfg) -> DataFrame:
