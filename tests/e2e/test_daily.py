@@ -6,8 +6,8 @@ date arrives:
   date are byte-identical, the new date's partitions appear, and it writes no shard set
   (a release is `tailguard shards`);
 - what it leaves is correct, not merely changed: every table equals the one a single run
-  over all dates writes, and the shard set released after it is byte-identical to that
-  run's;
+  over all dates writes from the same whole-crawl state (the stored classifier), and the
+  shard set released after it is byte-identical to that run's;
 - a daily run killed (SIGKILL, mid-job) and then re-run gives the same tables and
   byte-identical shards as the clean daily run.
 Everything is addressed as `file:///...` URIs (input.path, output.root, the detector).
@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 PARTITIONED = ("docs", "quarantine", "scores", "signatures", "attributes/quality")
 COMPARED = ("docs", "quarantine", "scores", "provenance", "metrics/synthetic_share",
             "metrics/synthetic_share_monthly", "metrics/diversity", "metrics/tail_coverage",
-            "metrics/rarefaction", "pu_scores", "attributes/quality", "attributes/tail")
+            "metrics/rarefaction", "pu_scores", "attributes/quality", "attributes/tail",
+            "attributes/pu_score")
 # names the docs files a row was computed from (new file names on every write)
 RUN_COLUMNS = ("input_id",)
 
@@ -110,8 +111,10 @@ def daily(spark, tmp_path_factory):
     run_job("pipeline", _context(spark, sets, dates=[new_date]))
     after_daily_shards = _shards(clean)
     run_job("shards", _context(spark, sets))  # the next release
-    # the same crawl in one run over every date
+    # the same crawl in one run over every date, from the whole-crawl state the daily run
+    # used (the stored in-crawl classifier: a daily run refits it only by its rule)
     full = root / "full"
+    shutil.copytree(clean / "state", full / "state")
     run_job("pipeline", _context(spark, _sets(root, full)))
     return {"root": root, "clean": clean, "killed": killed, "full": full, "new": new_date,
             "old": old_dates, "before": before, "before_shards": before_shards,

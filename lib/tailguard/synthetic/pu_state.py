@@ -36,7 +36,7 @@ from pyspark.sql import functions as F
 from tailguard import __version__
 from tailguard.attributes import store
 from tailguard.errors import InputError
-from tailguard.io.tables import read_table, table_exists, write_table
+from tailguard.io.tables import date_rows, read_table, table_exists, write_table
 from tailguard.schema import PU_MODEL_STATE
 from tailguard.synthetic.pu_classifier import Classifier, fit_classifier, with_pu_score
 
@@ -192,7 +192,8 @@ def refresh_scores(model: StoredModel, docs: DataFrame, scores: DataFrame, cfg) 
     spark = scores.sparkSession
     maker = model.maker()
     dates = sorted({str(r[0]) for r in scores.select("crawl_date").distinct().collect()})
-    stale = store.stale_dates(spark, cfg, maker, dates)
+    inputs = store.input_ids(spark, cfg, "docs", dates)  # a re-ingested date is stale too
+    stale = store.stale_dates(spark, cfg, maker, inputs)
     if not stale:
         return []
     wanted = [dt.date.fromisoformat(d) for d in stale]
@@ -202,7 +203,8 @@ def refresh_scores(model: StoredModel, docs: DataFrame, scores: DataFrame, cfg) 
             .join(scores.where(F.col("crawl_date").isin(wanted)).select(*keys, *extra),
                   keys, "inner"))
     scored = with_pu_score(rows, model.classifier, cfg).select(*keys, "pu_score")
-    store.write(scored, cfg, maker, sort_by=("doc_id",), dates=stale)
+    store.write(scored, cfg, maker, {d: inputs[d] for d in stale}, sort_by=("doc_id",),
+                rows=date_rows(rows))
     log.info("share: scored %d date(s) with pu classifier %s", len(stale),
              model.fingerprint[:12])
     return stale
@@ -210,5 +212,6 @@ def refresh_scores(model: StoredModel, docs: DataFrame, scores: DataFrame, cfg) 
 
 def read_scores(model: StoredModel, spark: SparkSession, cfg, dates: list[str]) -> DataFrame:
     """(doc_id, crawl_date, pu_score) of `dates`, all made by `model` (else an error)."""
-    return store.read(spark, cfg, model.maker(), dates).select("doc_id", "crawl_date",
-                                                               "pu_score")
+    inputs = store.input_ids(spark, cfg, "docs", dates)
+    return store.read(spark, cfg, model.maker(), inputs).select("doc_id", "crawl_date",
+                                                                "pu_score")
