@@ -180,6 +180,8 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "dedup.boilerplate_small_site_max_words", "must be 0 (off) or a number of words")
     require(flat["dedup.components_driver_max_edges"] >= 0, "dedup.components_driver_max_edges",
             "must be 0 (always distributed) or a positive number of edges")
+    require(flat["share.refit_growth"] >= 0, "share.refit_growth",
+            "must be a fraction >= 0 (0: refit whenever documents were added)")
     require(flat["dedup.boilerplate_min_repeats"] >= 2, "dedup.boilerplate_min_repeats",
             "must be at least 2 (a line on one page is that page's own text)")
     require(abs(flat["dedup.false_positive_weight"] + flat["dedup.false_negative_weight"] - 1)

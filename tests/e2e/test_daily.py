@@ -33,7 +33,8 @@ from tailguard.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
-PARTITIONED = ("docs", "quarantine", "scores", "signatures", "attributes/quality")
+PARTITIONED = ("docs", "quarantine", "scores", "signatures", "attributes/quality",
+               "attributes/pu_score")
 COMPARED = ("docs", "quarantine", "scores", "provenance", "metrics/synthetic_share",
             "metrics/synthetic_share_monthly", "metrics/diversity", "metrics/tail_coverage",
             "metrics/rarefaction", "pu_scores", "attributes/quality", "attributes/tail",

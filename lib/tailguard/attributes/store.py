@@ -46,6 +46,7 @@ class Maker:
     name: str
     version: int
     settings: Mapping[str, Any] = field(default_factory=dict)
+    job: str = "attributes"  # the job that makes it (named in errors; not in the stamp)
 
     @property
     def stamp(self) -> str:
@@ -186,7 +187,7 @@ def read(spark: SparkSession, cfg: Config, maker: Maker,
         raise InputError(f"{maker.table}: no crawl date to read")
     for date in wanted:
         pairs = stored.get(date)
-        rerun = f"run `tailguard attributes --dates {date}` to recompute it"
+        rerun = f"run `tailguard {maker.job} --dates {date}` to recompute it"
         if pairs is None:
             raise InputError(f"{maker.table}: no partition crawl_date={date}: {rerun}")
         other = sorted(s for s, _ in pairs if s != maker.stamp)

@@ -110,7 +110,7 @@ class StoredModel:
 
     def maker(self) -> store.Maker:
         """The stamp of the `pu_score` attribute rows this classifier makes."""
-        return store.Maker(ATTRIBUTE, VERSION, {"pu_model": self.fingerprint})
+        return store.Maker(ATTRIBUTE, VERSION, {"pu_model": self.fingerprint}, job="share")
 
 
 def state_rows(model: StoredModel) -> list[tuple]:
