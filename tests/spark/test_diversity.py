@@ -381,15 +381,110 @@ def test_the_band_is_refitted_only_when_the_reference_changes(spark, tmp_path, c
         assert sorted(r.key for r in read_table(spark, cfg, "tail_concepts").collect()) == first
     from tailguard.diversity.job import defines_tail
 
-    prov = read_table(spark, cfg, "provenance").withColumn("half", defines_tail(1)).toPandas()
+    raw = spark.read.parquet(cfg.table_path("provenance"))  # the hand-made columns only
+    prov = raw.withColumn("half", defines_tail(1)).toPandas()
     moved = prov[prov.doc_id.str.startswith("s") & prov.half].doc_id.iloc[0]
     prov.loc[prov.doc_id == moved, "era"] = "pre_ai"  # one more reference document
     prov = prov.drop(columns="half")
-    write_table(spark.createDataFrame(prov, read_table(spark, cfg, "provenance").schema),
-                cfg, "provenance")
+    write_table(spark.createDataFrame(prov, raw.schema), cfg, "provenance")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
         run(SimpleNamespace(cfg=cfg, spark=spark, dates=None,
                             options=SimpleNamespace(scope="eras")))
     assert "tail band reused" not in caplog.text
     assert read_table(spark, cfg, "tail_fit").first().reference_docs == fit.reference_docs + 1
+
+
+def _write_crawl(spark, cfg, rows):
+    write_table(spark.createDataFrame([(d, dom, c, t, len(words(t))) for d, _, dom, c, t in rows],
+                                      "doc_id string, domain string, crawl_date date, "
+                                      "text string, n_words int"), cfg, "docs")
+    write_table(spark.createDataFrame([(d, d, c, e, True, dom) for d, e, dom, c, _ in rows],
+                                      "doc_id string, cluster_id string, crawl_date date, "
+                                      "era string, is_canonical boolean, domain string"),
+                cfg, "provenance")
+    write_table(_signatures(spark, rows), cfg, "signatures", partition_by="crawl_date")
+
+
+def test_a_new_date_measures_only_the_samples_it_changes(spark, tmp_path, caplog):
+    """A crawl grows by one post-AI date of one domain. The run after it keeps every
+    sample the date does not touch and measures only the ones it does, and it leaves
+    byte for byte the tables of a run that measures everything."""
+    import logging
+    import re
+
+    from tailguard.config import load_config
+
+    rng = np.random.default_rng(7)
+    new = [(f"n{i}", "post_ai", "d1.com", dt.date(2023, 3, 1),
+            " ".join(rng.choice(VOCAB, size=60))) for i in range(12)]
+    roots = {"daily": tmp_path / "daily", "full": tmp_path / "full"}
+    cfgs = {k: load_config((), (f"output.root={v}", *TEST_OVERRIDES)) for k, v in roots.items()}
+    ctx = SimpleNamespace(spark=spark, dates=[dt.date(2023, 3, 1)],
+                          options=SimpleNamespace(scope="eras"))
+    _write_crawl(spark, cfgs["daily"], _docs())
+    run(SimpleNamespace(**vars(ctx), cfg=cfgs["daily"]))  # yesterday's run
+    _write_crawl(spark, cfgs["daily"], _docs() + new)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
+        run(SimpleNamespace(**vars(ctx), cfg=cfgs["daily"]))
+    measured, unchanged = map(int, re.search(
+        r"measuring (\d+) \(document, run\) rows.*?(\d+) samples unchanged", caplog.text).groups())
+    _write_crawl(spark, cfgs["full"], _docs() + new)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
+        run(SimpleNamespace(**vars(ctx), cfg=cfgs["full"].with_overrides(
+            "diversity.reuse_samples=false")))
+    everything = int(re.search(r"measuring (\d+) \(document, run\)", caplog.text).group(1))
+    assert unchanged > 0 and 0 < measured < everything / 2, (measured, unchanged, everything)
+    for name in ("diversity", "tail_coverage", "rarefaction", "diversity_deltas"):
+        assert _table_files(roots["daily"], name) == _table_files(roots["full"], name), name
+
+
+def test_selection_windows_follow_the_ladder_rule(spark):
+    """`select.sampled_rows` on small rows equals `ladder.prefix_members` applied to each
+    group in okey order: per domain, per month, per replicate and across domains, where
+    the cross-domain candidates stop at the first document past the largest rung in any
+    domain (here a huge document early in one domain, and a zero-word one)."""
+    from tailguard.diversity import select
+    from tailguard.diversity.ladder import prefix_members, replicate_rungs
+
+    rng = np.random.default_rng(4)
+    budgets, reps = (50, 100, 200), 3
+    rows = []
+    for i in range(300):
+        domain = None if i % 17 == 0 else f"x{i % 5}.com"
+        words_ = 0 if i == 7 else int(rng.integers(1, 30))
+        rows.append((f"d{i}", dt.date(2021, 1, 1), ("pre_ai", "post_ai")[i % 2], domain,
+                     ("pre_ai", "post_ai")[i % 2], f"2021-0{1 + i % 3}", words_,
+                     int(rng.integers(-2**62, 2**62)), bool(i % 4)))
+    rows.append(("huge", dt.date(2021, 1, 1), "pre_ai", "x1.com", "pre_ai", "2021-01", 500,
+                 -2**62 - 5, False))
+    small = spark.createDataFrame(rows, "doc_id string, crawl_date date, scope string, "
+                                  "domain string, era string, month string, n_words long, "
+                                  "okey long, defines_tail boolean")
+    got = {(r.doc_id, r.domain): (r.whole_top, r.month_top, r.rep_top) for r in
+           select.sampled_rows(small, budgets, reps, 100, 25).collect()}
+    ordered = sorted(rows, key=lambda r: (r[7], r[0]))
+    expected: dict = {}
+
+    def mark(members, key, slot, rungs):
+        top, inside = prefix_members([m[6] for m in members], rungs)
+        for m, yes in zip(members, inside, strict=True):
+            if yes:
+                expected.setdefault((m[0], key(m)), [None, None, None])[slot] = top
+    for scope in ("pre_ai", "post_ai"):
+        mine = [r for r in ordered if r[2] == scope]
+        mark(mine, lambda m: "__all__", 0, budgets)
+        for month in {r[5] for r in mine}:
+            mark([r for r in mine if r[5] == month], lambda m: "__all__", 1, budgets)
+        for domain in {r[3] for r in mine}:
+            own = [r for r in mine if r[3] == domain]
+            mark(own, lambda m: m[3], 0, budgets)
+            for month in {r[5] for r in own}:
+                mark([r for r in own if r[5] == month], lambda m: m[3], 1, budgets)
+            for k in range(reps):
+                mark([r for r in own if r[7] % reps == k], lambda m: m[3], 2,
+                     replicate_rungs(budgets, 100, 25))
+    assert got == {k: tuple(v) for k, v in expected.items()}
+    assert any(d == "__all__" for _, d in got) and ("huge", "x1.com") not in got

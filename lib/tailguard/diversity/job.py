@@ -15,11 +15,15 @@ sample is the prefix of a seeded order, so it is chosen before any text is read:
 3. select: running token sums over the small rows choose every sample: per (scope,
    domain), per (scope, domain, month), per replicate (okey mod R) and across domains
    (`select.sampled_rows`); the group sizes are counted there too (`select.size_rows`).
-4. measure: only the sampled documents' text (and signatures) are read, shuffled once by
-   (scope, domain), sorted by okey, tokenised once each and fed to the samples they are
-   in (`kernel.py`).
-5. tables: ratios from the sums, coverage and rarefaction from the budget rows, the
-   deltas from the budget and replicate rows; each table is written per scope.
+4. reuse: a fingerprint of each sample's documents, with the band and the kernel
+   parameters, is compared with `diversity_samples`; an unchanged sample keeps its stored
+   rows (`reuse.py`), so a new date re-measures only the samples it enters.
+5. measure: only the documents of the changed samples are read (text and signatures),
+   shuffled once by (scope, domain), sorted by okey, tokenised once each and fed to the
+   samples they are in (`kernel.py`).
+6. tables: ratios from the sums, coverage and rarefaction from the budget rows, the
+   deltas from the budget and replicate rows; each table is written per scope, the
+   samples' state last.
 
 Tables (partitioned by `scope`, so `--scope shards:NAME` replaces only its own rows):
 - metrics/diversity: scope, domain, era, month, token_budget, n_docs, n_tokens,
@@ -37,12 +41,13 @@ Tables (partitioned by `scope`, so `--scope shards:NAME` replaces only its own r
   concept_occurrences (n), f1, f2, good_turing_missing_mass (f1/n), chao1 (bias-corrected).
 - metrics/diversity_deltas (eras scope only): per domain, pre_ai -> post_ai and pre_ai ->
   attested at the largest rung both eras fill, with intervals (deltas.py).
-- tail_concepts and tail_fit (eras scope, when the band is refitted).
+- tail_concepts and tail_fit (eras scope, when the band is refitted); diversity_samples
+  and diversity_replicates (the state of step 4 and the replicate rows, per scope).
 
-Cost: the text read and tokenised is the samples' (at most the largest rung per (scope,
-domain), per month and per replicate), not the crawl's; the reference pass runs only
-when the reference changed. `--dates` does not restrict the samples (a new date can
-enter any sample whose prefix its documents' keys fall into); a run costs what is sampled.
+Cost: the text read and tokenised is that of the changed samples (each at most the
+largest rung per (scope, domain), per month and per replicate), never the crawl's; the
+reference pass runs only when the reference changed; the rest reads small rows.
+`--dates` needs no special path: the fingerprints find what the new dates changed.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ from pyspark.sql import functions as F
 
 from tailguard import schema
 from tailguard.config import Config
-from tailguard.diversity import deltas, select, tail
+from tailguard.diversity import deltas, reuse, select, tail
 from tailguard.diversity.accum import DISTINCT_N
 from tailguard.diversity.kernel import (
     ALL,
@@ -256,11 +261,42 @@ def _sizes(sizes: DataFrame) -> DataFrame:
 
 
 @dataclass
+class Stored:
+    """What earlier runs left for this run's scopes: the samples' state and their rows
+    (checkpointed: this run rewrites the same partitions)."""
+    state: DataFrame
+    diversity: DataFrame     # budget rows only
+    tail_coverage: DataFrame
+    rarefaction: DataFrame
+    replicates: DataFrame
+
+
+def stored_rows(spark: SparkSession, cfg: Config, scopes: list[str]) -> Stored | None:
+    """The stored state and rows of `scopes`, or None (first run, a table missing, or
+    `diversity.reuse_samples` off): then every sample is measured."""
+    names = (reuse.STATE, "metrics/diversity", "metrics/tail_coverage", "metrics/rarefaction",
+             reuse.REPLICATES)
+    if not cfg.diversity.reuse_samples or not all(table_exists(spark, cfg, n) for n in names):
+        return None
+
+    def read(name: str) -> DataFrame:
+        df = read_table(spark, cfg, name).where(F.col("scope").isin(scopes))
+        return df.localCheckpoint(eager=True)
+
+    state, div, cov, rare, reps = concurrently(spark, *[lambda n=n: read(n) for n in names])
+    return Stored(state.select(*reuse.STATE_COLUMNS),
+                  div.where(F.col("token_budget").isNotNull()).select(*DIVERSITY_COLUMNS),
+                  cov.select(*COVERAGE_COLUMNS), rare.select(*RAREFACTION_COLUMNS),
+                  reps.select(*REPLICATE_COLUMNS))
+
+
+@dataclass
 class DiversityTables:
     diversity: DataFrame
     tail_coverage: DataFrame
     rarefaction: DataFrame
     replicates: DataFrame    # the replicate samples' sums (kernel REPLICATE rows)
+    samples: DataFrame       # every sample's state (`reuse.STATE_COLUMNS`)
     band: TailBand
     cached: list[DataFrame]  # persisted intermediates: `release()` after writing
 
@@ -270,38 +306,52 @@ class DiversityTables:
 
 
 def diversity_tables(small: DataFrame, texts: DataFrame, signatures: DataFrame | None,
-                     band: TailBand, cfg: Config) -> DiversityTables:
-    """The three tables (and the replicate rows) from small rows (`select.SMALL`), the
-    documents' text (doc_id, crawl_date, text), MinHash signatures (None leaves
-    homogenization null) and the tail band."""
+                     band: TailBand, cfg: Config, stored: Stored | None = None
+                     ) -> DiversityTables:
+    """The three tables (and the replicate rows and the samples' state) from small rows
+    (`select.SMALL`), the documents' text (doc_id, crawl_date, text), MinHash signatures
+    (None leaves homogenization null) and the tail band. With `stored`, the samples whose
+    documents and stamp are unchanged keep their stored rows and are not measured."""
     require_columns(small, select.SMALL, "diversity_tables")
     spark, p = small.sparkSession, kernel_params(cfg)
-    sampled = (select.sampled_rows(small, p.budgets, p.replicates, p.replicate_max_budget,
-                                   p.replicate_min_budget)
-               .persist(StorageLevel.MEMORY_AND_DISK))
-    stats = sampled.agg(F.count(F.lit(1)).alias("rows"),
-                        F.coalesce(F.sum("n_words"), F.lit(0)).alias("words")).first()
+    level = StorageLevel.MEMORY_AND_DISK
+    sampled = select.sampled_rows(small, p.budgets, p.replicates, p.replicate_max_budget,
+                                  p.replicate_min_budget).persist(level)
+    samples = reuse.sample_fingerprints(sampled, p.replicates,
+                                        reuse.stamp(p, band.keys, cfg.diversity.seed)
+                                        ).persist(level)
+    unchanged = reuse.unchanged_samples(samples, stored.state if stored else None).persist(level)
+    measured = (reuse.filter_to_measure(sampled, unchanged, p.replicates) if stored
+                else sampled).persist(level)
+    stats = measured.agg(F.count(F.lit(1)).alias("rows"),
+                         F.coalesce(F.sum("n_words"), F.lit(0)).alias("words")).first()
     partitions = max(int(spark.sparkContext.defaultParallelism),
                      math.ceil(stats["words"] * _TOKEN_BYTES / (cfg.diversity.partition_mb * _MB)))
     broadcast = stats["rows"] * _SMALL_ROW_BYTES <= cfg.diversity.broadcast_mb * _MB
-    log.info("diversity: %d sampled (document, run) rows, %d words, %d partitions",
-             stats["rows"], stats["words"], partitions)
+    log.info("diversity: measuring %d (document, run) rows, %d words, %d partitions; "
+             "%d samples unchanged", stats["rows"], stats["words"], partitions,
+             unchanged.count())
     tail_set = spark.sparkContext.broadcast(band.keys)
-    out = (measure_input(sampled, texts, signatures, partitions, broadcast)
-           .mapInArrow(kernel_fn(p, tail_set), OUTPUT_DDL)
-           .persist(StorageLevel.MEMORY_AND_DISK))
-    sizes = select.size_rows(small).persist(StorageLevel.MEMORY_AND_DISK)
+    out = (measure_input(measured, texts, signatures, partitions, broadcast)
+           .mapInArrow(kernel_fn(p, tail_set), OUTPUT_DDL).persist(level))
+    sizes = select.size_rows(small).persist(level)
     concurrently(spark, out.count, sizes.count)
     metrics = out.where(F.col("kind") == KIND_METRICS)
     budget_rows = metrics.where(F.col("month") == ALL)
+    tables = [_finish(metrics),
+              tail.coverage_table(budget_rows, len(band.keys)).select(*COVERAGE_COLUMNS),
+              tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
+              out.where(F.col("kind") == KIND_REPLICATE).select(*REPLICATE_COLUMNS)]
+    if stored is not None:
+        tables = [tables[0].unionByName(reuse.kept_rows(stored.diversity, unchanged, True)),
+                  tables[1].unionByName(reuse.kept_rows(stored.tail_coverage, unchanged, False)),
+                  tables[2].unionByName(reuse.kept_rows(stored.rarefaction, unchanged, False)),
+                  tables[3].unionByName(reuse.kept_rows(stored.replicates, unchanged, False,
+                                                        rep_column="key"))]
     if signatures is None:
         log.warning("no signatures table: homogenization is left null")
-    return DiversityTables(
-        _finish(metrics).unionByName(_sizes(sizes)),
-        tail.coverage_table(budget_rows, len(band.keys)).select(*COVERAGE_COLUMNS),
-        tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
-        out.where(F.col("kind") == KIND_REPLICATE).select(*REPLICATE_COLUMNS), band,
-        [sampled, out, sizes])
+    return DiversityTables(tables[0].unionByName(_sizes(sizes)), *tables[1:], samples, band,
+                           [sampled, samples, unchanged, measured, out, sizes])
 
 
 def delta_table(spark: SparkSession, out: DiversityTables, floor: int, scope: str
@@ -387,9 +437,18 @@ def run(ctx) -> None:
         small, texts = shard_rows(spark, cfg, name), _shard_files(spark, cfg, name)
     signatures = (read_table(spark, cfg, "signatures")
                   if table_exists(spark, cfg, "signatures") else None)
-    out = diversity_tables(small, texts, signatures, band, cfg)
+    scopes = list(schema.ERAS) if scope == "eras" else [scope]
+    out = diversity_tables(small, texts, signatures, band, cfg,
+                           stored_rows(spark, cfg, scopes))
     try:
         concurrently(spark, *_writes(spark, cfg, out, scope))
+        # the state last: it vouches for the rows written above
+        concurrently(
+            spark,
+            lambda: write_partitions(out.replicates, cfg, reuse.REPLICATES, partition_col="scope",
+                                     sort_by=("domain", "key", "token_budget")),
+            lambda: write_partitions(out.samples, cfg, reuse.STATE, partition_col="scope",
+                                     sort_by=("domain", "month", "rep")))
     finally:
         out.release()
         crawl.unpersist()
