@@ -279,9 +279,12 @@ def stored_rows(spark: SparkSession, cfg: Config, scopes: list[str]) -> Stored |
     if not cfg.diversity.reuse_samples or not all(table_exists(spark, cfg, n) for n in names):
         return None
 
+    state_ddl = {reuse.STATE: reuse.STATE_DDL, reuse.REPLICATES: reuse.REPLICATE_DDL}
+
     def read(name: str) -> DataFrame:
-        df = read_table(spark, cfg, name).where(F.col("scope").isin(scopes))
-        return df.localCheckpoint(eager=True)
+        df = (spark.read.schema(state_ddl[name]).parquet(cfg.table_path(name))
+              if name in state_ddl else read_table(spark, cfg, name))
+        return df.where(F.col("scope").isin(scopes)).localCheckpoint(eager=True)
 
     state, div, cov, rare, reps = concurrently(spark, *[lambda n=n: read(n) for n in names])
     return Stored(state.select(*reuse.STATE_COLUMNS),

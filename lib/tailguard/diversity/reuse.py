@@ -32,6 +32,12 @@ STATE = "diversity_samples"
 REPLICATES = "diversity_replicates"
 SAMPLE_KEY = ("scope", "domain", "month", "rep")
 STATE_COLUMNS = (*SAMPLE_KEY, "top", "n_docs", "fingerprint", "stamp")
+STATE_DDL = ("scope string, domain string, month string, rep int, top long, n_docs long, "
+             "fingerprint long, stamp string")
+REPLICATE_DDL = ("scope string, domain string, key long, token_budget long, raw_bytes long, "
+                 "compressed_bytes long, " + ", ".join(f"ngrams_{k} long" for k in range(1, 5))
+                 + ", " + ", ".join(f"distinct_n_{k} double" for k in range(1, 5))
+                 + ", covered long")
 MEASURE_VERSION = 1  # bump when the kernel's measures change: every stored row is stale
 _NULL = "\x00"       # a null domain, for the joins (a null key never equals itself)
 

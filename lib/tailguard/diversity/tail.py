@@ -192,7 +192,9 @@ def coverage_table(budget_rows: DataFrame, tail_size: int) -> DataFrame:
     """scope, domain, token_budget, n_tokens, tail_concepts, covered, coverage."""
     require_columns(budget_rows, ("scope", "domain", "token_budget", "n_tokens", "covered"),
                     "coverage_table")
-    size = F.lit(tail_size).cast("long")
+    # null only where a row has no budget (none has): a nullable column, like the rows
+    # a run keeps from the stored table, so both write the same Parquet schema
+    size = F.when(F.col("token_budget").isNotNull(), F.lit(tail_size).cast("long"))
     return budget_rows.select(
         "scope", "domain", "token_budget", "n_tokens", size.alias("tail_concepts"),
         F.col("covered").cast("long").alias("covered"),
