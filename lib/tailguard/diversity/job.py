@@ -270,6 +270,11 @@ class Stored:
     rarefaction: DataFrame
     replicates: DataFrame
 
+    def release(self) -> None:
+        for df in (self.state, self.diversity, self.tail_coverage, self.rarefaction,
+                   self.replicates):
+            df.unpersist()
+
 
 def stored_rows(spark: SparkSession, cfg: Config, scopes: list[str]) -> Stored | None:
     """The stored state and rows of `scopes`, or None (first run, a table missing, or
@@ -441,8 +446,8 @@ def run(ctx) -> None:
     signatures = (read_table(spark, cfg, "signatures")
                   if table_exists(spark, cfg, "signatures") else None)
     scopes = list(schema.ERAS) if scope == "eras" else [scope]
-    out = diversity_tables(small, texts, signatures, band, cfg,
-                           stored_rows(spark, cfg, scopes))
+    stored = stored_rows(spark, cfg, scopes)
+    out = diversity_tables(small, texts, signatures, band, cfg, stored)
     try:
         concurrently(spark, *_writes(spark, cfg, out, scope))
         # the state last: it vouches for the rows written above
@@ -455,6 +460,8 @@ def run(ctx) -> None:
     finally:
         out.release()
         crawl.unpersist()
+        if stored is not None:
+            stored.release()
     owned = "pre_ai" if scope == "eras" else scope
     for name in ("metrics/diversity", "metrics/tail_coverage", "metrics/rarefaction"):
         ensure_readable(spark, cfg, name, owned)
