@@ -116,6 +116,7 @@ def daily(spark, tmp_path_factory):
     # used (the stored in-crawl classifier: a daily run refits it only by its rule)
     full = root / "full"
     shutil.copytree(clean / "state", full / "state")
+    shutil.copytree(clean / "detector", full / "detector")
     run_job("pipeline", _context(spark, _sets(root, full)))
     return {"root": root, "clean": clean, "killed": killed, "full": full, "new": new_date,
             "old": old_dates, "before": before, "before_shards": before_shards,
