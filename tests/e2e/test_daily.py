@@ -150,6 +150,11 @@ def test_daily_run_changes_only_the_new_date_and_refreshes_the_rest(spark, daily
 def test_daily_run_leaves_what_one_run_over_every_date_leaves(spark, daily):
     clean, full = daily["clean"], daily["full"]
     for name in COMPARED:
+        if name == "quarantine":  # a dated run never reads a partition it was not given:
+            # the crawl's `crawl_date=not-a-date` is quarantined by the full run only
+            dated = [r for r in _rows(spark, full, name) if r[0] != "None"]
+            assert _rows(spark, clean, name) == dated, name
+            continue
         assert _rows(spark, clean, name) == _rows(spark, full, name), name
     # the release after the daily run is the shard set of the one full run, byte for byte
     assert _shards(clean) == _shards(full)

@@ -111,10 +111,15 @@ def test_attributes_job_tags_only_dates_that_lack_them(spark, make_cfg):
     assert sorted(inputs) == ["2024-01-01", "2024-02-01"]
     assert attributes_job.ensure_quality(spark, cfg, inputs) == sorted(inputs)
     assert attributes_job.ensure_quality(spark, cfg, inputs) == []  # current: nothing to do
-    # February re-ingested: only it is tagged again
+    # February re-ingested with the same rows: the same files, nothing to tag
     write_partitions(docs.where(F.col("crawl_date") == FEB), cfg, "docs", sort_by=["doc_id"])
+    assert attributes_job.docs_inputs(spark, cfg) == inputs
+    # ... and with other rows: only it is tagged again
+    write_partitions(docs.where((F.col("crawl_date") == FEB) & (F.col("doc_id") != "d1")),
+                     cfg, "docs", sort_by=["doc_id"])
     again = attributes_job.docs_inputs(spark, cfg)
     assert again["2024-01-01"] == inputs["2024-01-01"]
+    assert again["2024-02-01"] != inputs["2024-02-01"]
     assert attributes_job.ensure_quality(spark, cfg, again) == ["2024-02-01"]
     band = np.array([1, 2, 3], np.uint64)
     assert attributes_job.ensure_tail(spark, cfg, again, band) == sorted(again)

@@ -6,9 +6,9 @@ mixer pairs attribute files with document files line by line, so a file out of s
 one document's attributes into another's. Here attributes are joined by key, and each
 row's `made_by` names the tagger, its code version and the settings it depended on (config
 values and fingerprints of whole-crawl state such as the tail band), and its `input_id`
-names the `docs` files of its date it was computed from (a re-ingested date gets new
-files): a stale partition is found by either, then recomputed (`stale_dates`) or refused
-(`read`), never mixed in.
+names the `docs` files of its date it was computed from (a date re-ingested with other
+rows gets other files): a stale partition is found by either, then recomputed
+(`stale_dates`) or refused (`read`), never mixed in.
 
 Layout: `<output.root>/attributes/<name>/crawl_date=YYYY-MM-DD/part-*.parquet`, and
 `attributes/<name>/_makers/<stamp>.json` with each stamp's settings, so that a refusal
@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,17 +67,25 @@ def _makers_dir(cfg: Config, maker: Maker) -> str:
     return paths.join(cfg.table_path(maker.table), "_makers")
 
 
+# the run id Spark writes into every file name (part-00003-<uuid>.c000.zstd.parquet)
+_RUN_ID = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def input_ids(spark: SparkSession, cfg: Config, table: str,
               dates: Iterable[dt.date | str]) -> dict[str, str]:
-    """{crawl_date: sha256 (16 hex digits) of the names and sizes of the table's files in
-    that partition}: what a partition of attributes was computed from. A job that rewrites
-    the partition writes new file names, so the id changes with every rewrite."""
+    """{crawl_date: sha256 (16 hex digits) of the names, without Spark's run id, and
+    sizes of the table's files in that partition}: what a partition of attributes was
+    computed from. Rewriting a date with other rows changes its files' sizes; rewriting it
+    with the same rows does not, so the id (and every attribute file) is the same
+    whatever run wrote it. Attributes are joined by doc_id, a hash of url and text, so a
+    row can never describe another document's text even when an id stays the same."""
     jvm = spark.sparkContext._jvm
     out = {}
     for date in sorted({str(d) for d in dates}):
         path = jvm.org.apache.hadoop.fs.Path(f"{cfg.table_path(table)}/crawl_date={date}")
         fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        names = (sorted(f"{s.getPath().getName()}:{s.getLen()}" for s in fs.listStatus(path)
+        names = (sorted(f"{_RUN_ID.sub('', s.getPath().getName())}:{s.getLen()}"
+                        for s in fs.listStatus(path)
                         if not s.getPath().getName().startswith(("_", ".")))
                  if fs.exists(path) else [])
         out[date] = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
