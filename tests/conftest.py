@@ -26,8 +26,6 @@ def spark():
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "512")
         .config("spark.driver.memory", "2g")
-        # a persisted frame is named by its plan's text: bound it, as default.yaml does
-        .config("spark.sql.maxPlanStringLength", "65536")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
