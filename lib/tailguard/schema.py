@@ -185,12 +185,4 @@ PU_MODEL_STATE = T.StructType([
     T.StructField("w_detector", T.DoubleType(), True),  # 'stack' only
     T.StructField("fitted_on", T.StringType(), False),
 ])
-# attributes/pu_score: each scored document's in-crawl score, stamped (made_by) with the
-# stored classifier's fingerprint.
-PU_SCORE_ATTRIBUTE = T.StructType([
-    T.StructField("doc_id", T.StringType(), False),
-    T.StructField("crawl_date", T.DateType(), False),
-    T.StructField("pu_score", T.DoubleType(), True),
-    T.StructField("made_by", T.StringType(), False),
-])
 TABLE_SCHEMAS["state/pu_model"] = PU_MODEL_STATE
