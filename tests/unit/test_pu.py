@@ -56,3 +56,38 @@ def test_cross_fitted_classifier_finds_the_new_kind_of_text():
         scores[fold == k] = x @ coef + intercept
     share = pu.bbe_share(scores[is_target == 0], scores[is_target == 1])
     assert abs(share - 60 / 160) < 0.1
+
+
+def _ml_shares_numpy(counts, p_ref, p_syn, iterations=60):
+    """The whole-array bisection the compiled kernel replaced (its reference)."""
+    gap = p_syn[None, :] - p_ref
+
+    def slope(a):
+        mix = p_ref + a[:, None] * gap
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(counts > 0, counts * gap / mix, 0.0).sum(axis=1)
+
+    lo, hi = np.zeros(len(counts)), np.ones(len(counts))
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        up = slope(mid) > 0
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    return np.where(slope(np.zeros(len(counts))) <= 0, 0.0,
+                    np.where(slope(np.ones(len(counts))) >= 0, 1.0, 0.5 * (lo + hi)))
+
+
+def test_compiled_ml_shares_equal_the_numpy_bisection_and_find_planted_mixtures():
+    rng = np.random.default_rng(3)
+    bins = 20
+    p_syn = rng.dirichlet(np.full(bins, 0.5))
+    p_ref = rng.dirichlet(np.ones(bins), size=400)
+    truth = rng.uniform(0, 1, size=400)
+    mix = (1 - truth)[:, None] * p_ref + truth[:, None] * p_syn
+    counts = np.vstack([rng.multinomial(5000, m) for m in mix]).astype(float)
+    counts[:50, :3] = 0.0  # empty bins are skipped, not 0 * log 0
+    got = pu.nonnegative_ml_shares(counts, p_ref, p_syn)
+    np.testing.assert_allclose(got, _ml_shares_numpy(counts, p_ref, p_syn), atol=1e-12)
+    assert np.abs(got - truth).mean() < 0.03
+    # the ends: pure reference text reads 0, pure synthetic text reads 1
+    assert pu.nonnegative_ml_shares(p_ref[:5] * 1e6, p_ref[:5], p_syn).max() < 0.01
+    assert pu.nonnegative_ml_shares(np.tile(p_syn * 1e6, (5, 1)), p_ref[:5], p_syn).min() > 0.99

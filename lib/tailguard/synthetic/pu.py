@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numba as nb
 import numpy as np
 
 
@@ -184,26 +185,50 @@ def bin_masses(cdfs: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.maximum(np.diff(np.maximum.accumulate(full, axis=1), axis=1), 0.0)
 
 
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _slope(counts, p_ref, gap, a):
+    total = 0.0
+    for k in range(counts.shape[0]):
+        if counts[k] > 0:
+            total += counts[k] * gap[k] / (p_ref[k] + a * gap[k])
+    return total
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _ml_shares(counts, p_ref, p_syn, iterations):
+    out = np.empty(counts.shape[0])
+    for i in range(counts.shape[0]):
+        gap = p_syn - p_ref[i]
+        if _slope(counts[i], p_ref[i], gap, 0.0) <= 0:
+            out[i] = 0.0
+        elif _slope(counts[i], p_ref[i], gap, 1.0) >= 0:
+            out[i] = 1.0
+        else:
+            lo, hi = 0.0, 1.0
+            for _ in range(iterations):
+                mid = 0.5 * (lo + hi)
+                if _slope(counts[i], p_ref[i], gap, mid) > 0:
+                    lo = mid
+                else:
+                    hi = mid
+            out[i] = 0.5 * (lo + hi)
+    return out
+
+
 def nonnegative_ml_shares(counts: np.ndarray, p_ref: np.ndarray, p_syn: np.ndarray,
                           iterations: int = 60) -> np.ndarray:
     """argmax over a in [0, 1] of sum_k c_k log((1 - a) p_ref,k + a p_syn,k) for every row
     of (rows x bins) `counts` and `p_ref` (one p_syn): the log-likelihood is concave in
     a, so it is 0 where the slope at 0 is <= 0, 1 where the slope at 1 is >= 0, and
-    otherwise the slope's root, found by bisection for all rows at once."""
-    gap = p_syn[None, :] - p_ref
+    otherwise the slope's root, found by bisection.
 
-    def slope(a: np.ndarray) -> np.ndarray:
-        mix = p_ref + a[:, None] * gap
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(counts > 0, counts * gap / mix, 0.0).sum(axis=1)
-
-    lo, hi = np.zeros(len(counts)), np.ones(len(counts))
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        up = slope(mid) > 0
-        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    return np.where(slope(np.zeros(len(counts))) <= 0, 0.0,
-                    np.where(slope(np.ones(len(counts))) >= 0, 1.0, 0.5 * (lo + hi)))
+    Compiled (numba), one loop per row: a domain's fits are thousands of rows (months x
+    bootstrap replicates), and numpy's whole-array bisection cost ~2/3 of the share
+    job's per-domain stage on the daily bench crawl (12k documents, 500 sites)."""
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    p_ref = np.ascontiguousarray(np.broadcast_to(p_ref, counts.shape), dtype=np.float64)
+    return _ml_shares(counts, p_ref, np.ascontiguousarray(p_syn, dtype=np.float64),
+                      iterations)
 
 
 def binned_ml_shares(cdf_targets: np.ndarray, n_targets: np.ndarray,

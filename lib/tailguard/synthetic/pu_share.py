@@ -224,21 +224,31 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
 
     cuts = pu.fit_bins(len(grid), s.pu_fit_bins)
 
-    def emit(era, month, target, references, why):
-        tgt, n = cdfs(target)
-        for name, (ref, n_ref) in references:
+    def emit(era, parts, references, why):
+        """Fits of every (month, target) of `parts` against `references`; all targets of
+        a reference in one batched call (the fits are row-wise, so batching only saves
+        the per-call cost: a domain has a target per month)."""
+        targets = [(month, *cdfs(target)) for month, target in parts]
+        for name, (own_ref, n_ref) in references:
+            rows, ref = len(targets[0][1]), own_ref
+            tgt = np.vstack([t for _, t, _ in targets])
+            n = np.concatenate([k for _, _, k in targets])
+            if n_ref is not None:  # per-replicate reference rows: one copy per target
+                ref, n_ref = np.tile(ref, (len(targets), 1)), np.tile(n_ref, len(targets))
             fits = pu.binned_ml_shares(tgt, n, ref, n_ref, f_syn, pooled_ref, cuts,
                                        s.pu_reference_prior_docs)
-            rows = [(name, fits)]
-            if era == "post_ai" and name == "main":
-                ratios = pu.norm_ratio_shares(tgt, ref, f_syn)
-                rows.append(("mismatch", [None if v is None else max(v, q or 0.0)
-                                          for v, q in zip(fits, ratios, strict=True)]))
-            for label, values in rows:
-                for r, value in enumerate(values):
-                    out.append({"era": era, "domain": domain, "month": month,
-                                "reference": label, "r": r, "n": float(n[r]),
-                                "value": value, "reason": why})
+            for i, (month, t, k) in enumerate(targets):
+                part = fits[i * rows:(i + 1) * rows]
+                labelled = [(name, part)]
+                if era == "post_ai" and name == "main":
+                    ratios = pu.norm_ratio_shares(t, own_ref, f_syn)
+                    labelled.append(("mismatch", [None if v is None else max(v, q or 0.0)
+                                                  for v, q in zip(part, ratios, strict=True)]))
+                for label, values in labelled:
+                    for r, value in enumerate(values):
+                        out.append({"era": era, "domain": domain, "month": month,
+                                    "reference": label, "r": r, "n": float(k[r]),
+                                    "value": value, "reason": why})
 
     # "main" is the reference of the point estimate; "wider" (another reference) and
     # "mismatch" (the main reference's fit if the domain's synthetic text is not the
@@ -254,14 +264,13 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
     else:
         refs = [("main", pooled)] + ([("wider", own)] if own is not None else [])
     if len(post):
-        emit("post_ai", None, post, refs, reason)
-        for month, target in sorted(post.groupby("month"), key=lambda kv: kv[0]):
-            emit("post_ai", month, target, refs[:1], reason)
+        emit("post_ai", [(None, post)], refs, reason)
+        emit("post_ai", sorted(post.groupby("month"), key=lambda kv: kv[0]), refs[:1], reason)
     if len(pre):
         early, late, start = placebo_split(pre, s.pu_placebo_months)
         why = f"placebo: pre-AI months from {start} against the earlier ones"
         if len(early) >= least and len(late) >= least:
-            emit("pre_ai", None, late, [("main", cdfs(early))], why)
+            emit("pre_ai", [(None, late)], [("main", cdfs(early))], why)
         else:
             out.append({"era": "pre_ai", "domain": domain, "month": None, "reference": "main",
                         "r": 0, "n": float(len(late)), "value": None,
