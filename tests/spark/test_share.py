@@ -414,3 +414,45 @@ def test_pu_score_stacks_the_detector_when_the_scores_carry_it(spark, stack):
     post = scored[scored.era == "post_ai"].merge(labels, on="doc_id")
     auc = roc_auc_score(post.synthetic, post.pu_score)
     assert auc > 0.9 if stack else auc < 0.7
+
+
+def test_mle_word_model_is_stored_and_a_rerun_reads_ratios_not_text(spark, frames, result):
+    """The word model and the per-document log ratios are kept (mle_state): a second run
+    refits nothing, tokenises no date and writes the same tables; a domain the model has
+    no row for is scored as the pooled domain (as one with too few pre-AI pages is); a
+    model fitted under another setting is refused by name."""
+    from tailguard.errors import InputError
+    from tailguard.synthetic import mle_state
+
+    docs, prov, scores, root = frames
+    cfg, (table, monthly, _) = result
+    meta = json.loads((root / META_FILE).read_text())
+    model = mle_state.load(spark, cfg)
+    assert model is not None and model.fitted_on["n_pre"] == 60 + 60 + 5
+    base = share.base_documents(prov, scores, OP["threshold"], True)
+    era_docs = base.select("doc_id", "crawl_date", "domain", "era")
+    assert mle_state.refresh_ratios(model, era_docs, share.words_of(docs), cfg) == []
+    again, again_monthly, _, cached = share.compute_share(spark, cfg, prov, scores, docs, meta)
+    key = ["era", "domain", "estimator"]
+    pd.testing.assert_frame_equal(
+        again.toPandas().sort_values(key, ignore_index=True),
+        table.sort_values(key, ignore_index=True), check_like=True)
+    for frame in cached:
+        frame.unpersist()
+    # tiny.com (5 pre-AI pages) has no own reference: renamed to a domain the model has
+    # never seen, its pages keep their ratios
+    words = share.words_of(docs)
+    tiny = era_docs.where("domain = 'tiny.com'")
+    renamed = tiny.withColumn("domain", F.lit("never-seen.org"))
+    other = cfg.with_overrides(f"output.root={root / 'renamed'}")
+    for frame, conf in ((tiny, cfg), (renamed, other)):
+        mle_state.refresh_ratios(model, frame, words, conf)
+    dates = sorted({str(r[0]) for r in tiny.select("crawl_date").distinct().collect()})
+    got = [mle_state.read_ratios(model, spark, conf, dates).toPandas()
+           .sort_values(["doc_id", "crawl_date"], ignore_index=True) for conf in (cfg, other)]
+    got[0] = got[0][got[0].doc_id.isin(got[1].doc_id)].reset_index(drop=True)
+    assert len(got[1]) == 5 + 9  # its canonical pages
+    pd.testing.assert_frame_equal(got[0], got[1])
+    changed = cfg.with_overrides("share.mle_vocab_size=10")
+    with pytest.raises(InputError, match=r"share.mle_vocab_size=5000 \(this run: 10\)"):
+        share.compute_share(spark, changed, prov, scores, docs, meta)
