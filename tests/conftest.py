@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
+from shared_data import SHARED_DATA
 from tailguard.config import Config, load_config
-
-# The real text the quality tests read where it lies (never copied into the repo): the
-# shared detector data next to the repository, or TAILGUARD_SHARED_DATA.
-SHARED_DATA = Path(os.environ.get("TAILGUARD_SHARED_DATA")
-                   or Path(__file__).resolve().parents[2] / "shared" / "data" / "detector")
 
 
 def _under_ci() -> bool:

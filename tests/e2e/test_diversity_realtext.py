@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from tailguard.diversity import realeval
 from tailguard.sample import realtext as rt
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from tailguard.sample import realtext as rt
 from tailguard.synthetic import realeval
 

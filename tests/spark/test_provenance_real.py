@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from tailguard.cli import JobContext
 from tailguard.io import ingest
 from tailguard.io.tables import read_table

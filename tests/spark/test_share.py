@@ -329,7 +329,9 @@ def test_pu_scores_give_each_post_ai_page_its_p_value_against_its_site(spark, fr
     assert len(pages) == base.count() and pages.pu_score.notna().all()
     assert pages[pages.era == "pre_ai"].human_p.isna().all()
     post = pages[pages.era == "post_ai"]
-    assert post.human_p.between(0.0, 1.0).all()
+    # against the pooled CDF (tiny.com) a higher score never reads more human
+    tiny = post[post.domain == "tiny.com"].sort_values("pu_score")
+    assert (np.diff(tiny.human_p.to_numpy()) <= 1e-12).all() and tiny.human_p.nunique() > 1
     big = pages[pages.domain == "big.com"]
     big_post = big[big.era == "post_ai"]
     want = pu_share.human_p_values(big[big.era == "pre_ai"].pu_score.to_numpy(),
@@ -408,7 +410,7 @@ def test_pu_score_stacks_the_detector_when_the_scores_carry_it(spark, stack):
     scored = pu_share.cross_fitted_scores(docs.drop("synthetic"), cfg).toPandas()
     again = pu_share.cross_fitted_scores(docs.drop("synthetic").repartition(5), cfg).toPandas()
     assert set(scored.columns) == {"doc_id", "crawl_date", "domain", "era", "month", "pu_score"}
-    assert scored.pu_score.between(0, 1).all() and len(scored) == 480
+    assert len(scored) == 480 and scored.pu_score.notna().all()
     assert scored.sort_values("doc_id").pu_score.tolist() == \
         again.sort_values("doc_id").pu_score.tolist()
     post = scored[scored.era == "post_ai"].merge(labels, on="doc_id")

@@ -7,7 +7,7 @@ import tempfile
 import pyarrow as pa
 import pytest
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from tailguard.synthetic import detector as det
 from tailguard.synthetic.evaluate import evaluate_scores
 from tailguard.synthetic.features import normalize_arrow

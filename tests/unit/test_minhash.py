@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from datasketch import MinHash
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from tailguard.dedup.minhash import MinHasher, from_binary, shingle_hash, shingles, to_binary
 from tailguard.text.lines import LineWords
 from tailguard.text.tokenize import words

