@@ -25,7 +25,6 @@ def test_deltas_track_true_share_on_real_text(spark, tmp_path):
                    min_human_tokens=6000)
     per_domain = realeval.run_crawl(spark, rt.read_rows(DATA), spec, tmp_path)
     stats = realeval.spearman(per_domain)
-    print(stats)
     n = stats["domains"]
     assert stats["matched"] == n >= 6  # every domain fills the floor
     # "tracks": each rank correlation is beyond what independent ranks give one time in

@@ -16,10 +16,10 @@ far behind.
 from __future__ import annotations
 
 import pytest
+from bench import share_realeval as realeval
 
 from shared_data import SHARED_DATA
 from tailguard.sample import realtext as rt
-from tailguard.synthetic import realeval
 
 DATA = SHARED_DATA
 

@@ -13,10 +13,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from tailguard import schema
-from tailguard.synthetic import bootstrap as bs
-from tailguard.synthetic import estimators as est
-from tailguard.synthetic import mle, share
-from tailguard.synthetic.detector import META_FILE, REFERENCE_FILE
+from tailguard.detector.model import META_FILE, REFERENCE_FILE
+from tailguard.share import bootstrap as bs
+from tailguard.share import estimators as est
+from tailguard.share import job as share
+from tailguard.share import mle
 
 _COMMON = ["".join(p) + "e" for p in itertools.product("bdfgklmnprst", repeat=2)]
 SHARES = {"big.com": 0.3, "mid.com": 0.7, "tiny.com": 0.5}
@@ -283,7 +284,7 @@ def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, resu
     percentiles, the crawl's synthetic CDF, each domain's binned likelihood fit; near the
     truth's order (two domains of 60 + 60 documents are too few for its accuracy, which the
     real-text evaluation measures), and a placebo row."""
-    from tailguard.synthetic import pu, pu_share
+    from tailguard.share import pu, pu_share
 
     docs, prov, scores, _ = frames
     cfg, (table, monthly, _) = result
@@ -321,7 +322,7 @@ def test_pu_scores_give_each_post_ai_page_its_p_value_against_its_site(spark, fr
     cross-fitted score; a post-AI page's human_p is the conformal p-value against its own
     site's pre-AI scores (big.com, 60 of them) or the pooled reference's CDF (tiny.com,
     5 < side_min_docs)."""
-    from tailguard.synthetic import pu_share
+    from tailguard.share import pu_share
 
     docs, prov, scores, _ = frames
     cfg, (_, _, pages) = result
@@ -346,7 +347,7 @@ def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
     noise around 0 does not read as drift; a 'wider' or 'mismatch' reference only widens
     the interval (and the `__all__` mean uses the 'main' fits alone)."""
     from tailguard.config import load_config
-    from tailguard.synthetic import pu_share
+    from tailguard.share import pu_share
 
     cfg = load_config([], ["share.min_docs=1"])
     rows = []
@@ -402,7 +403,7 @@ def test_pu_score_stacks_the_detector_when_the_scores_carry_it(spark, stack):
     from sklearn.metrics import roc_auc_score
 
     from tailguard.config import load_config
-    from tailguard.synthetic import pu_share
+    from tailguard.share import pu_share
 
     cfg = load_config([], ["share.pu_folds=3", f"share.pu_stack_detector={str(stack).lower()}"])
     docs = _stack_docs(spark, 21)
@@ -424,7 +425,7 @@ def test_mle_word_model_is_stored_and_a_rerun_reads_ratios_not_text(spark, frame
     no row for is scored as the pooled domain (as one with too few pre-AI pages is); a
     model fitted under another setting is refused by name."""
     from tailguard.errors import InputError
-    from tailguard.synthetic import mle_state
+    from tailguard.share import mle_state
 
     docs, prov, scores, root = frames
     cfg, (table, monthly, _) = result

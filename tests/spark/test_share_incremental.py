@@ -14,8 +14,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from tailguard import schema
-from tailguard.synthetic import pu_state, share
-from tailguard.synthetic.detector import META_FILE, REFERENCE_FILE
+from tailguard.detector.model import META_FILE, REFERENCE_FILE
+from tailguard.share import job as share
+from tailguard.share import pu_state
 
 pytestmark = pytest.mark.slow
 

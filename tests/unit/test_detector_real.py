@@ -8,10 +8,10 @@ import pyarrow as pa
 import pytest
 
 from shared_data import SHARED_DATA
-from tailguard.synthetic import detector as det
-from tailguard.synthetic.evaluate import evaluate_scores
-from tailguard.synthetic.features import normalize_arrow
-from tailguard.synthetic.train import read_labelled, train_detector
+from tailguard.detector import model as det
+from tailguard.detector.evaluate import evaluate_scores
+from tailguard.detector.features import normalize_arrow
+from tailguard.detector.train import read_labelled, train_detector
 
 DATA = SHARED_DATA
 

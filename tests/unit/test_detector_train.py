@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from tailguard.cli import JobContext
+from tailguard.detector import model as det
+from tailguard.detector import train
+from tailguard.detector.evaluate import fit_calibration, operating_threshold
+from tailguard.detector.features import normalize
 from tailguard.errors import InputError
-from tailguard.synthetic import detector as det
-from tailguard.synthetic import train
-from tailguard.synthetic.evaluate import fit_calibration, operating_threshold
-from tailguard.synthetic.features import normalize
 
 _LETTERS = "bcdfghklmnprstvz"
 _WORDS = ["".join(p) + "a" for p in itertools.product(_LETTERS, repeat=2)]

@@ -1,10 +1,10 @@
-"""The stored mle word model's refresh rule (tailguard.synthetic.mle_state), without Spark."""
+"""The stored mle word model's refresh rule (tailguard.share.mle_state), without Spark."""
 
 import pytest
 
 from tailguard.config import load_config
 from tailguard.errors import InputError
-from tailguard.synthetic import mle_state
+from tailguard.share import mle_state
 
 SETTINGS = mle_state.state_settings(load_config([], []), "ft-1")
 

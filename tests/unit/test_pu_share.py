@@ -1,4 +1,4 @@
-"""The `pu` estimator's math (tailguard.synthetic.pu and pu_share), without Spark."""
+"""The `pu` estimator's math (tailguard.share.pu and pu_share), without Spark."""
 
 import datetime as dt
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from tailguard.config import load_config
-from tailguard.synthetic import estimators as est
-from tailguard.synthetic import pu, pu_classifier, pu_share
+from tailguard.share import estimators as est
+from tailguard.share import pu, pu_classifier, pu_share
 
 GRID = np.linspace(0.01, 0.99, 99)
 

@@ -30,12 +30,12 @@ from pyspark.sql import functions as F
 
 from tailguard import paths
 from tailguard.config import SUM_ESTIMATORS
+from tailguard.detector.model import REFERENCE_FILE, read_meta
 from tailguard.errors import InputError
 from tailguard.io.tables import read_table, write_table
 from tailguard.schema import require_columns
-from tailguard.synthetic import bootstrap as bs
-from tailguard.synthetic import mle, mle_state, pu_share, pu_state
-from tailguard.synthetic.detector import REFERENCE_FILE, read_meta
+from tailguard.share import bootstrap as bs
+from tailguard.share import mle, mle_state, pu_share, pu_state
 
 log = logging.getLogger(__name__)
 

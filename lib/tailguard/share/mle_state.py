@@ -37,8 +37,8 @@ from tailguard.attributes import store
 from tailguard.errors import InputError
 from tailguard.io.tables import date_rows, read_table, table_exists, write_table
 from tailguard.schema import MLE_REFERENCE_STATE
-from tailguard.synthetic import mle
-from tailguard.synthetic.pu_state import differing_setting
+from tailguard.share import mle
+from tailguard.share.pu_state import differing_setting
 
 log = logging.getLogger(__name__)
 

@@ -69,10 +69,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from tailguard.schema import require_columns
-from tailguard.synthetic import pu
-from tailguard.synthetic.estimators import REPLICATE_CELLS, replicate_weights
-from tailguard.synthetic.pu_classifier import fit_classifier, with_pu_score
-from tailguard.synthetic.spread import by_site
+from tailguard.share import pu
+from tailguard.share.estimators import REPLICATE_CELLS, replicate_weights
+from tailguard.share.pu_classifier import fit_classifier, with_pu_score
+from tailguard.share.spread import by_site
 
 ALL_DOMAINS = "__all__"
 ESTIMATOR = "pu"
