@@ -156,9 +156,11 @@ def mle_rows(spark, cfg, provenance: DataFrame, scores: DataFrame, docs: DataFra
     model, _ = mle_state.current_reference(
         base, add_words, lambda: synthetic_reference_words(spark, cfg), cfg, meta["version"])
     keys = ["doc_id", "crawl_date"]
-    era_docs = (provenance.where(F.col("era").isin("pre_ai", "post_ai"))
-                .select(*keys, "domain", "era").join(scores.select(*keys), keys, "left_semi"))
-    mle_state.refresh_ratios(model, era_docs, add_words, cfg)
+    # every scored document (whatever its era or cluster), so every scored date has a
+    # partition and a document that joins the base later has its ratio
+    scored = provenance.select(*keys, "domain", "era").join(scores.select(*keys), keys,
+                                                            "left_semi")
+    mle_state.refresh_ratios(model, scored, add_words, cfg)
     ratios = mle_state.read_ratios(model, spark, cfg, dates)
     rows = (base.join(ratios, keys, "inner")
             .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(cfg.share.seed))))

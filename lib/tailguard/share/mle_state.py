@@ -184,8 +184,8 @@ def with_reference_domain(rows: DataFrame, domains: DataFrame) -> DataFrame:
 
 def refresh_ratios(model: StoredReference, rows: DataFrame,
                    words_of: Callable[[DataFrame], DataFrame], cfg) -> list[str]:
-    """Write `mle_ratio` for every date of `rows` (doc_id, crawl_date, domain, era: the
-    documents of the eras the share compares) whose partition is missing or stale;
+    """Write `mle_ratio` for every date of `rows` (doc_id, crawl_date, domain, era: every
+    scored document) whose partition is missing or stale;
     returns those dates. A document's ratio depends on its words and the word model
     only, so a date scored alone equals the same date scored in a run over all dates."""
     spark = rows.sparkSession
