@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import diversity_realeval as realeval
 from bench.common import replace_section, run_stamp
 from tailguard.config import load_config
-from tailguard.diversity import realeval
 from tailguard.sample import realtext as rt
 from tailguard.session import build_session
 

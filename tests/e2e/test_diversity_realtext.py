@@ -10,9 +10,9 @@ import math
 from dataclasses import replace
 
 import pytest
+from bench import diversity_realeval as realeval
 
 from shared_data import SHARED_DATA
-from tailguard.diversity import realeval
 from tailguard.sample import realtext as rt
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
