@@ -289,9 +289,9 @@ def test_placebo_needs_enough_earlier_documents():
     rng = np.random.default_rng(6)
     frame = _frame(rng, "tiny.com", 18, 12, 0.5)  # 6 pre-AI documents in the latest year
     reps = pu_share.domain_replicates(frame, GRID, GRID, GRID * 0, _cfg())
-    placebo = [r for r in reps if r["era"] == "pre_ai"]
-    assert len(placebo) == 1 and placebo[0]["value"] is None
-    assert "fewer than 10 pre-AI documents" in placebo[0]["reason"]
+    placebo = reps[reps.era == "pre_ai"]
+    assert len(placebo) == 1 and placebo.value.isna().all()
+    assert "fewer than 10 pre-AI documents" in placebo.reason.iloc[0]
 
 
 
