@@ -70,6 +70,9 @@ def arrow_dates(column: pa.Array) -> pa.Array:
     kind = column.type
     if pa.types.is_dictionary(kind):
         column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        # the stored UTC instant: a zoned cast to date32 would take the local day
+        column = column.view(pa.int64()).view(pa.timestamp(kind.unit))
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         return column.cast(pa.date32())
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
