@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
+from tailguard import paths
 from tailguard.config import INPUT_LAYOUTS, Config
 from tailguard.errors import InputError
 from tailguard.io import dates as record_dates
@@ -96,8 +97,8 @@ def in_cc_window(start: dt.date, dates: Iterable[dt.date]) -> bool:
 
 
 def _stop(uri: str, what: str) -> InputError:
-    return InputError(f"input.path {uri} {what}: set input.layout (dated | commoncrawl | "
-                      "column) and, for column, input.date_field")
+    return InputError(f"input.path {paths.without_credentials(uri)} {what}: set input.layout "
+                      "(dated | commoncrawl | column) and, for column, input.date_field")
 
 
 def detect(uri: str, top: list[tuple[str, bool]], files: list[ListedFile] | None,
