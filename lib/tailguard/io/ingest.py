@@ -86,6 +86,7 @@ class IngestCounts:
     kept_files: dict[str, int] = field(default_factory=dict)
     quarantined_files: dict[str, int] = field(default_factory=dict)
     by_record: bool = False
+    first_files: dict[str, str] = field(default_factory=dict)   # reason -> first file (by name)
 
     @property
     def total_read(self) -> int:
@@ -246,6 +247,7 @@ def count_frames(records: DataFrame, docs: DataFrame, quarantine: DataFrame,
     kept: Counter = Counter()
     quarantined: dict[dt.date | None, dict[str, int]] = {}
     quarantined_files: Counter[str] = Counter()
+    first: dict[str, str] = {}
     for r in counted:
         if r["kind"] == "read":
             read_files[r["source_file"]] += r["count"]
@@ -257,13 +259,15 @@ def count_frames(records: DataFrame, docs: DataFrame, quarantine: DataFrame,
             by_reason = quarantined.setdefault(r["crawl_date"], {})
             by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
             quarantined_files[r["source_file"]] += r["count"]
+            first[r["reason"]] = min(first.get(r["reason"], r["source_file"]), r["source_file"])
     if by_record:  # the readers counted per file: per date, what reached the tables
         read = Counter(kept)
         for date, by_reason in quarantined.items():
             read[date] += sum(by_reason.values())
     return IngestCounts(read=dict(read), kept=dict(kept), quarantined=quarantined,
                         read_files=dict(read_files), kept_files=dict(kept_files),
-                        quarantined_files=dict(quarantined_files), by_record=by_record)
+                        quarantined_files=dict(quarantined_files), by_record=by_record,
+                        first_files=dict(sorted(first.items())))
 
 
 def check_conserved(counts: IngestCounts) -> None:
@@ -273,6 +277,23 @@ def check_conserved(counts: IngestCounts) -> None:
         shown = ", ".join(f"{f}: {gap:+d}" for f, gap in list(lost.items())[:5])
         raise RecordsLost(f"ingest: read != kept + quarantined for {len(lost)} file(s) "
                           f"(read - written: {shown}); nothing was written")
+
+
+# What to set when records are quarantined for their date or place (issue 40).
+_DATE_HINTS = {
+    "bad_date": "no date in input.date_field (set it to the field holding each record's date)",
+    "implausible_date": f"dated before {record_dates.PLAUSIBLE_FROM} or after today (check "
+                        "input.date_field, or the crawl_date= directory)",
+}
+
+
+def _log_date_problems(counts: IngestCounts, cfg: Config) -> None:
+    reasons = counts.reasons()
+    for reason, hint in _DATE_HINTS.items():
+        if reasons.get(reason):
+            log.warning("ingest: %d record(s) %s, e.g. in %s (input.date_field=%s): "
+                        "quarantined as %s", reasons[reason], hint,
+                        counts.first_files.get(reason), cfg.input.date_field, reason)
 
 
 def _log_counts(counts: IngestCounts) -> None:
@@ -385,6 +406,7 @@ def ingest_plan(spark: SparkSession, cfg: Config, uri: str, plan: layouts.Plan,
         absent = sorted(set(dates) - set(counts.read))
         if absent:
             log.warning("ingest: no record dated %s in the input", ", ".join(map(str, absent)))
+    _log_date_problems(counts, cfg)
     _log_counts(counts)
     return counts
 

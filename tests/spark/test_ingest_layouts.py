@@ -127,11 +127,15 @@ def _fineweb(root: Path) -> list[tuple[str, dt.date | None]]:
     return expected
 
 
-def test_fineweb_export_sharded_by_dump(spark, make_cfg, tmp_path):
+def test_fineweb_export_sharded_by_dump(spark, make_cfg, tmp_path, caplog):
     crawl = tmp_path / "fineweb"
     expected = _fineweb(crawl)
     cfg = make_cfg(f"input.path={crawl}", "input.lang_field=language")   # layout: auto
-    counts = ingest(spark, cfg)
+    with caplog.at_level("WARNING", logger="tailguard.io.ingest"):
+        counts = ingest(spark, cfg)
+    bad = [r.getMessage() for r in caplog.records if "as bad_date" in r.getMessage()]
+    assert len(bad) == 1 and "data/CC-MAIN-2013-20/000_00000.parquet" in bad[0]
+    assert "input.date_field" in bad[0]
     assert counts.conserved and counts.total_read == 12 and counts.total_kept == 8
     docs = read_table(spark, cfg, "docs")
     assert_df_equality(docs.select("url", "crawl_date"), _expected(spark, expected),
