@@ -222,12 +222,16 @@ def test_daily_column_run_reads_only_files_that_can_hold_the_date(spark, make_cf
     untouched = sorted(map(tuple, read_table(spark, column_cfg, "docs")
                            .where(F.col("crawl_date") != day).collect()))
 
+    # a shard that arrived broken: no footer, so no range, so the daily run opens it
+    (column_root / "data" / "zz-broken.parquet").write_bytes(b"not parquet at all")
     uri, plan = ingest_mod.plan_run(column_cfg, [day])
-    assert [t.source_file for t in plan.tasks] == ["data/train-00002-of-00004.parquet"]
-    assert plan.footers_read == 0                               # the cached ranges
-    assert plan.read_bytes * 3 < plan.listed_bytes              # 1 file of 4
+    assert [t.source_file for t in plan.tasks] == ["data/train-00002-of-00004.parquet",
+                                                   "data/zz-broken.parquet"]
+    assert plan.footers_read == 1                               # the others: cached ranges
+    assert plan.read_bytes * 3 < plan.listed_bytes              # 1 shard of 4
     counts = ingest_mod.ingest_plan(spark, column_cfg, uri, plan, [day])
-    assert counts.kept == {day: PER_DAY} and counts.total_read == PER_DAY  # other days unread
+    assert counts.kept == {day: PER_DAY} and counts.total_read == PER_DAY + 1  # others unread
+    assert counts.quarantined == {day: {"unreadable_file": 1}}  # under the run's date
     ingest(spark, dated_cfg, [day])
 
     columns = ["doc_id", "url", "host", "domain", "crawl_date", "text", "n_chars", "n_words",
@@ -239,6 +243,21 @@ def test_daily_column_run_reads_only_files_that_can_hold_the_date(spark, make_cf
                        ignore_row_order=True)
     assert sorted(map(tuple, read_table(spark, column_cfg, "docs")
                       .where(F.col("crawl_date") != day).collect())) == untouched
+
+
+def test_with_run_dates_keeps_quarantine_rows_inside_the_run(spark):
+    frame = spark.createDataFrame(
+        [(D(2024, 1, 2), None, "kept"), (None, "unreadable_file", "failed file"),
+         (D(2023, 11, 27), "unreadable_file", "cc file failed"), (D(2024, 1, 3), "oversize", "x"),
+         (None, None, "summary row")],
+        "crawl_date date, reason string, note string")
+    out = ingest_mod.with_run_dates(frame, [D(2024, 1, 3), D(2024, 1, 2)])
+    expected = spark.createDataFrame(
+        [(D(2024, 1, 2), None, "kept"), (D(2024, 1, 2), "unreadable_file", "failed file"),
+         (D(2024, 1, 2), "unreadable_file", "cc file failed"),
+         (D(2024, 1, 3), "oversize", "x"), (None, None, "summary row")],
+        "crawl_date date, reason string, note string")
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_a_tree_no_layout_fits_stops_with_one_line(tmp_path, capsys):
