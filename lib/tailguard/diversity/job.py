@@ -88,6 +88,7 @@ from tailguard.io.tables import (
     write_table,
 )
 from tailguard.schema import require_columns
+from tailguard.session import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ class Stored:
     def release(self) -> None:
         for df in (self.state, self.diversity, self.tail_coverage, self.rarefaction,
                    self.replicates):
-            df.unpersist()
+            release(df)
 
 
 def stored_rows(spark: SparkSession, cfg: Config, scopes: list[str]) -> Stored | None:
@@ -289,7 +290,7 @@ def stored_rows(spark: SparkSession, cfg: Config, scopes: list[str]) -> Stored |
     def read(name: str) -> DataFrame:
         df = (spark.read.schema(state_ddl[name]).parquet(cfg.table_path(name))
               if name in state_ddl else read_table(spark, cfg, name))
-        return df.where(F.col("scope").isin(scopes)).localCheckpoint(eager=True)
+        return checkpoint(df.where(F.col("scope").isin(scopes)), eager=True)
 
     state, div, cov, rare, reps = concurrently(spark, *[lambda n=n: read(n) for n in names])
     return Stored(state.select(*reuse.STATE_COLUMNS),
@@ -306,11 +307,22 @@ class DiversityTables:
     replicates: DataFrame    # the replicate samples' sums (kernel REPLICATE rows)
     samples: DataFrame       # every sample's state (`reuse.STATE_COLUMNS`)
     band: TailBand
-    cached: list[DataFrame]  # persisted intermediates: `release()` after writing
+    held: list[DataFrame]    # checkpointed intermediates: `release()` after writing
 
     def release(self) -> None:
-        for df in self.cached:
-            df.unpersist()
+        for df in self.held:
+            release(df)
+
+
+def release(df: DataFrame) -> None:
+    """Free the storage `df` holds: a persisted frame's cache, or a checkpointed frame's
+    blocks (its plan is a scan of the checkpointed RDD, which `DataFrame.unpersist` does
+    not reach; a reliable checkpoint's files go when the RDD is garbage-collected,
+    `spark.cleaner.referenceTracking.cleanCheckpoints`). Only once nothing reads it."""
+    df.unpersist()
+    plan = df._jdf.queryExecution().logical()
+    if plan.nodeName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
 
 
 def diversity_tables(small: DataFrame, texts: DataFrame, signatures: DataFrame | None,
@@ -319,18 +331,38 @@ def diversity_tables(small: DataFrame, texts: DataFrame, signatures: DataFrame |
     """The three tables (and the replicate rows and the samples' state) from small rows
     (`select.SMALL`), the documents' text (doc_id, crawl_date, text), MinHash signatures
     (None leaves homogenization null) and the tail band. With `stored`, the samples whose
-    documents and stamp are unchanged keep their stored rows and are not measured."""
+    documents and stamp are unchanged keep their stored rows and are not measured.
+
+    Each intermediate read more than once is checkpointed (`cut`), not persisted: a later
+    plan scans its rows instead of embedding its plan. Persisted, every frame's plan held
+    all earlier ones (the selection windows several times over), and Spark prints a
+    persisted plan in full to name its cache: megabytes of text per frame, and a driver
+    spending minutes in planning and garbage collection (or out of memory)."""
     require_columns(small, select.SMALL, "diversity_tables")
     spark, p = small.sparkSession, kernel_params(cfg)
-    level = StorageLevel.MEMORY_AND_DISK
-    sampled = select.sampled_rows(small, p.budgets, p.replicates, p.replicate_max_budget,
-                                  p.replicate_min_budget).persist(level)
-    samples = reuse.sample_fingerprints(sampled, p.replicates,
-                                        reuse.stamp(p, band.keys, cfg.diversity.seed)
-                                        ).persist(level)
-    unchanged = reuse.unchanged_samples(samples, stored.state if stored else None).persist(level)
-    measured = (reuse.filter_to_measure(sampled, unchanged, p.replicates) if stored
-                else sampled).persist(level)
+    held: list[DataFrame] = []
+
+    def cut(df: DataFrame) -> DataFrame:
+        held.append(checkpoint(df, eager=True))  # list.append: safe from driver threads
+        return held[-1]
+
+    ladders: list[DataFrame] = []
+
+    def cut_ladders(df: DataFrame) -> DataFrame:
+        ladders.append(checkpoint(df, eager=True))
+        return ladders[-1]
+
+    sampled = cut(select.sampled_rows(small, p.budgets, p.replicates, p.replicate_max_budget,
+                                      p.replicate_min_budget, cut=cut_ladders))
+    for df in ladders:  # read by the selection only, whose rows `sampled` now holds
+        release(df)
+    samples = cut(reuse.sample_fingerprints(sampled, p.replicates,
+                                            reuse.stamp(p, band.keys, cfg.diversity.seed)))
+    if stored is not None:
+        unchanged = cut(reuse.unchanged_samples(samples, stored.state))
+        measured = cut(reuse.filter_to_measure(sampled, unchanged, p.replicates))
+    else:
+        unchanged, measured = reuse.unchanged_samples(samples, None), sampled
     stats = measured.agg(F.count(F.lit(1)).alias("rows"),
                          F.coalesce(F.sum("n_words"), F.lit(0)).alias("words")).first()
     partitions = max(int(spark.sparkContext.defaultParallelism),
@@ -340,10 +372,11 @@ def diversity_tables(small: DataFrame, texts: DataFrame, signatures: DataFrame |
              "%d samples unchanged", stats["rows"], stats["words"], partitions,
              unchanged.count())
     tail_set = spark.sparkContext.broadcast(band.keys)
-    out = (measure_input(measured, texts, signatures, partitions, broadcast)
-           .mapInArrow(kernel_fn(p, tail_set), OUTPUT_DDL).persist(level))
-    sizes = select.size_rows(small).persist(level)
-    concurrently(spark, out.count, sizes.count)
+    out, sizes = concurrently(
+        spark,
+        lambda: cut(measure_input(measured, texts, signatures, partitions, broadcast)
+                    .mapInArrow(kernel_fn(p, tail_set), OUTPUT_DDL)),
+        lambda: cut(select.size_rows(small)))
     metrics = out.where(F.col("kind") == KIND_METRICS)
     budget_rows = metrics.where(F.col("month") == ALL)
     tables = [_finish(metrics),
@@ -359,7 +392,7 @@ def diversity_tables(small: DataFrame, texts: DataFrame, signatures: DataFrame |
     if signatures is None:
         log.warning("no signatures table: homogenization is left null")
     return DiversityTables(tables[0].unionByName(_sizes(sizes)), *tables[1:], samples, band,
-                           [sampled, samples, unchanged, measured, out, sizes])
+                           held)
 
 
 def delta_table(spark: SparkSession, out: DiversityTables, floor: int, scope: str

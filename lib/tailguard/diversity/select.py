@@ -20,6 +20,8 @@ Only the chosen documents are then tokenised (`job.measure_input`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -79,10 +81,16 @@ def with_wide_ladder(df: DataFrame, keys: list[str], inner: str, budgets,
 
 
 def sampled_rows(small: DataFrame, budgets, replicates: int, replicate_max: int,
-                 replicate_min: int) -> DataFrame:
+                 replicate_min: int,
+                 cut: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
     """SAMPLED rows: one per (document, run) it is sampled in: its domain's run (whole,
     month and replicate ladders) and the scope's `__all__` run (scope-wide and per-month
-    ladders). A document in no sample has no row."""
+    ladders). A document in no sample has no row.
+
+    The rows with their own ladders are read four times (own samples, the two
+    cross-domain ladders, their candidates): `cut` (the job passes a checkpoint) is
+    applied to them once, so their three windows run once and the plan that follows
+    scans them instead of repeating the windows in every branch."""
     require_columns(small, SMALL, "sampled_rows")
     rungs = replicate_rungs(budgets, replicate_max, replicate_min)
     rows = (small.transform(lambda d: with_ladder(d, ["scope", "domain"], budgets, "whole"))
@@ -94,6 +102,8 @@ def sampled_rows(small: DataFrame, budgets, replicates: int, replicate_max: int,
     else:
         rows = rows.withColumn("rep_top", F.lit(None).cast("long"))
     rows = rows.select(*SMALL, "whole_cum", "month_cum", *TOPS)
+    if cut is not None:
+        rows = cut(rows)
     own = rows.where(F.col("whole_top").isNotNull() | F.col("month_top").isNotNull()
                      | F.col("rep_top").isNotNull())
     keys = ["doc_id", "crawl_date", "scope"]
