@@ -94,6 +94,7 @@ bench: setup
 	$(PY) -m bench.share_eval --rotation R1 --max-words 80 --seeds "$(REALTEXT_SEEDS)" \
 		--oracle --shards --report BENCHMARKS.md
 	$(PY) -m bench.diversity_eval --seeds "$(REALTEXT_SEEDS)" --report BENCHMARKS.md
+	$(PY) -m bench.bench_daily --docs 200000 --report BENCHMARKS.md
 
 # A real standalone master + two workers on 127.0.0.1 (tests/e2e/test_cluster.py).
 cluster-test: setup package

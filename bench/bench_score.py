@@ -21,10 +21,11 @@ import numpy as np
 import xxhash
 
 from tailguard.cli import JobContext
+from tailguard.detector import model as det
+from tailguard.detector import score
+from tailguard.detector.train import train_detector, write_detector
 from tailguard.io.tables import read_table, table_exists
-from tailguard.synthetic import detector as det
-from tailguard.synthetic import score, share
-from tailguard.synthetic.train import train_detector, write_detector
+from tailguard.share import job as share
 
 log = logging.getLogger(__name__)
 TRAIN_SAMPLE = 4000

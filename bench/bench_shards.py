@@ -32,10 +32,10 @@ def _ctx(cfg, spark, **options) -> SimpleNamespace:
 
 
 def _prerequisites(spark, cfg) -> None:
+    from tailguard.detector.score import run as score_run
     from tailguard.diversity.job import run as diversity_run
     from tailguard.provenance.job import run as provenance_run
-    from tailguard.synthetic.score import run as score_run
-    from tailguard.synthetic.share import run as share_run
+    from tailguard.share.job import run as share_run
 
     if not table_exists(spark, cfg, "provenance"):
         provenance_run(_ctx(cfg, spark))

@@ -21,10 +21,10 @@ import pyarrow as pa
 
 from bench.common import replace_section
 from tailguard.config import load_config
-from tailguard.synthetic import detector as det
-from tailguard.synthetic.evaluate import evaluate_scores
-from tailguard.synthetic.features import normalize_arrow
-from tailguard.synthetic.train import train_detector
+from tailguard.detector import model as det
+from tailguard.detector.evaluate import evaluate_scores
+from tailguard.detector.features import normalize_arrow
+from tailguard.detector.train import train_detector
 
 log = logging.getLogger(__name__)
 BEGIN, END = "<!-- detector-eval:begin -->", "<!-- detector-eval:end -->"

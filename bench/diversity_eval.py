@@ -1,6 +1,6 @@
 """`python -m bench.diversity_eval [--rotations R1,R2] [--seeds S1,S2] [--work DIR]
 [--report BENCHMARKS.md]`: diversity deltas vs the true synthetic share on the real-text
-crawls (`tailguard.diversity.realeval`); prints one JSON line per (rotation, crawl draw)
+crawls (`bench/diversity_realeval.py`); prints one JSON line per (rotation, crawl draw)
 (Spearman), writes the per-domain scatter data as CSV and, with `--report`, a summary
 block between the diversity-eval markers of that file (`make bench` does).
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import diversity_realeval as realeval
 from bench.common import replace_section, run_stamp
 from tailguard.config import load_config
-from tailguard.diversity import realeval
 from tailguard.sample import realtext as rt
 from tailguard.session import build_session
 

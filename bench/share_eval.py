@@ -4,7 +4,7 @@
         [--seeds 20240917,1,2] [--oracle] [--max-words 80] [--shards] [--report BENCHMARKS.md]
 
 Builds each rotation's crawl from shared/data/detector (read in place), runs the real
-pipeline on it (see tailguard.synthetic.realeval) and prints every estimator's numbers.
+pipeline on it (see bench.share_realeval) and prints every estimator's numbers.
 `--seeds` draws each rotation's crawl several times (CrawlSpec.seed) and pools the
 domains; `--oracle` adds `pu`'s oracle floor (its fit with each domain's true synthetic
 score distribution); `--max-words N` cuts every page of the crawls after N words (short
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import share_realeval as realeval
 from bench.common import replace_section, run_stamp
 from tailguard.sample import realtext as rt
-from tailguard.synthetic import realeval
 
 
 def markers(max_words: int) -> tuple[str, str]:

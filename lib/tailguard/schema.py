@@ -173,7 +173,7 @@ def require_columns(df: DataFrame, columns: list[str] | tuple[str, ...], what: s
     if missing:
         raise InputError(f"{what} needs columns {missing}; got {sorted(df.columns)}")
 
-# `share`'s in-crawl classifier kept between runs (synthetic/pu_state.py): one row per fold
+# `share`'s in-crawl classifier kept between runs (share/pu_state.py): one row per fold
 # model ('text': hashed-feature coefficients; 'stack': the stack on the two logits), each
 # carrying `fitted_on`, the JSON of what it was fitted on (settings, era counts, dates).
 PU_MODEL_STATE = T.StructType([
@@ -186,3 +186,21 @@ PU_MODEL_STATE = T.StructType([
     T.StructField("fitted_on", T.StringType(), False),
 ])
 TABLE_SCHEMAS["state/pu_model"] = PU_MODEL_STATE
+
+# `share`'s mle word model kept between runs (share/mle_state.py): 'vocab' rows (word,
+# df = pre-AI document frequency, q), 'domain' rows (domain, n_dom, own, c, c_loo) and
+# 'word' rows (domain, word, df = the domain's pre-AI document frequency), each carrying
+# `fitted_on`, the JSON of what it was fitted on.
+MLE_REFERENCE_STATE = T.StructType([
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("word", T.StringType(), True),
+    T.StructField("domain", T.StringType(), True),
+    T.StructField("df", T.LongType(), True),
+    T.StructField("q", T.DoubleType(), True),
+    T.StructField("n_dom", T.LongType(), True),
+    T.StructField("own", T.BooleanType(), True),
+    T.StructField("c", T.DoubleType(), True),
+    T.StructField("c_loo", T.DoubleType(), True),
+    T.StructField("fitted_on", T.StringType(), False),
+])
+TABLE_SCHEMAS["state/mle_reference"] = MLE_REFERENCE_STATE

@@ -57,4 +57,6 @@ def test_demo_domains_match_ground_truth(demo):
         (r.url, r.domain) for r in docs if r.url in truth_domain and truth_domain[r.url] != r.domain
     ]
     assert not mismatched[:5]
-    assert sum(r.url in truth_domain for r in docs) >= 0.95 * len(docs)
+    # every document is a truth record and every kept truth URL is a document
+    assert [r.url for r in docs if r.url not in truth_domain][:5] == []
+    assert set(truth_domain) == {r.url for r in docs}

@@ -2,29 +2,33 @@
 
 The crawl is built from shared/data/detector (`tailguard.sample.realtext`, rotation R2:
 Glimpse and M4 human text, R2's held-out generators' text after the cutoff), read in place; the
-test skips when the data is absent. It asserts the direction only (the issue's thresholds
-are reported in BENCHMARKS.md from `bench/diversity_eval.py` on the full-size crawls)."""
+test skips when the data is absent (fails under CI). It asserts that both signals track
+the share beyond chance (the issue's thresholds are reported in BENCHMARKS.md from
+`bench/diversity_eval.py` on the full-size crawls)."""
 
+import math
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from bench import diversity_realeval as realeval
 
-from tailguard.diversity import realeval
+from shared_data import SHARED_DATA
 from tailguard.sample import realtext as rt
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data/detector")
+DATA = SHARED_DATA
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared/data/detector not present")
+@pytest.mark.shared_data
 def test_deltas_track_true_share_on_real_text(spark, tmp_path):
     spec = replace(rt.CrawlSpec(), rotation="R2", pre_docs=60, post_docs=90,
                    min_human_tokens=6000)
     per_domain = realeval.run_crawl(spark, rt.read_rows(DATA), spec, tmp_path)
     stats = realeval.spearman(per_domain)
-    assert stats["matched"] == stats["domains"] >= 6  # every domain fills the floor
-    assert stats["spearman_delta_compression_ratio"] > 0
-    assert stats["spearman_delta_distinct_ratio_n_2"] < 0
+    n = stats["domains"]
+    assert stats["matched"] == n >= 6  # every domain fills the floor
+    # "tracks": each rank correlation is beyond what independent ranks give one time in
+    # twenty (one-sided; Spearman's null sd is 1/sqrt(n-1))
+    critical = 1.645 / math.sqrt(n - 1)
+    assert stats["spearman_delta_compression_ratio"] >= critical, stats
+    assert stats["spearman_delta_distinct_ratio_n_2"] <= -critical, stats

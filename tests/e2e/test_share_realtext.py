@@ -15,21 +15,18 @@ far behind.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from bench import share_realeval as realeval
 
+from shared_data import SHARED_DATA
 from tailguard.sample import realtext as rt
-from tailguard.synthetic import realeval
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data/detector")
+DATA = SHARED_DATA
 
 
 @pytest.mark.slow
 @pytest.mark.heavy
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared/data/detector is absent")
+@pytest.mark.shared_data
 def test_primary_share_on_real_text_from_unseen_generators(spark, tmp_path):
     spec = rt.CrawlSpec(rotation="R1", domains_per_cell=2)
     per_domain, summ, primary, mixes = realeval.evaluate(
@@ -45,9 +42,12 @@ def test_primary_share_on_real_text_from_unseen_generators(spark, tmp_path):
     assert row.placebo_covers_0 >= 0.75, f"placebo intervals {row.placebo_covers_0:.2f}"
     assert row.mae < rows.loc["acc"].mae / 3  # the detector's operating point does not transfer
     # the oracle floor (pu's fit with each domain's true synthetic scores) exists for every
-    # measured domain and is a share
-    oracle = per_domain[(per_domain.estimator == primary) & per_domain.share.notna()].oracle
-    assert oracle.notna().all() and oracle.between(0.0, 1.0).all()
+    # measured domain and, a perfect F_syn being the only change, errs no more than pu
+    # itself (R1 draws: 0.017 against 0.034, BENCHMARKS) up to the noise of 8 domains
+    measured = per_domain[(per_domain.estimator == primary) & per_domain.share.notna()]
+    assert measured.oracle.notna().all()
+    oracle_mae = (measured.oracle - measured.true).abs().mean()
+    assert oracle_mae <= row.mae + 0.01, f"oracle MAE {oracle_mae:.3f} vs {row.mae:.3f}"
     # the shards: far under a quarter of the post-AI pool's synthetic share, the anchor
     # kept, and most of the human post-AI text admitted (the detector's p_synthetic and
     # a 0.3 site bound alone kept 0.29 of it on the full R1 crawl)

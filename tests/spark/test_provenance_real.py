@@ -19,16 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shared_data import SHARED_DATA
 from tailguard.cli import JobContext
 from tailguard.io import ingest
 from tailguard.io.tables import read_table
 from tailguard.provenance.job import run as provenance_run
 from tailguard.text.tokenize import words
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (DATA / "train.jsonl").is_file(),
-                                 reason="shared detector data absent")]
+DATA = SHARED_DATA
+pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 
 PRE_DATES = (dt.date(2021, 6, 1), dt.date(2022, 3, 1), dt.date(2022, 9, 1))
 POST_DATES = (dt.date(2023, 1, 1), dt.date(2023, 6, 1))

@@ -14,11 +14,11 @@ from chispa import assert_df_equality
 
 from tailguard import schema
 from tailguard.cli import JobContext
+from tailguard.detector import model as det
+from tailguard.detector import score, train
+from tailguard.detector.features import normalize_arrow
+from tailguard.detector.markers import marker_rate_arrow
 from tailguard.io.tables import write_table
-from tailguard.synthetic import detector as det
-from tailguard.synthetic import score, train
-from tailguard.synthetic.features import normalize_arrow
-from tailguard.synthetic.markers import marker_rate_arrow
 
 _WORDS = ["".join(p) + "o" for p in itertools.product("bdfgklmnprst", repeat=2)]
 

@@ -13,10 +13,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from tailguard import schema
-from tailguard.synthetic import bootstrap as bs
-from tailguard.synthetic import estimators as est
-from tailguard.synthetic import mle, share
-from tailguard.synthetic.detector import META_FILE, REFERENCE_FILE
+from tailguard.detector.model import META_FILE, REFERENCE_FILE
+from tailguard.share import bootstrap as bs
+from tailguard.share import estimators as est
+from tailguard.share import job as share
+from tailguard.share import mle
 
 _COMMON = ["".join(p) + "e" for p in itertools.product("bdfgklmnprst", repeat=2)]
 SHARES = {"big.com": 0.3, "mid.com": 0.7, "tiny.com": 0.5}
@@ -283,7 +284,7 @@ def test_pu_rows_are_mixture_fits_of_the_cross_fitted_scores(spark, frames, resu
     percentiles, the crawl's synthetic CDF, each domain's binned likelihood fit; near the
     truth's order (two domains of 60 + 60 documents are too few for its accuracy, which the
     real-text evaluation measures), and a placebo row."""
-    from tailguard.synthetic import pu, pu_share
+    from tailguard.share import pu, pu_share
 
     docs, prov, scores, _ = frames
     cfg, (table, monthly, _) = result
@@ -321,7 +322,7 @@ def test_pu_scores_give_each_post_ai_page_its_p_value_against_its_site(spark, fr
     cross-fitted score; a post-AI page's human_p is the conformal p-value against its own
     site's pre-AI scores (big.com, 60 of them) or the pooled reference's CDF (tiny.com,
     5 < side_min_docs)."""
-    from tailguard.synthetic import pu_share
+    from tailguard.share import pu_share
 
     docs, prov, scores, _ = frames
     cfg, (_, _, pages) = result
@@ -329,7 +330,9 @@ def test_pu_scores_give_each_post_ai_page_its_p_value_against_its_site(spark, fr
     assert len(pages) == base.count() and pages.pu_score.notna().all()
     assert pages[pages.era == "pre_ai"].human_p.isna().all()
     post = pages[pages.era == "post_ai"]
-    assert post.human_p.between(0.0, 1.0).all()
+    # against the pooled CDF (tiny.com) a higher score never reads more human
+    tiny = post[post.domain == "tiny.com"].sort_values("pu_score")
+    assert (np.diff(tiny.human_p.to_numpy()) <= 1e-12).all() and tiny.human_p.nunique() > 1
     big = pages[pages.domain == "big.com"]
     big_post = big[big.era == "post_ai"]
     want = pu_share.human_p_values(big[big.era == "pre_ai"].pu_score.to_numpy(),
@@ -344,7 +347,7 @@ def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
     noise around 0 does not read as drift; a 'wider' or 'mismatch' reference only widens
     the interval (and the `__all__` mean uses the 'main' fits alone)."""
     from tailguard.config import load_config
-    from tailguard.synthetic import pu_share
+    from tailguard.share import pu_share
 
     cfg = load_config([], ["share.min_docs=1"])
     rows = []
@@ -400,7 +403,7 @@ def test_pu_score_stacks_the_detector_when_the_scores_carry_it(spark, stack):
     from sklearn.metrics import roc_auc_score
 
     from tailguard.config import load_config
-    from tailguard.synthetic import pu_share
+    from tailguard.share import pu_share
 
     cfg = load_config([], ["share.pu_folds=3", f"share.pu_stack_detector={str(stack).lower()}"])
     docs = _stack_docs(spark, 21)
@@ -408,9 +411,51 @@ def test_pu_score_stacks_the_detector_when_the_scores_carry_it(spark, stack):
     scored = pu_share.cross_fitted_scores(docs.drop("synthetic"), cfg).toPandas()
     again = pu_share.cross_fitted_scores(docs.drop("synthetic").repartition(5), cfg).toPandas()
     assert set(scored.columns) == {"doc_id", "crawl_date", "domain", "era", "month", "pu_score"}
-    assert scored.pu_score.between(0, 1).all() and len(scored) == 480
+    assert len(scored) == 480 and scored.pu_score.notna().all()
     assert scored.sort_values("doc_id").pu_score.tolist() == \
         again.sort_values("doc_id").pu_score.tolist()
     post = scored[scored.era == "post_ai"].merge(labels, on="doc_id")
     auc = roc_auc_score(post.synthetic, post.pu_score)
     assert auc > 0.9 if stack else auc < 0.7
+
+
+def test_mle_word_model_is_stored_and_a_rerun_reads_ratios_not_text(spark, frames, result):
+    """The word model and the per-document log ratios are kept (mle_state): a second run
+    refits nothing, tokenises no date and writes the same tables; a domain the model has
+    no row for is scored as the pooled domain (as one with too few pre-AI pages is); a
+    model fitted under another setting is refused by name."""
+    from tailguard.errors import InputError
+    from tailguard.share import mle_state
+
+    docs, prov, scores, root = frames
+    cfg, (table, monthly, _) = result
+    meta = json.loads((root / META_FILE).read_text())
+    model = mle_state.load(spark, cfg)
+    assert model is not None and model.fitted_on["n_pre"] == 60 + 60 + 5
+    base = share.base_documents(prov, scores, OP["threshold"], True)
+    era_docs = base.select("doc_id", "crawl_date", "domain", "era")
+    assert mle_state.refresh_ratios(model, era_docs, share.words_of(docs), cfg) == []
+    again, again_monthly, _, cached = share.compute_share(spark, cfg, prov, scores, docs, meta)
+    key = ["era", "domain", "estimator"]
+    pd.testing.assert_frame_equal(
+        again.toPandas().sort_values(key, ignore_index=True),
+        table.sort_values(key, ignore_index=True), check_like=True)
+    for frame in cached:
+        frame.unpersist()
+    # tiny.com (5 pre-AI pages) has no own reference: renamed to a domain the model has
+    # never seen, its pages keep their ratios
+    words = share.words_of(docs)
+    tiny = era_docs.where("domain = 'tiny.com'")
+    renamed = tiny.withColumn("domain", F.lit("never-seen.org"))
+    other = cfg.with_overrides(f"output.root={root / 'renamed'}")
+    for frame, conf in ((tiny, cfg), (renamed, other)):
+        mle_state.refresh_ratios(model, frame, words, conf)
+    dates = sorted({str(r[0]) for r in tiny.select("crawl_date").distinct().collect()})
+    got = [mle_state.read_ratios(model, spark, conf, dates).toPandas()
+           .sort_values(["doc_id", "crawl_date"], ignore_index=True) for conf in (cfg, other)]
+    got[0] = got[0][got[0].doc_id.isin(got[1].doc_id)].reset_index(drop=True)
+    assert len(got[1]) == 5 + 9  # its canonical pages
+    pd.testing.assert_frame_equal(got[0], got[1])
+    changed = cfg.with_overrides("share.mle_vocab_size=10")
+    with pytest.raises(InputError, match=r"share.mle_vocab_size=5000 \(this run: 10\)"):
+        share.compute_share(spark, changed, prov, scores, docs, meta)

@@ -14,8 +14,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from tailguard import schema
-from tailguard.synthetic import pu_state, share
-from tailguard.synthetic.detector import META_FILE, REFERENCE_FILE
+from tailguard.detector.model import META_FILE, REFERENCE_FILE
+from tailguard.share import job as share
+from tailguard.share import mle_state, pu_state
 
 pytestmark = pytest.mark.slow
 
@@ -100,9 +101,17 @@ def test_a_new_date_scored_alone_equals_a_run_over_every_date(spark, crawl, tmp_
     daily, full = tmp_path / "daily", tmp_path / "full"
     _run(spark, crawl, daily, "share.refit_growth=1.0", until=NEW_DATE)
     first = pu_state.load(spark, _cfg(daily, crawl))
+    words_first = mle_state.load(spark, _cfg(daily, crawl))
+    stored = {p: p.stat().st_mtime_ns for name in ("pu_score", "mle_ratio")
+              for p in (daily / "attributes" / name).rglob("*.parquet")}
     cfg = _run(spark, crawl, daily, "share.refit_growth=1.0")
     kept = pu_state.load(spark, cfg)
     assert kept.fingerprint == first.fingerprint
+    assert mle_state.load(spark, cfg).fingerprint == words_first.fingerprint
+    # the old dates' attributes were not made again: only the new date was read and scored
+    assert stored and all(p.stat().st_mtime_ns == t for p, t in stored.items())
+    for name in ("pu_score", "mle_ratio"):
+        assert (daily / "attributes" / name / f"crawl_date={NEW_DATE}").is_dir()
     assert str(NEW_DATE) not in kept.fitted_on["dates"]
     stamps = spark.read.parquet(f"{daily}/attributes/pu_score").select("made_by").distinct()
     assert [r[0] for r in stamps.collect()] == [kept.maker().stamp]

@@ -1,11 +1,11 @@
-"""Balanced buckets, one partition each (tailguard.synthetic.spread)."""
+"""Balanced buckets, one partition each (tailguard.share.spread)."""
 
 from __future__ import annotations
 
 import pandas as pd
 from pyspark.sql import functions as F
 
-from tailguard.synthetic import spread
+from tailguard.share import spread
 
 
 def test_bucket_b_lands_in_partition_b(spark):

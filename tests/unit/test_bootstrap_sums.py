@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tailguard.synthetic import bootstrap as bs
-from tailguard.synthetic import estimators as est
+from tailguard.share import bootstrap as bs
+from tailguard.share import estimators as est
 
 
 def test_group_sums_are_exact_weighted_document_sums_in_any_chunking(monkeypatch):

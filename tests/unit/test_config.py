@@ -1,8 +1,9 @@
 import datetime as dt
+import os
 
 import pytest
 
-from tailguard.config import Config, load_config
+from tailguard.config import load_config
 from tailguard.errors import ConfigError
 
 
@@ -71,8 +72,23 @@ def test_unreadable_or_invalid_config_file_is_one_clear_error(tmp_path):
 
 
 def test_fingerprint_is_stable_and_changes_with_values():
-    assert load_config().fingerprint() == load_config().fingerprint()
-    assert load_config().fingerprint() != load_config(sets=["dedup.seed=2"]).fingerprint()
+    """The same values give the same fingerprint whatever the order they were set in and
+    in another process (another string-hash seed); any changed value changes it."""
+    import subprocess
+    import sys
+
+    sets = ["dedup.seed=2", "share.bootstrap=50"]
+    here = load_config(sets=list(reversed(sets))).fingerprint()
+    code = ("from tailguard.config import load_config; "
+            f"print(load_config(sets={sets!r}).fingerprint())")
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert there.stdout.strip() == here
+    assert load_config(sets=["dedup.seed=2"]).fingerprint() != here
+    assert load_config(sets=["share.bootstrap=50"]).fingerprint() != here
+    default_seed = load_config().get("dedup.seed")
+    assert (load_config(sets=[f"dedup.seed={default_seed}"]).fingerprint()
+            == load_config().fingerprint())
 
 
 def test_config_is_read_only_view():
@@ -85,8 +101,25 @@ def test_config_is_read_only_view():
 
 
 def test_repo_conf_files_are_valid():
+    """Each repo conf file loads, and every value it sets is the value the config reads."""
+    import yaml
+
+    def leaves(tree, prefix=""):
+        for key, value in tree.items():
+            if isinstance(value, dict) and f"{prefix}{key}" != "spark.conf":
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
     for name in ("conf/default.yaml", "conf/local.yaml", "conf/cluster.yaml", "conf/demo.yaml"):
-        assert isinstance(load_config([name]), Config)
+        cfg = load_config([name])
+        values = dict(leaves(yaml.safe_load(open(name, encoding="utf-8")) or {}))
+        assert values, name
+        for key, value in values.items():
+            if isinstance(value, dict):  # a Spark conf map: every entry passed through
+                assert all(cfg.get(key)[k] == v for k, v in value.items()), (name, key)
+            else:
+                assert cfg.get(key) == value, (name, key)
 
 
 def test_every_default_key_has_a_comment():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from tailguard.synthetic.features import normalize, normalize_arrow
+from tailguard.detector.features import normalize, normalize_arrow
 
 
 @pytest.mark.parametrize(

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from tailguard.synthetic import detector as det
-from tailguard.synthetic.evaluate import evaluate_scores
-from tailguard.synthetic.features import normalize_arrow
-from tailguard.synthetic.train import read_labelled, train_detector
+from shared_data import SHARED_DATA
+from tailguard.detector import model as det
+from tailguard.detector.evaluate import evaluate_scores
+from tailguard.detector.features import normalize_arrow
+from tailguard.detector.train import read_labelled, train_detector
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
+DATA = SHARED_DATA
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DATA / "train.jsonl").is_file(), reason="shared detector data absent")
+@pytest.mark.shared_data
 def test_auc_on_real_validation_text_is_well_above_chance(make_cfg):
     cfg = make_cfg()
     texts, labels = read_labelled([str(DATA / "train.jsonl")], cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tailguard.synthetic import estimators as est
+from tailguard.share import estimators as est
 
 
 def test_poisson_weights_have_poisson1_moments():

@@ -68,5 +68,5 @@ def test_estimate_many_equals_datasketch_row_by_row(p):
     regs = np.stack([hll.registers(rng.integers(0, 2**63, size=s, dtype=np.uint64)
                                    * np.uint64(2) + np.uint64(1), p) for s in sizes])
     got = hll.estimate_many(regs)
-    want = [hll.estimate(r) for r in regs]
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    want = [HyperLogLogPlusPlus(p=p, reg=r.copy(), hashfunc=lambda h: h).count() for r in regs]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=0)

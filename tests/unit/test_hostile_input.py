@@ -100,7 +100,7 @@ def test_makefile_daily_passes_valid_dates(tmp_path, date):
 
 def _fake_detector(root: Path) -> tuple[Path, str]:
     """Detector files with a version computed the way train-detector computes it."""
-    from tailguard.synthetic import detector
+    from tailguard.detector import model as detector
 
     directory = root / "detector"
     directory.mkdir()
@@ -123,7 +123,7 @@ class _FakeContext:
 
 
 def test_ship_detector_ignores_a_planted_file_in_the_shared_temp_dir(tmp_path, monkeypatch):
-    from tailguard.synthetic import score
+    from tailguard.detector import score
 
     shared_tmp = tmp_path / "tmp"
     shared_tmp.mkdir()
@@ -148,7 +148,7 @@ def test_ship_detector_ignores_a_planted_file_in_the_shared_temp_dir(tmp_path, m
 
 
 def test_ship_detector_refuses_a_model_that_does_not_match_its_version(tmp_path, monkeypatch):
-    from tailguard.synthetic import score
+    from tailguard.detector import score
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     directory, _ = _fake_detector(tmp_path)
@@ -161,7 +161,7 @@ def test_ship_detector_refuses_a_model_that_does_not_match_its_version(tmp_path,
 def test_worker_verifies_the_shipped_model_before_loading_it(tmp_path, monkeypatch):
     from pyspark import SparkFiles
 
-    from tailguard.synthetic import score
+    from tailguard.detector import score
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     directory, version = _fake_detector(tmp_path)

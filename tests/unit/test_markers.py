@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from tailguard.synthetic.markers import MARKER_PHRASES, MARKER_WORDS, marker_rate, marker_rate_arrow
+from tailguard.detector.markers import MARKER_PHRASES, MARKER_WORDS, marker_rate, marker_rate_arrow
 
 
 def test_counts_words_and_phrases_per_word():

@@ -4,18 +4,18 @@ and our `shingle_hash`, with and without boilerplate lines left out."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from datasketch import MinHash
 
+from shared_data import SHARED_DATA
 from tailguard.dedup.minhash import MinHasher, from_binary, shingle_hash, shingles, to_binary
 from tailguard.text.lines import LineWords
 from tailguard.text.tokenize import words
 
-DETECTOR = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
+DETECTOR = SHARED_DATA
 
 
 def _random_texts(seed: int, count: int) -> list[str | None]:
@@ -49,7 +49,7 @@ def test_kernel_equals_datasketch(scheme):
     _assert_equal_to_reference(_random_texts(seed=3, count=150), hasher, words)
 
 
-@pytest.mark.skipif(not DETECTOR.exists(), reason="needs ../shared/data/detector")
+@pytest.mark.shared_data
 def test_kernel_equals_datasketch_on_real_text():
     """Real vocabulary (accents, apostrophes, mojibake, line breaks): bit-equal."""
     with open(DETECTOR / "valid.jsonl", encoding="utf-8") as rows:

@@ -1,9 +1,9 @@
-"""Best Bin Estimation (tailguard.synthetic.pu) and the cross-fitted classifier (pu_share)."""
+"""Best Bin Estimation (tailguard.share.pu) and the cross-fitted classifier (pu_share)."""
 
 import numpy as np
 
-from tailguard.synthetic import estimators as est
-from tailguard.synthetic import pu, pu_classifier
+from tailguard.share import estimators as est
+from tailguard.share import pu, pu_classifier
 
 
 def test_bbe_recovers_a_known_mixture_and_reads_zero_on_pure_human():

@@ -1,14 +1,14 @@
 """The stored pu classifier's refresh rule and round trip, and the balanced site buckets
-(tailguard.synthetic.pu_state, spread), without Spark."""
+(tailguard.share.pu_state, spread), without Spark."""
 
 import numpy as np
 import pytest
 
 from tailguard.config import load_config
 from tailguard.errors import InputError
-from tailguard.synthetic import pu_state
-from tailguard.synthetic.pu_classifier import Classifier, sample_cut
-from tailguard.synthetic.spread import balanced_buckets
+from tailguard.share import pu_state
+from tailguard.share.pu_classifier import Classifier, sample_cut
+from tailguard.share.spread import balanced_buckets
 
 SETTINGS = pu_state.state_settings(load_config([], []), "ft-1")
 
@@ -102,7 +102,7 @@ def test_balanced_buckets_spread_sizes_and_are_deterministic():
 
 
 def test_feature_rows_rebuild_exactly_the_vectorizer_matrix():
-    from tailguard.synthetic import pu_classifier as pc
+    from tailguard.share import pu_classifier as pc
 
     texts = ["a b c a", "", "delve into the tapestry", "x " * 50, "ünï cödé  spaced\ttab"]
     idx, val = pc.feature_arrays(texts, 1 << 10)

@@ -14,12 +14,12 @@ import random
 import re
 import string
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from shared_data import SHARED_DATA
 from tailguard.attributes.quality import (
     COUNT_COLUMNS,
     DUP_NGRAMS,
@@ -29,7 +29,7 @@ from tailguard.attributes.quality import (
     quality_scores,
 )
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
+DATA = SHARED_DATA
 
 # ---------------------------------------------------------------------------------------
 # Reference
@@ -284,7 +284,7 @@ def test_kernel_equals_reference_on_long_documents():
     assert_matches_reference(["x", long_soup, "", pasted, "a a", one_line_per_word, None])
 
 
-@pytest.mark.skipif(not (DATA / "valid.jsonl").is_file(), reason="shared detector data absent")
+@pytest.mark.shared_data
 def test_kernel_equals_reference_on_real_documents():
     docs = real_documents()
     assert len(docs) == 300

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from bench.common import replace_section
-
-from tailguard.synthetic.realeval import summary
+from bench.share_realeval import summary
 
 
 def _row(seed, domain, true, share, lo, hi, oracle=None, placebo=None):

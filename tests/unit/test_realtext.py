@@ -1,16 +1,14 @@
 """The real-text evaluation crawl: truth matches what is written, no leakage, token floors."""
 
 import json
-from pathlib import Path
 
 import pytest
 
+from shared_data import SHARED_DATA
 from tailguard.errors import InputError
 from tailguard.sample import realtext as rt
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "detector"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data/detector")
+DATA = SHARED_DATA
 
 
 def _rows():
@@ -84,7 +82,7 @@ def test_write_crawl_is_atomic_and_refuses_foreign_dirs(tmp_path, monkeypatch):
     assert (foreign / "keep.txt").exists()
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared/data/detector is absent")
+@pytest.mark.shared_data
 def test_real_rotations_hold_8k_human_tokens_per_era_where_data_allows():
     rows = rt.read_rows(DATA)
     for rotation in rt.ROTATIONS:

@@ -21,7 +21,7 @@ import tailguard
 from tailguard import paths
 from tailguard.config import Config
 from tailguard.io.tables import read_table, table_exists
-from tailguard.synthetic.pu_share import ESTIMATOR as PU_ESTIMATOR
+from tailguard.share.pu_share import ESTIMATOR as PU_ESTIMATOR
 
 ALL = "__all__"
 
@@ -136,7 +136,7 @@ def gather(spark, cfg: Config) -> ReportData:
                                          "manifest.json"))
     if data.manifest is None:
         data.missing["shards"] = "shards"
-    from tailguard.synthetic.detector import META_FILE
+    from tailguard.detector.model import META_FILE
 
     data.detector = read_json(paths.join(cfg.detector_dir, META_FILE))
     if data.detector is None:

@@ -34,8 +34,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from tailguard.config import Config
+from tailguard.detector.features import WORD_TOKEN, normalize_arrow
 from tailguard.schema import require_columns
-from tailguard.synthetic.features import WORD_TOKEN, normalize_arrow
 
 _EPS = 1e-6
 _LINE_SCHEMA = T.StructType([T.StructField("doc_id", T.StringType(), False),

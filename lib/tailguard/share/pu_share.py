@@ -69,10 +69,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from tailguard.schema import require_columns
-from tailguard.synthetic import pu
-from tailguard.synthetic.estimators import REPLICATE_CELLS, replicate_weights
-from tailguard.synthetic.pu_classifier import fit_classifier, with_pu_score
-from tailguard.synthetic.spread import by_site
+from tailguard.share import pu
+from tailguard.share.estimators import REPLICATE_CELLS, replicate_weights
+from tailguard.share.pu_classifier import fit_classifier, with_pu_score
+from tailguard.share.spread import by_site
 
 ALL_DOMAINS = "__all__"
 ESTIMATOR = "pu"
@@ -198,9 +198,10 @@ REPLICATES = T.StructType([
 
 
 def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
-                      pooled_ref: np.ndarray, cfg) -> list[dict]:
+                      pooled_ref: np.ndarray, cfg) -> pd.DataFrame:
     """Signed fits of one domain for every replicate: post-AI overall and per month
-    against its reference(s), and the placebo; rows of the REPLICATES schema."""
+    against its reference(s), and the placebo; rows of the REPLICATES schema (built as
+    columns: a domain has (months + 2) x (bootstrap + 1) of them, a crawl millions)."""
     s = cfg.share
     frame = frame[frame.pu_score.notna()]
     domain = frame.domain.iloc[0]
@@ -216,7 +217,7 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
     elif tiny:
         reason = (f"pooled reference: {len(pre)} pre-AI documents < {least}; interval "
                   f"widened to cover its own")
-    out: list[dict] = []
+    blocks: list[tuple] = []  # (era, month, reference, n, value per replicate, reason)
 
     def cdfs(part: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         return replicate_cdfs(part.pu_score.to_numpy(float),
@@ -245,10 +246,7 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
                     labelled.append(("mismatch", [None if v is None else max(v, q or 0.0)
                                                   for v, q in zip(part, ratios, strict=True)]))
                 for label, values in labelled:
-                    for r, value in enumerate(values):
-                        out.append({"era": era, "domain": domain, "month": month,
-                                    "reference": label, "r": r, "n": float(k[r]),
-                                    "value": value, "reason": why})
+                    blocks.append((era, month, label, k, values, why))
 
     # "main" is the reference of the point estimate; "wider" (another reference) and
     # "mismatch" (the main reference's fit if the domain's synthetic text is not the
@@ -272,11 +270,28 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
         if len(early) >= least and len(late) >= least:
             emit("pre_ai", [(None, late)], [("main", cdfs(early))], why)
         else:
-            out.append({"era": "pre_ai", "domain": domain, "month": None, "reference": "main",
-                        "r": 0, "n": float(len(late)), "value": None,
-                        "reason": f"placebo: fewer than {least} pre-AI documents before or "
-                                  f"in the latest {s.pu_placebo_months} months"})
-    return out
+            blocks.append(("pre_ai", None, "main", [float(len(late))], [None],
+                           f"placebo: fewer than {least} pre-AI documents before or in the "
+                           f"latest {s.pu_placebo_months} months"))
+    return _replicate_frame(domain, blocks)
+
+
+def _replicate_frame(domain: str, blocks: list[tuple]) -> pd.DataFrame:
+    """REPLICATES rows of (era, month, reference, n, values, reason) blocks, one row per
+    replicate r = 0.. of each block."""
+    if not blocks:
+        return pd.DataFrame({c: [] for c in REPLICATES.names})
+    sizes = [len(b[4]) for b in blocks]
+    rep = lambda i: np.repeat([b[i] for b in blocks], sizes)  # noqa: E731
+    values = np.concatenate([np.array([np.nan if v is None else v for v in b[4]], np.float64)
+                             for b in blocks])
+    return pd.DataFrame({
+        "era": rep(0), "domain": domain,
+        "month": pd.Series(np.repeat(np.array([b[1] for b in blocks], dtype=object), sizes)),
+        "reference": rep(2), "r": np.concatenate([np.arange(n, dtype=np.int32) for n in sizes]),
+        "n": np.concatenate([np.asarray(b[3], np.float64)[:len(b[4])] for b in blocks]),
+        "value": values,
+        "reason": pd.Series(np.repeat(np.array([b[5] for b in blocks], dtype=object), sizes))})
 
 
 def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
@@ -377,8 +392,7 @@ def pu_share_rows(scores: DataFrame, cfg, fit: CrawlFit | None = None) -> DataFr
     grid, f_syn, pooled = fit.grid, fit.f_syn, fit.pooled
 
     def replicate(frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(domain_replicates(frame, grid, f_syn, pooled, cfg),
-                            columns=REPLICATES.names)
+        return domain_replicates(frame, grid, f_syn, pooled, cfg)[list(REPLICATES.names)]
 
     reps = fit.per_domain(fit.slim, replicate, REPLICATES)
     return summarise_replicates(reps, cfg).select(*ROWS.names)

@@ -14,7 +14,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from tailguard.synthetic.estimators import expected_calibration_error
+from tailguard.share.estimators import expected_calibration_error
 
 
 def fit_calibration(raw: np.ndarray, labels: np.ndarray, method: str) -> dict[str, Any]:

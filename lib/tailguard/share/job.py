@@ -1,7 +1,9 @@
 """`tailguard share`: synthetic share per domain and per (domain, month), with intervals.
 
-Stages: load provenance + scores (+ docs for the word model) -> canonical pre-AI and
-post-AI documents -> per-document log Q/P (mle.py) -> Poisson-bootstrap sums per
+Stages: load provenance + scores (+ docs for the dates without stored attributes) ->
+canonical pre-AI and post-AI documents -> per-document log Q/P (mle.py; the word model is
+stored state and the ratios the attribute `attributes/mle_ratio`, computed only for the
+dates that lack them: mle_state.py) -> Poisson-bootstrap sums per
 (era, domain or `__all__`, month or all months, replicate), replicates only for groups of
 at least share.min_docs documents (bootstrap.py, Arrow batches) -> estimates (cc, pcc,
 acc, mle) and percentile intervals; in parallel the `pu` estimator
@@ -28,12 +30,12 @@ from pyspark.sql import functions as F
 
 from tailguard import paths
 from tailguard.config import SUM_ESTIMATORS
+from tailguard.detector.model import REFERENCE_FILE, read_meta
 from tailguard.errors import InputError
 from tailguard.io.tables import read_table, write_table
 from tailguard.schema import require_columns
-from tailguard.synthetic import bootstrap as bs
-from tailguard.synthetic import mle, pu_share, pu_state
-from tailguard.synthetic.detector import REFERENCE_FILE, read_meta
+from tailguard.share import bootstrap as bs
+from tailguard.share import mle, mle_state, pu_share, pu_state
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +130,51 @@ def synthetic_reference_words(spark, cfg) -> DataFrame:
     return mle.with_words(ref)
 
 
+def words_of(docs: DataFrame):
+    """A function adding `words` (mle.with_words of the document's text) to rows keyed by
+    (doc_id, crawl_date): only the rows it is given are tokenised."""
+    keys = ["doc_id", "crawl_date"]
+
+    def add(rows: DataFrame) -> DataFrame:
+        record = F.concat_ws("|", "doc_id", F.col("crawl_date").cast("string"))
+        keyed = rows.withColumn("_record", record)
+        texts = (docs.select(*keys, "text").join(keyed.select(*keys), keys, "left_semi")
+                 .select(record.alias("doc_id"), "text"))
+        words = mle.with_words(texts).withColumnRenamed("doc_id", "_record")
+        return keyed.join(words, "_record", "inner").drop("_record")
+
+    return add
+
+
+def mle_rows(spark, cfg, provenance: DataFrame, scores: DataFrame, docs: DataFrame,
+             base: DataFrame, meta: dict, dates: list[str]) -> tuple[DataFrame, list]:
+    """The bootstrap's input rows (bootstrap.INPUT_COLUMNS) of the base documents, and
+    frames to unpersist: the stored word model (refitted by mle_state's rule), its log
+    ratios of the dates that lack them written to attributes/mle_ratio, then read for
+    every date. Text is read for the dates it scores (and the pre-AI text on a refit)."""
+    add_words = words_of(docs)
+    model, _ = mle_state.current_reference(
+        base, add_words, lambda: synthetic_reference_words(spark, cfg), cfg, meta["version"])
+    keys = ["doc_id", "crawl_date"]
+    # every scored document (whatever its era or cluster), so every scored date has a
+    # partition and a document that joins the base later has its ratio
+    scored = provenance.select(*keys, "domain", "era").join(scores.select(*keys), keys,
+                                                            "left_semi")
+    mle_state.refresh_ratios(model, scored, add_words, cfg)
+    ratios = mle_state.read_ratios(model, spark, cfg, dates)
+    rows = (base.join(ratios, keys, "inner")
+            .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(cfg.share.seed))))
+    return rows, list(model.reference.cached)
+
+
 def compute_share(spark, cfg, provenance, scores, docs, meta):
     """(synthetic_share, synthetic_share_monthly, pu_scores (pu_share.PAGES), cached frames
     to unpersist after writing)."""
     s, points = cfg.share, cfg.share.mle_grid_points
     op = meta["operating_point"]
-    base = base_documents(provenance, scores, op["threshold"], s.canonical_only)
-    keys = ["doc_id", "crawl_date"]  # one row per crawled record (doc_id repeats across dates)
-    measured = docs.join(base.select(*keys), keys, "left_semi").select("doc_id", "text")
-    base_words = base.drop("crawl_date").join(mle.with_words(measured), "doc_id", "inner").persist()
-    reference = mle.reference_tables(base_words, synthetic_reference_words(spark, cfg), cfg)
-    rows = (mle.with_log_ratio(base_words, reference)
-            .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(s.seed))))
+    base = base_documents(provenance, scores, op["threshold"], s.canonical_only).persist()
+    dates = sorted({str(r[0]) for r in scores.select("crawl_date").distinct().collect()})
+    rows, model_frames = mle_rows(spark, cfg, provenance, scores, docs, base, meta, dates)
     sums = bs.replicate_sums(rows, s.bootstrap, points, s.min_docs).persist()
     whole_domain = F.col("month").isNull()
     by_domain = sums.where(whole_domain).drop("month")
@@ -148,13 +183,13 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     share = summarise(with_estimates(by_domain, points, tpr, fpr), ["era", "domain"], cfg)
     monthly = summarise(with_estimates(by_month, points, tpr, fpr),
                         ["era", "domain", "month"], cfg)
-    pu_scores, pu_rows, pages = pu_estimates(base, docs, scores, cfg, meta["version"])
+    pu_scores, pu_rows, pages = pu_estimates(base, docs, scores, cfg, meta["version"], dates)
     pu_rows = pu_rows.persist()
     share = share.select(*SHARE_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNull()), cfg).select(*SHARE_COLUMNS))
     monthly = monthly.select(*MONTHLY_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNotNull()), cfg).select(*MONTHLY_COLUMNS))
-    return share, monthly, pages, [sums, base_words, *reference.cached, pu_scores, pu_rows]
+    return share, monthly, pages, [sums, base, *model_frames, pu_scores, pu_rows]
 
 
 def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
@@ -167,7 +202,8 @@ def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
 
 
 def pu_estimates(base: DataFrame, docs: DataFrame, scores: DataFrame, cfg,
-                 detector_version: str) -> tuple[DataFrame, DataFrame, DataFrame]:
+                 detector_version: str, dates: list[str]
+                 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """(cached per-document pu scores, pu_share.ROWS, pu_share.PAGES) for the base
     documents: the stored classifier (refitted by pu_state's rule), its scores of the
     dates that lack them written to attributes/pu_score, then the per-domain fits on the
@@ -175,7 +211,6 @@ def pu_estimates(base: DataFrame, docs: DataFrame, scores: DataFrame, cfg,
     model = pu_state.current_model(base, pu_texts(base, docs), cfg, detector_version)
     pu_state.refresh_scores(model, docs, scores, cfg)
     keys = ["doc_id", "crawl_date"]
-    dates = sorted({str(r[0]) for r in scores.select("crawl_date").distinct().collect()})
     per_doc = (base.select(*keys, "domain", "era", "month")
                .join(pu_state.read_scores(model, base.sparkSession, cfg, dates), keys, "left")
                .persist())

@@ -38,7 +38,7 @@ from tailguard.attributes import store
 from tailguard.errors import InputError
 from tailguard.io.tables import date_rows, read_table, table_exists, write_table
 from tailguard.schema import PU_MODEL_STATE
-from tailguard.synthetic.pu_classifier import Classifier, fit_classifier, with_pu_score
+from tailguard.share.pu_classifier import Classifier, fit_classifier, with_pu_score
 
 log = logging.getLogger(__name__)
 

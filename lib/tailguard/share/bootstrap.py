@@ -37,7 +37,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from tailguard.schema import require_columns
-from tailguard.synthetic import estimators as est
+from tailguard.share import estimators as est
 
 ALL_DOMAINS = "__all__"
 FIXED_BITS = 24

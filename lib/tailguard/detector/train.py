@@ -26,11 +26,11 @@ import xxhash
 
 from tailguard import paths
 from tailguard.config import Config
+from tailguard.detector import model as det
+from tailguard.detector.evaluate import evaluate_scores, fit_calibration
+from tailguard.detector.features import normalize_arrow
 from tailguard.errors import InputError
 from tailguard.io import remote
-from tailguard.synthetic import detector as det
-from tailguard.synthetic.evaluate import evaluate_scores, fit_calibration
-from tailguard.synthetic.features import normalize_arrow
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from tailguard.detector import model as det
+from tailguard.detector.features import normalize_arrow
+from tailguard.detector.markers import marker_rate_arrow
 from tailguard.io.tables import date_rows, read_table, write_partitions
 from tailguard.schema import require_columns
-from tailguard.synthetic import detector as det
-from tailguard.synthetic.features import normalize_arrow
-from tailguard.synthetic.markers import marker_rate_arrow
 
 log = logging.getLogger(__name__)
 

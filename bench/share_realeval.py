@@ -39,8 +39,8 @@ from tailguard.config import load_config
 from tailguard.io.tables import read_table
 from tailguard.sample import realtext as rt
 from tailguard.shards import pool as pool_module
-from tailguard.synthetic import pu, pu_share
-from tailguard.synthetic import share as share_job
+from tailguard.share import job as share_job
+from tailguard.share import pu, pu_share
 
 log = logging.getLogger(__name__)
 PIPELINE = ("ingest", "provenance", "train-detector", "score", "share")

@@ -33,7 +33,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from tailguard.errors import InputError
 from tailguard.schema import require_columns
-from tailguard.synthetic.spread import repartition_by_bucket
+from tailguard.share.spread import repartition_by_bucket
 
 # Scores are rounded so that a platform's last-bit difference in a dot product cannot move
 # a score across a grid value (the grid is made of the scores' own percentiles).
