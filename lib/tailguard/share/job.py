@@ -160,7 +160,7 @@ def mle_rows(spark, cfg, provenance: DataFrame, scores: DataFrame, docs: DataFra
     # partition and a document that joins the base later has its ratio
     scored = provenance.select(*keys, "domain", "era").join(scores.select(*keys), keys,
                                                             "left_semi")
-    mle_state.refresh_ratios(model, scored, add_words, cfg)
+    mle_state.refresh_ratios(model, scored, add_words, cfg, dates)
     ratios = mle_state.read_ratios(model, spark, cfg, dates)
     rows = (base.join(ratios, keys, "inner")
             .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(cfg.share.seed))))

@@ -34,11 +34,10 @@ from pyspark.sql import functions as F
 
 from tailguard import __version__
 from tailguard.attributes import store
-from tailguard.errors import InputError
 from tailguard.io.tables import date_rows, read_table, table_exists, write_table
 from tailguard.schema import MLE_REFERENCE_STATE
 from tailguard.share import mle
-from tailguard.share.pu_state import differing_setting
+from tailguard.share.pu_state import stored_state_reason
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +62,10 @@ def state_settings(cfg, detector_version: str) -> dict[str, Any]:
 
 def refit_reason(fitted_on: dict | None, settings: dict[str, Any], n_pre: int,
                  growth: float, requested: bool) -> str | None:
-    """Why the word model must be refitted (None: the stored one serves)."""
-    if requested:
-        return "share.refit is true"
-    if fitted_on is None:
-        return f"no stored {STATE_TABLE}"
-    key = differing_setting(fitted_on["settings"], settings)
-    if key is not None:
-        raise InputError(f"{STATE_TABLE} was fitted with {key}: set share.refit=true to "
-                         "refit it")
-    if n_pre > fitted_on["n_pre"] * (1.0 + growth):
-        return (f"pre-AI documents grew from {fitted_on['n_pre']} to {n_pre}, more than "
-                f"share.refit_growth={growth}")
-    return None
+    """Why the word model must be refitted: its pre-AI documents grew (post-AI text never
+    enters it)."""
+    grown = [] if fitted_on is None else [("pre-AI", n_pre, fitted_on["n_pre"])]
+    return stored_state_reason(STATE_TABLE, fitted_on, settings, grown, growth, requested)
 
 
 @dataclass(frozen=True)
@@ -183,14 +173,16 @@ def with_reference_domain(rows: DataFrame, domains: DataFrame) -> DataFrame:
 
 
 def refresh_ratios(model: StoredReference, rows: DataFrame,
-                   words_of: Callable[[DataFrame], DataFrame], cfg) -> list[str]:
+                   words_of: Callable[[DataFrame], DataFrame], cfg,
+                   dates: list[str] | None = None) -> list[str]:
     """Write `mle_ratio` for every date of `rows` (doc_id, crawl_date, domain, era: every
     scored document) whose partition is missing or stale;
     returns those dates. A document's ratio depends on its words and the word model
     only, so a date scored alone equals the same date scored in a run over all dates."""
     spark = rows.sparkSession
     maker = model.maker()
-    dates = sorted({str(r[0]) for r in rows.select("crawl_date").distinct().collect()})
+    if dates is None:
+        dates = sorted({str(r[0]) for r in rows.select("crawl_date").distinct().collect()})
     inputs = store.input_ids(spark, cfg, "docs", dates)
     stale = store.stale_dates(spark, cfg, maker, inputs)
     if not stale:

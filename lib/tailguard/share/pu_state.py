@@ -67,24 +67,33 @@ def differing_setting(stored: dict[str, Any], settings: dict[str, Any]) -> str |
     return None
 
 
-def refit_reason(fitted_on: dict | None, settings: dict[str, Any], n_pre: int, n_post: int,
-                 growth: float, requested: bool) -> str | None:
-    """Why the classifier must be refitted (None: the stored one serves). A settings
-    mismatch without `requested` is an InputError naming the key."""
+def stored_state_reason(table: str, fitted_on: dict | None, settings: dict[str, Any],
+                        grown: list[tuple[str, int, int]], growth: float,
+                        requested: bool) -> str | None:
+    """The refresh rule of the share job's stored state (this classifier, mle_state's
+    word model): why `table` must be refitted, or None when the stored one serves.
+    `grown`: (what, count now, count at the fit) for each count the rule watches. A
+    settings mismatch without `requested` is an InputError naming the key."""
     if requested:
         return "share.refit is true"
     if fitted_on is None:
-        return f"no stored {STATE_TABLE}"
+        return f"no stored {table}"
     key = differing_setting(fitted_on["settings"], settings)
     if key is not None:
-        raise InputError(f"{STATE_TABLE} was fitted with {key}: set share.refit=true to "
-                         "refit it")
-    for era, now, then in (("pre-AI", n_pre, fitted_on["n_pre"]),
-                           ("post-AI", n_post, fitted_on["n_post"])):
+        raise InputError(f"{table} was fitted with {key}: set share.refit=true to refit it")
+    for what, now, then in grown:
         if now > then * (1.0 + growth):
-            return (f"{era} documents grew from {then} to {now}, more than "
+            return (f"{what} documents grew from {then} to {now}, more than "
                     f"share.refit_growth={growth}")
     return None
+
+
+def refit_reason(fitted_on: dict | None, settings: dict[str, Any], n_pre: int, n_post: int,
+                 growth: float, requested: bool) -> str | None:
+    """Why the classifier must be refitted: its pre-AI or post-AI documents grew."""
+    grown = [] if fitted_on is None else [("pre-AI", n_pre, fitted_on["n_pre"]),
+                                          ("post-AI", n_post, fitted_on["n_post"])]
+    return stored_state_reason(STATE_TABLE, fitted_on, settings, grown, growth, requested)
 
 
 @dataclass(frozen=True)
