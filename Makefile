@@ -86,14 +86,16 @@ shards: setup
 # real text (leave-generators-out, REALTEXT_SEEDS crawl draws per rotation, with pu's
 # oracle floor, and the shard set each crawl gives against its labels; and R1 with pages
 # cut to 80 words, the held-out crawl's median) and the
-# diversity deltas against the true share (the same draws), written into BENCHMARKS.md.
+# diversity deltas against the true share (the same draws). Throughput goes to
+# BENCHMARKS.md; each real-text evaluation to the doc of the estimate it measures.
 REALTEXT_SEEDS ?= 20240917,1,2
 bench: setup
 	$(PY) -m bench.run
-	$(PY) -m bench.share_eval --seeds "$(REALTEXT_SEEDS)" --oracle --shards --report BENCHMARKS.md
+	$(PY) -m bench.share_eval --seeds "$(REALTEXT_SEEDS)" --oracle --shards \
+		--report docs/SHARE.md --shards-report docs/SHARDS.md
 	$(PY) -m bench.share_eval --rotation R1 --max-words 80 --seeds "$(REALTEXT_SEEDS)" \
-		--oracle --shards --report BENCHMARKS.md
-	$(PY) -m bench.diversity_eval --seeds "$(REALTEXT_SEEDS)" --report BENCHMARKS.md
+		--oracle --shards --report docs/SHARE.md --shards-report docs/SHARDS.md
+	$(PY) -m bench.diversity_eval --seeds "$(REALTEXT_SEEDS)" --report docs/DIVERSITY.md
 	$(PY) -m bench.bench_daily --docs 200000 --report BENCHMARKS.md
 
 # A real standalone master + two workers on 127.0.0.1 (tests/e2e/test_cluster.py).

@@ -1,5 +1,5 @@
 """`python -m bench.diversity_eval [--rotations R1,R2] [--seeds S1,S2] [--work DIR]
-[--report BENCHMARKS.md]`: diversity deltas vs the true synthetic share on the real-text
+[--report docs/DIVERSITY.md]`: diversity deltas vs the true synthetic share on the real-text
 crawls (`bench/diversity_realeval.py`); prints one JSON line per (rotation, crawl draw)
 (Spearman), writes the per-domain scatter data as CSV and, with `--report`, a summary
 block between the diversity-eval markers of that file (`make bench` does).

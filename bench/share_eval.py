@@ -1,7 +1,8 @@
 """Synthetic share on real text, leave-generators-out (issue 21): prints MAE / coverage / placebo.
 
     .venv/bin/python -m bench.share_eval --data ../shared/data/detector [--rotation R1]
-        [--seeds 20240917,1,2] [--oracle] [--max-words 80] [--shards] [--report BENCHMARKS.md]
+        [--seeds 20240917,1,2] [--oracle] [--max-words 80] [--shards] [--report docs/SHARE.md]
+        [--shards-report docs/SHARDS.md]
 
 Builds each rotation's crawl from shared/data/detector (read in place), runs the real
 pipeline on it (see bench.share_realeval) and prints every estimator's numbers.
@@ -11,8 +12,8 @@ score distribution); `--max-words N` cuts every page of the crawls after N words
 web pages); `--shards` also runs diversity and shards on every crawl and measures the
 shard set against the labels (its synthetic token share against the post-AI pool's, the
 human post-AI text it keeps); `--report` writes the summary into that file between the
-share-eval markers, one block per page length, and with `--shards` a shards block
-(`make bench` does, into BENCHMARKS.md).
+share-eval markers, one block per page length, and with `--shards` a shards block, into
+`--shards-report` when given (`make bench` does: docs/SHARE.md and docs/SHARDS.md).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def main() -> None:
                         help="also run diversity + shards and measure the shard mix")
     parser.add_argument("--json", default="", help="also write the numbers here")
     parser.add_argument("--report", default="", help="write the summary section into this file")
+    parser.add_argument("--shards-report", default="",
+                        help="write the shards block into this file (default: --report)")
     parser.add_argument("--work", default="", help="keep crawls and tables here (else a temp dir)")
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
     args = parser.parse_args()
@@ -145,7 +148,8 @@ def main() -> None:
         replace_section(Path(args.report), *markers(args.max_words),
                         section(summ, primary, command, args.max_words))
         if len(mixes):
-            replace_section(Path(args.report), *shards_markers(args.max_words),
+            replace_section(Path(args.shards_report or args.report),
+                            *shards_markers(args.max_words),
                             shards_section(mixes, command, args.max_words))
 
 

@@ -161,7 +161,7 @@ def _validate(flat: Mapping[str, Any]) -> None:
                 "diversity.compression_chunk_bytes", "tail.min_count", "tail.max_n", "sample.docs",
                 "sample.domains", "sample.detector_docs", "sample.top_k", "sample.temperature",
                 "detector.epoch", "detector.dim", "detector.threads", "share.min_docs",
-                "diversity.split_docs", "output.date_buckets"):
+                "output.date_buckets"):
         require(flat[key] > 0, key, "must be positive")
     for key in ("dedup.threshold", "tail.quantile", "detector.valid_fraction",
                 "detector.target_fpr", "sample.recrawl_rate"):

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from datasketch import MinHash
 
@@ -62,8 +63,9 @@ def _measure(spark, root, *overrides):
 
     cfg = load_config((), (f"output.root={root}", *TEST_OVERRIDES, *overrides))
     rows = _docs()
-    docs = spark.createDataFrame([(d, dom, c, t) for d, _, dom, c, t in rows],
-                                 "doc_id string, domain string, crawl_date date, text string")
+    docs = spark.createDataFrame([(d, dom, c, t, len(words(t))) for d, _, dom, c, t in rows],
+                                 "doc_id string, domain string, crawl_date date, text string, "
+                                 "n_words int")
     prov = spark.createDataFrame([(d, d, c, e, True, dom) for d, e, dom, c, _ in rows],
                                  "doc_id string, cluster_id string, crawl_date date, "
                                  "era string, is_canonical boolean, domain string")
@@ -103,26 +105,49 @@ def _row(df, **labels):
     return sel.iloc[0]
 
 
-def test_full_group_metrics_match_exact(tables):
+def _okey_order(spark, rows):
+    """The rows in the job's seeded order (xxhash64 of doc_id and crawl_date, seed 1)."""
+    from pyspark.sql import functions as F
+
+    frame = spark.createDataFrame([(r[0], r[3]) for r in rows], "doc_id string, d date")
+    okeys = {r.doc_id: r.okey for r in frame.select(
+        "doc_id", F.xxhash64("doc_id", F.col("d").cast("string"), F.lit(1)).alias("okey"))
+        .collect()}
+    return sorted(rows, key=lambda r: okeys[r[0]])
+
+
+def test_samples_are_the_okey_prefixes_of_their_group(spark, tables):
+    """Budget rows measure exactly the ladder rule's prefix of the group in okey order
+    (`ladder.prefix_members`), per (era, domain), per month and across domains; size
+    rows (token_budget null) count whole groups and measure nothing."""
+    from tailguard.diversity.ladder import prefix_members
+
     rows, div, _, _ = tables
-    for era, domain in [("pre_ai", "d0.com"), ("post_ai", "__all__")]:
-        toks = [words(r[4]) for r in rows if r[1] == era and domain in ("__all__", r[2])]
-        got = _row(div, era=era, domain=domain, month="__all__", token_budget=None)
-        assert got.n_docs == len(toks)
-        assert got.n_tokens == sum(map(len, toks))
+    ordered = _okey_order(spark, rows)
+    for era, domain, month in [("pre_ai", "d0.com", "__all__"), ("post_ai", "__all__", "__all__"),
+                               ("pre_ai", "d1.com", "2021-02"), ("post_ai", "__all__", "2023-01")]:
+        group = [r for r in ordered if r[1] == era and domain in ("__all__", r[2])
+                 and month in ("__all__", f"{r[3]:%Y-%m}")]
+        toks = [words(r[4]) for r in group]
+        size = _row(div, era=era, domain=domain, month=month, token_budget=None)
+        assert (size.n_docs, size.n_tokens) == (len(toks), sum(map(len, toks)))
+        assert pd.isna(size.distinct_n_2) and pd.isna(size.compression_ratio)
+        top, inside = prefix_members([len(t) for t in toks], (500, 1000, 2000))
+        sample = [t for t, yes in zip(toks, inside, strict=True) if yes]
+        got = _row(div, era=era, domain=domain, month=month, token_budget=top)
+        assert (got.n_docs, got.n_tokens) == (len(sample), sum(map(len, sample)))
         for n in range(1, 5):
-            grams = {tuple(t[i:i + n]) for t in toks for i in range(len(t) - n + 1)}
-            exact = len(grams)
+            exact = len({tuple(t[i:i + n]) for t in sample for i in range(len(t) - n + 1)})
             assert abs(got[f"distinct_n_{n}"] - exact) <= max(4 * hll.relative_error(12) * exact, 1)
-        counts = Counter(w for t in toks for w in t)
+        counts = Counter(w for t in sample for w in t)
         assert got.entropy_unigram == pytest.approx(entropy_from_counts(list(counts.values())))
 
 
 def test_templated_text_is_less_diverse(tables):
     _, div, cov, rare = tables
     for budget in (500, 1000):
-        human = _row(div, era="pre_ai", domain="d1.com", token_budget=budget)
-        synth = _row(div, era="post_ai", domain="d1.com", token_budget=budget)
+        human = _row(div, era="pre_ai", domain="d1.com", month="__all__", token_budget=budget)
+        synth = _row(div, era="post_ai", domain="d1.com", month="__all__", token_budget=budget)
         assert human.n_tokens <= budget and synth.n_tokens <= budget
         assert synth.distinct_ratio_n_2 < human.distinct_ratio_n_2
         assert synth.compression_ratio > human.compression_ratio
@@ -138,7 +163,7 @@ def test_templated_text_is_less_diverse(tables):
     full = div[div.token_budget.isna() & (div.month == "__all__")]
     tokens = full.groupby(["scope", "domain"]).n_tokens.sum()
     for budget in (500, 1000, 2000):
-        at = div[div.token_budget == budget]
+        at = div[(div.token_budget == budget) & (div.month == "__all__")]
         assert sorted(zip(at.scope, at.domain, strict=True)) == sorted(
             tokens[tokens >= budget].index), budget
     assert (tokens < 2000).any() and (tokens >= 2000).any()  # both cases are exercised
@@ -146,9 +171,9 @@ def test_templated_text_is_less_diverse(tables):
 
 def test_homogenization_is_exact_on_small_groups(spark, tables):
     rows, div, _, _ = tables
-    got = _row(div, era="post_ai", domain="d0.com", month="2023-01", token_budget=None)
-    assert got.homogenization_sample == 10  # 21 documents, sample bounded at 10
-    human = _row(div, era="pre_ai", domain="d0.com", month="2021-01", token_budget=None)
+    got = _row(div, era="post_ai", domain="d0.com", month="2023-01", token_budget=1000)
+    assert got.homogenization_sample == 10  # 16 sampled documents, bounded at 10
+    human = _row(div, era="pre_ai", domain="d0.com", month="2021-01", token_budget=1000)
     assert human.homogenization_sample == 10
     # exactly the mean pairwise MinHash Jaccard of the group's first 10 documents in the
     # seeded order (xxhash64 of doc_id and crawl_date, seed 1), computed pair by pair
@@ -206,12 +231,16 @@ def test_shard_scope_is_measured_against_the_crawl_tail(tables):
     crawl = _row(div, scope="post_ai", domain="d0.com", era="post_ai", month="2023-01",
                  token_budget=None)
     assert shard.n_docs == crawl.n_docs == 21  # the same documents, the empty one included
+    shard = _row(div, scope="shards:mix", domain="d0.com", month="2023-01", token_budget=1000)
+    crawl = _row(div, scope="post_ai", domain="d0.com", month="2023-01", token_budget=1000)
+    assert shard.era == "__all__" and shard.n_docs == crawl.n_docs
     assert shard.distinct_n_2 == crawl.distinct_n_2
     same = _row(cov, scope="shards:mix", domain="d0.com", token_budget=500)
     crawl_cov = _row(cov, scope="post_ai", domain="d0.com", token_budget=500)
     # the same documents fall in the same half of the tail split (looked up by doc)
     assert (same.tail_concepts, same.covered) == (crawl_cov.tail_concepts, crawl_cov.covered)
-    assert _row(div, scope="shards:mix", domain="d0.com", token_budget=500).era == "__all__"
+    assert _row(div, scope="shards:mix", domain="d0.com", month="__all__",
+                token_budget=500).era == "__all__"
 
 
 def test_human_text_on_both_sides_of_the_cutoff_covers_the_tail_alike(spark, tmp_path):
@@ -234,9 +263,10 @@ def test_human_text_on_both_sides_of_the_cutoff_covers_the_tail_alike(spark, tmp
         rows.append((f"p{i}", era, domain, day, text))
     cfg = load_config((), (f"output.root={tmp_path}", "diversity.token_budgets=[2000,4000]",
                            "diversity.hll_precision=12", "tail.min_count=2"))
-    write_table(spark.createDataFrame([(d, dom, c, t) for d, _, dom, c, t in rows],
+    write_table(spark.createDataFrame([(d, dom, c, t, len(words(t)))
+                                       for d, _, dom, c, t in rows],
                                       "doc_id string, domain string, crawl_date date, "
-                                      "text string"), cfg, "docs")
+                                      "text string, n_words int"), cfg, "docs")
     write_table(spark.createDataFrame([(d, d, c, e, True, dom) for d, e, dom, c, _ in rows],
                                       "doc_id string, cluster_id string, crawl_date date, "
                                       "era string, is_canonical boolean, domain string"),
@@ -294,31 +324,6 @@ def test_deltas_compare_eras_at_the_largest_budget_both_fill(spark, tables, tabl
     assert attested.reason.str.startswith("attested has 0 tokens").all()
 
 
-def test_split_domains_measure_as_whole_ones(spark, tmp_path, tables, caplog):
-    """Every (scope, domain) of the test crawl holds 20-21 documents; with split_docs=7
-    each is measured in 3 parts, in parallel, and merged. Every number equals the whole
-    domain's except the compression ratio (each part compresses its own chunks)."""
-    import logging
-
-    with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
-        _, div, cov, rare = _measure(spark, tmp_path, "diversity.split_docs=7")
-    assert "pre_ai/d0.com x3" in caplog.text and "shards:mix/d0.com x3" in caplog.text
-    _, whole_div, whole_cov, whole_rare = tables
-    key = ["scope", "domain", "era", "month", "token_budget"]
-    split, whole = (df.sort_values(key, na_position="first").reset_index(drop=True)
-                    for df in (div, whole_div))
-    assert split[key].fillna(-1).equals(whole[key].fillna(-1))
-    for column in split.columns.difference(key + ["compression_ratio"]):
-        np.testing.assert_allclose(split[column].astype(float), whole[column].astype(float),
-                                   rtol=1e-12, err_msg=column)
-    assert (split.compression_ratio > 1).all() and split.compression_ratio.notna().all()
-    for got, expected in ((cov, whole_cov), (rare, whole_rare)):
-        order = ["scope", "domain", "token_budget"]
-        pd_got = got.sort_values(order).reset_index(drop=True)
-        pd_expected = expected.sort_values(order).reset_index(drop=True)
-        assert pd_got.equals(pd_expected)
-
-
 def _table_files(root: Path, name: str) -> dict[str, list[bytes]]:
     """The bytes of a table's part files, per partition directory, in byte order (file
     names carry a random job id, so only their contents are compared)."""
@@ -339,9 +344,9 @@ def test_same_input_writes_byte_identical_tables(spark, tmp_path, tables, tables
         assert first == second, name
 
 
-def test_dates_run_costs_and_writes_a_full_run(spark, tables, tables_root):
-    """`--dates` is ignored (docs/ARCHITECTURE.md): a daily run measures every crawl date,
-    so it writes exactly what a full run writes, partition by partition."""
+def test_dates_run_writes_what_a_full_run_writes(spark, tables, tables_root):
+    """`--dates` does not restrict the samples (a new date may enter any sample whose
+    prefix its keys fall into): on unchanged tables a run with dates writes the same."""
     from tailguard.config import load_config
 
     names = ("diversity", "tail_coverage", "rarefaction", "diversity_deltas")
@@ -351,3 +356,134 @@ def test_dates_run_costs_and_writes_a_full_run(spark, tables, tables_root):
                         options=SimpleNamespace(scope="eras")))
     for name in names:
         assert _table_files(tables_root, name) == before[name], name
+
+
+def test_the_band_is_refitted_only_when_the_reference_changes(spark, tmp_path, caplog):
+    """A second run on the same reference reads the band back (the same keys, no pass
+    over text); `diversity.refresh_band` refits it, to the same keys; a new pre-AI
+    document changes the reference's fingerprint, and the band is refitted."""
+    import logging
+
+    from tailguard.config import load_config
+
+    _measure(spark, tmp_path)
+    cfg = load_config((), (f"output.root={tmp_path}", *TEST_OVERRIDES))
+    first = sorted(r.key for r in read_table(spark, cfg, "tail_concepts").collect())
+    fit = read_table(spark, cfg, "tail_fit").first()
+    assert fit.concepts == len(first) > 0 and 0 < fit.reference_docs < 40  # half the clusters
+    for sets, refit in (((), False), (("diversity.refresh_band=true",), True)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
+            run(SimpleNamespace(cfg=cfg.with_overrides(*sets), spark=spark, dates=None,
+                                options=SimpleNamespace(scope="eras")))
+        assert ("tail band reused" in caplog.text) != refit
+        assert sorted(r.key for r in read_table(spark, cfg, "tail_concepts").collect()) == first
+    from tailguard.diversity.job import defines_tail
+
+    raw = spark.read.parquet(cfg.table_path("provenance"))  # the hand-made columns only
+    prov = raw.withColumn("half", defines_tail(1)).toPandas()
+    moved = prov[prov.doc_id.str.startswith("s") & prov.half].doc_id.iloc[0]
+    prov.loc[prov.doc_id == moved, "era"] = "pre_ai"  # one more reference document
+    prov = prov.drop(columns="half")
+    write_table(spark.createDataFrame(prov, raw.schema), cfg, "provenance")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
+        run(SimpleNamespace(cfg=cfg, spark=spark, dates=None,
+                            options=SimpleNamespace(scope="eras")))
+    assert "tail band reused" not in caplog.text
+    assert read_table(spark, cfg, "tail_fit").first().reference_docs == fit.reference_docs + 1
+
+
+def _write_crawl(spark, cfg, rows):
+    write_table(spark.createDataFrame([(d, dom, c, t, len(words(t))) for d, _, dom, c, t in rows],
+                                      "doc_id string, domain string, crawl_date date, "
+                                      "text string, n_words int"), cfg, "docs")
+    write_table(spark.createDataFrame([(d, d, c, e, True, dom) for d, e, dom, c, _ in rows],
+                                      "doc_id string, cluster_id string, crawl_date date, "
+                                      "era string, is_canonical boolean, domain string"),
+                cfg, "provenance")
+    write_table(_signatures(spark, rows), cfg, "signatures", partition_by="crawl_date")
+
+
+def test_a_new_date_measures_only_the_samples_it_changes(spark, tmp_path, caplog):
+    """A crawl grows by one post-AI date of one domain. The run after it keeps every
+    sample the date does not touch and measures only the ones it does, and it leaves
+    byte for byte the tables of a run that measures everything."""
+    import logging
+    import re
+
+    from tailguard.config import load_config
+
+    rng = np.random.default_rng(7)
+    new = [(f"n{i}", "post_ai", "d1.com", dt.date(2023, 3, 1),
+            " ".join(rng.choice(VOCAB, size=60))) for i in range(12)]
+    roots = {"daily": tmp_path / "daily", "full": tmp_path / "full"}
+    cfgs = {k: load_config((), (f"output.root={v}", *TEST_OVERRIDES)) for k, v in roots.items()}
+    ctx = SimpleNamespace(spark=spark, dates=[dt.date(2023, 3, 1)],
+                          options=SimpleNamespace(scope="eras"))
+    _write_crawl(spark, cfgs["daily"], _docs())
+    run(SimpleNamespace(**vars(ctx), cfg=cfgs["daily"]))  # yesterday's run
+    _write_crawl(spark, cfgs["daily"], _docs() + new)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
+        run(SimpleNamespace(**vars(ctx), cfg=cfgs["daily"]))
+    measured, unchanged = map(int, re.search(
+        r"measuring (\d+) \(document, run\) rows.*?(\d+) samples unchanged", caplog.text).groups())
+    _write_crawl(spark, cfgs["full"], _docs() + new)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tailguard.diversity.job"):
+        run(SimpleNamespace(**vars(ctx), cfg=cfgs["full"].with_overrides(
+            "diversity.reuse_samples=false")))
+    everything = int(re.search(r"measuring (\d+) \(document, run\)", caplog.text).group(1))
+    assert unchanged > 0 and 0 < measured < everything / 2, (measured, unchanged, everything)
+    for name in ("diversity", "tail_coverage", "rarefaction", "diversity_deltas"):
+        assert _table_files(roots["daily"], name) == _table_files(roots["full"], name), name
+
+
+def test_selection_windows_follow_the_ladder_rule(spark):
+    """`select.sampled_rows` on small rows equals `ladder.prefix_members` applied to each
+    group in okey order: per domain, per month, per replicate and across domains, where
+    the cross-domain candidates stop at the first document past the largest rung in any
+    domain (here a huge document early in one domain, and a zero-word one)."""
+    from tailguard.diversity import select
+    from tailguard.diversity.ladder import prefix_members, replicate_rungs
+
+    rng = np.random.default_rng(4)
+    budgets, reps = (50, 100, 200), 3
+    rows = []
+    for i in range(300):
+        domain = None if i % 17 == 0 else f"x{i % 5}.com"
+        words_ = 0 if i == 7 else int(rng.integers(1, 30))
+        rows.append((f"d{i}", dt.date(2021, 1, 1), ("pre_ai", "post_ai")[i % 2], domain,
+                     ("pre_ai", "post_ai")[i % 2], f"2021-0{1 + i % 3}", words_,
+                     int(rng.integers(-2**62, 2**62)), bool(i % 4)))
+    rows.append(("huge", dt.date(2021, 1, 1), "pre_ai", "x1.com", "pre_ai", "2021-01", 500,
+                 -2**62 - 5, False))
+    small = spark.createDataFrame(rows, "doc_id string, crawl_date date, scope string, "
+                                  "domain string, era string, month string, n_words long, "
+                                  "okey long, defines_tail boolean")
+    got = {(r.doc_id, r.domain): (r.whole_top, r.month_top, r.rep_top) for r in
+           select.sampled_rows(small, budgets, reps, 100, 25).collect()}
+    ordered = sorted(rows, key=lambda r: (r[7], r[0]))
+    expected: dict = {}
+
+    def mark(members, key, slot, rungs):
+        top, inside = prefix_members([m[6] for m in members], rungs)
+        for m, yes in zip(members, inside, strict=True):
+            if yes:
+                expected.setdefault((m[0], key(m)), [None, None, None])[slot] = top
+    for scope in ("pre_ai", "post_ai"):
+        mine = [r for r in ordered if r[2] == scope]
+        mark(mine, lambda m: "__all__", 0, budgets)
+        for month in {r[5] for r in mine}:
+            mark([r for r in mine if r[5] == month], lambda m: "__all__", 1, budgets)
+        for domain in {r[3] for r in mine}:
+            own = [r for r in mine if r[3] == domain]
+            mark(own, lambda m: m[3], 0, budgets)
+            for month in {r[5] for r in own}:
+                mark([r for r in own if r[5] == month], lambda m: m[3], 1, budgets)
+            for k in range(reps):
+                mark([r for r in own if r[7] % reps == k], lambda m: m[3], 2,
+                     replicate_rungs(budgets, 100, 25))
+    assert got == {k: tuple(v) for k, v in expected.items()}
+    assert any(d == "__all__" for _, d in got) and ("huge", "x1.com") not in got

@@ -342,36 +342,149 @@ def test_pu_scores_give_each_post_ai_page_its_p_value_against_its_site(spark, fr
     assert set(post[post.domain == "tiny.com"].reference) == {"pooled"}
 
 
-def test_pu_summary_clips_shares_but_keeps_the_placebo_signed(spark):
+def _spark_summary(reps, cfg):
+    """The per-replicate definition of the pu rows, in Spark over REPLICATES rows (one per
+    replicate): the reference the summaries made beside the fits must equal."""
+    from tailguard.share import pu_share
+
+    keys = ["era", "domain", "month"]
+    main = F.col("reference") == "main"
+    overall = (reps.where(main & F.col("value").isNotNull())
+               .groupBy("era", "month", "r")
+               .agg((F.sum(F.col("n") * F.col("value")) / F.sum("n")).alias("value"),
+                    F.sum("n").alias("n"))
+               .select("era", F.lit(pu_share.ALL_DOMAINS).alias("domain"), "month",
+                       F.lit("main").alias("reference"), "r", "n", "value",
+                       F.lit(None).cast("string").alias("reason")))
+    reported = F.when(F.col("era") == "pre_ai", F.col("value")).otherwise(
+        F.least(F.greatest(F.col("value"), F.lit(0.0)), F.lit(1.0)))
+    r = F.col("r")
+    per_ref = reps.unionByName(overall).groupBy(*keys, "reference").agg(
+        F.max(F.when(r == 0, F.col("n"))).alias("n"),
+        F.max(F.when(r == 0, reported)).alias("point"),
+        F.percentile(F.when(r > 0, reported), F.lit(0.025)).alias("lo"),
+        F.percentile(F.when(r > 0, reported), F.lit(0.975)).alias("hi"),
+        F.first("reason", ignorenulls=True).alias("reason"))
+    merged = per_ref.groupBy(*keys).agg(
+        F.max(F.when(main, F.col("n"))).cast("long").alias("n_docs"),
+        F.max(F.when(main, F.col("point"))).alias("point"),
+        F.min("lo").alias("lo"), F.max("hi").alias("hi"),
+        F.first("reason", ignorenulls=True).alias("reason"))
+    few = (F.col("era") == "post_ai") & (F.col("n_docs") < cfg.share.min_docs)
+    keep = lambda c: F.when(~few, F.col(c))  # noqa: E731
+    return merged.select(
+        *keys, "n_docs", keep("point").alias("share"), keep("lo").alias("share_lo"),
+        keep("hi").alias("share_hi"),
+        F.when(few, F.lit(f"fewer than {cfg.share.min_docs} documents (share.min_docs)"))
+        .otherwise(F.col("reason")).alias("reason"))
+
+
+def _summaries(blocks_by_domain: dict, cfg, buckets: list[list[str]]) -> dict:
+    """The pu rows the job makes from each domain's fits, with the domains grouped into
+    `buckets` (partitions), keyed by (era, domain, month)."""
+    from tailguard.share import pu_share
+
+    out = []
+    for bucket in buckets:
+        out += pu_share.bucket_sums([pu_share.domain_rows(d, blocks_by_domain[d], cfg)
+                                     for d in bucket])
+    frame = pd.concat(out, ignore_index=True)
+    is_all = frame.domain == pu_share.ALL_DOMAINS
+    # NaN in a float column is null once Arrow carries the frame to Spark
+    rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+            for r in frame[~is_all][list(pu_share.ROWS.names)].to_dict("records")]
+    rows += pu_share.all_domains_rows(frame[is_all].to_dict("records"), cfg.share.min_docs)
+    return {(r["era"], r["domain"], r["month"]): r for r in rows}
+
+
+def test_pu_summary_clips_shares_but_keeps_the_placebo_signed():
     """Post-AI fits are clipped to [0, 1]; the placebo (pre_ai) is reported signed, so
     noise around 0 does not read as drift; a 'wider' or 'mismatch' reference only widens
     the interval (and the `__all__` mean uses the 'main' fits alone)."""
     from tailguard.config import load_config
-    from tailguard.share import pu_share
 
-    cfg = load_config([], ["share.min_docs=1"])
-    rows = []
-    for r in range(41):
-        noise = 0.0 if r == 0 else (r - 20) / 200  # -0.1 .. 0.1
-        rows += [("post_ai", "a.com", None, "main", r, 50.0, -0.05 + noise, None),
-                 ("post_ai", "b.com", None, "main", r, 50.0, 0.30 + noise, "small"),
-                 ("post_ai", "b.com", None, "wider", r, 50.0, 0.60 + noise, "small"),
-                 ("post_ai", "c.com", None, "main", r, 50.0, 0.20 + noise, None),
-                 ("post_ai", "c.com", None, "mismatch", r, 50.0, 0.35 + noise, None),
-                 ("pre_ai", "a.com", None, "main", r, 30.0, -0.05 + noise, "placebo: x")]
-    reps = spark.createDataFrame(rows, pu_share.REPLICATES)
-    out = {(r.era, r.domain): r for r in pu_share.summarise_replicates(reps, cfg).collect()}
-    assert out[("post_ai", "a.com")].share == 0.0 and out[("post_ai", "a.com")].share_lo == 0.0
-    assert out[("pre_ai", "a.com")].share == pytest.approx(-0.05)
-    assert out[("pre_ai", "a.com")].share_lo == pytest.approx(-0.05 - 0.0901, abs=0.001)
+    cfg = load_config([], ["share.min_docs=1", "share.bootstrap=40"])
+    noise = np.array([0.0] + [(r - 20) / 200 for r in range(1, 41)])  # -0.1 .. 0.1
+    n = [50.0] * 41
+    blocks = {
+        "a.com": [("post_ai", None, "main", n, list(-0.05 + noise), None),
+                  ("pre_ai", None, "main", [30.0] * 41, list(-0.05 + noise), "placebo: x")],
+        "b.com": [("post_ai", None, "main", n, list(0.30 + noise), "small"),
+                  ("post_ai", None, "wider", n, list(0.60 + noise), "small")],
+        "c.com": [("post_ai", None, "main", n, list(0.20 + noise), None),
+                  ("post_ai", None, "mismatch", n, list(0.35 + noise), None)]}
+    out = {(k[0], k[1]): r for k, r in
+           _summaries(blocks, cfg, [["a.com", "b.com", "c.com"]]).items()}
+    assert out[("post_ai", "a.com")]["share"] == 0.0
+    assert out[("post_ai", "a.com")]["share_lo"] == 0.0
+    assert out[("pre_ai", "a.com")]["share"] == pytest.approx(-0.05)
+    assert out[("pre_ai", "a.com")]["share_lo"] == pytest.approx(-0.05 - 0.0901, abs=0.001)
     b = out[("post_ai", "b.com")]
-    assert b.share == pytest.approx(0.30) and b.share_lo < 0.25 and b.share_hi > 0.65
+    assert b["share"] == pytest.approx(0.30) and b["share_lo"] < 0.25 and b["share_hi"] > 0.65
+    assert b["reason"] == "small"
     c = out[("post_ai", "c.com")]  # point and lower end from 'main', upper end 'mismatch'
-    assert c.share == pytest.approx(0.20)
-    assert c.share_lo == pytest.approx(0.20 - 0.0901, abs=0.001)
-    assert c.share_hi == pytest.approx(0.35 + 0.0951, abs=0.001)  # noise -0.095 .. 0.1
+    assert c["share"] == pytest.approx(0.20)
+    assert c["share_lo"] == pytest.approx(0.20 - 0.0901, abs=0.001)
+    assert c["share_hi"] == pytest.approx(0.35 + 0.0951, abs=0.001)  # noise -0.095 .. 0.1
     overall = out[("post_ai", "__all__")]  # mean of signed fits (-0.05, 0.30, 0.20), clipped once
-    assert overall.share == pytest.approx(0.15)
+    assert overall["share"] == pytest.approx(0.15) and overall["n_docs"] == 150
+
+
+def test_pu_summaries_made_beside_the_fits_equal_the_per_replicate_definition(spark):
+    """The rows summarised where the fits are made (percentiles in numpy, `__all__` from
+    fixed-point sums) equal Spark's summary of one row per replicate, on fits of domains
+    of every kind (small and tiny references, too few documents, a short placebo); and
+    `__all__` has the same bits however the domains are bucketed."""
+    from tailguard.config import load_config
+    from tailguard.share import pu, pu_share
+
+    cfg = load_config([], ["share.bootstrap=60", "share.min_docs=20",
+                           "share.min_reference_docs=40"])
+    grid = np.linspace(0.01, 0.99, 99)
+    rng = np.random.default_rng(11)
+    months = [dt.date(2019 + i // 12, i % 12 + 1, 1) for i in range(36)]
+    blocks, frames = {}, []
+    for i, (n_pre, n_post, syn_share) in enumerate([(300, 200, 0.4), (30, 120, 0.2),
+                                                (8, 90, 0.5), (200, 12, 0.3),
+                                                (18, 40, 0.0), (150, 0, 0.0)]):
+        n_syn = int(round(syn_share * n_post))
+        pre = pd.DataFrame({"era": "pre_ai", "month": [months[j % 36] for j in range(n_pre)],
+                            "pu_score": rng.beta(2, 5, n_pre)})
+        post = pd.DataFrame({"era": "post_ai",
+                             "month": [dt.date(2023, 1 + j % 3, 1) for j in range(n_post)],
+                             "pu_score": np.concatenate([rng.beta(2, 5, n_post - n_syn),
+                                                         rng.beta(5, 2, n_syn)])})
+        frame = pd.concat([pre, post], ignore_index=True)
+        frame["domain"] = f"d{i}.com"
+        frame["doc_hash"] = rng.integers(-(1 << 62), 1 << 62, len(frame))
+        frames.append(frame)
+    every = pd.concat(frames, ignore_index=True)
+    f_syn = pu.weighted_cdf(rng.beta(5, 2, 5000), grid)
+    pooled = pu.weighted_cdf(every[every.era == "pre_ai"].pu_score.to_numpy(), grid)
+    reps = []
+    for frame in frames:
+        domain, blocks[domain] = pu_share.domain_blocks(frame, grid, f_syn, pooled, cfg)
+        reps.append(pu_share._replicate_frame(domain, blocks[domain]))
+    replicates = spark.createDataFrame(pd.concat(reps, ignore_index=True),
+                                       pu_share.REPLICATES)
+    want = {(r.era, r.domain, r.month): r.asDict()
+            for r in _spark_summary(replicates, cfg).collect()}
+    domains = sorted(blocks)
+    got = _summaries(blocks, cfg, [domains])
+    assert set(got) == set(want)
+    for key, row in want.items():
+        for column in ("n_docs", "reason"):
+            assert got[key][column] == row[column], (key, column)
+        for column in ("share", "share_lo", "share_hi"):
+            if row[column] is None:
+                assert got[key][column] is None, (key, column)
+            else:
+                assert got[key][column] == pytest.approx(row[column], abs=1e-9), (key, column)
+    regrouped = _summaries(blocks, cfg, [domains[::2], domains[1::2]])
+    alone = _summaries(blocks, cfg, [[d] for d in reversed(domains)])
+    for key in got:
+        if key[1] == pu_share.ALL_DOMAINS:
+            assert got[key] == regrouped[key] == alone[key]
 
 
 def _stack_docs(spark, seed: int):

@@ -111,20 +111,3 @@ def test_finish_hashes_flags_exactly_the_table_keys(with_zero):
     assert is_stop.tolist() == np.isin(hashes, members).tolist()
 
 
-def test_sum_into_adds_each_row_to_its_key_including_key_zero():
-    """`sum_into` on a table with room: one row per distinct key, each summing exactly
-    the counts of the rows given (only those: `rows` picks and repeats them), key 0
-    included (a row is empty by its sum, not its key)."""
-    rng = np.random.default_rng(5)
-    keys = np.concatenate([[np.uint64(0)], _hashes(300, seed=5)])[rng.integers(0, 301, 2000)]
-    counts = rng.integers(1, 6, 2000)
-    rows = rng.integers(0, 2000, 1500)
-    table = np.zeros((1 << 11, 2), np.uint64)
-    new = compiled.sum_into(table, np.uint64(64 - 11), keys, counts, rows)
-    expected = Counter()
-    for r in rows.tolist():
-        expected[int(keys[r])] += int(counts[r])
-    held = table[table[:, 1] != 0]
-    assert new == len(expected) == len(held)
-    assert dict(zip(held[:, 0].tolist(), held[:, 1].tolist(), strict=True)) == dict(expected)
-

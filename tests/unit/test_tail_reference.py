@@ -152,3 +152,34 @@ def test_exact_quantile_bound():
     assert tail.quantile_bound([(3, 5), (4, 3), (9, 2)], 0.6) == 4
     assert tail.quantile_bound([(9, 2), (3, 5)], 1.0) == 9
     assert tail.quantile_bound([], 0.5) is None
+
+
+def test_a_band_is_current_only_for_the_same_reference_and_definition():
+    """The stored band is reused only when the reference's documents (count and
+    fingerprint), the `tail.*` values and the seed all match; its size does not matter."""
+    from types import SimpleNamespace
+
+    from tailguard.diversity import tail
+
+    cfg = SimpleNamespace(max_n=3, min_count=3, quantile=0.5)
+    stored = tail.fit_record(100, -42, cfg, 1, concepts=900)
+    assert tail.band_is_current(stored, tail.fit_record(100, -42, cfg, 1, concepts=0))
+    assert not tail.band_is_current(None, stored)
+    for changed in (tail.fit_record(101, -42, cfg, 1, 0), tail.fit_record(100, 7, cfg, 1, 0),
+                    tail.fit_record(100, -42, SimpleNamespace(max_n=3, min_count=2,
+                                                              quantile=0.5), 1, 0),
+                    tail.fit_record(100, -42, cfg, 2, 0)):
+        assert not tail.band_is_current(stored, changed)
+
+
+def test_the_sample_stamp_names_the_band_and_the_parameters():
+    import numpy as np
+
+    from tailguard.diversity.kernel import KernelParams
+    from tailguard.diversity.reuse import stamp
+
+    band = np.array([3, 1, 2], np.uint64)
+    assert stamp(KernelParams(), band, 1) == stamp(KernelParams(), band.copy(), 1)
+    assert stamp(KernelParams(), band, 1) != stamp(KernelParams(), band[:2], 1)
+    assert stamp(KernelParams(), band, 1) != stamp(KernelParams(replicates=3), band, 1)
+    assert stamp(KernelParams(), band, 1) != stamp(KernelParams(), band, 2)

@@ -19,7 +19,7 @@ pages, and only short lines keeps syndicated content out: an article re-publishe
 many sites repeats across domains too, but its paragraphs are long, and a page that the
 shared short lines would empty keeps them (`skipped_lines`). `global` (every line,
 distinct pages of the crawl) skips such syndicated paragraphs as well and loses those
-copies' attestation (55% attested against 100%, docs/ARCHITECTURE.md).
+copies' attestation (docs/decisions/boilerplate-scope.md).
 
 "Distinct pages" are distinct `content_hash` values: a page re-crawled unchanged on every
 crawl date is one page, so its own lines never become boilerplate by repetition.
@@ -27,10 +27,10 @@ crawl date is one page, so its own lines never become boilerplate by repetition.
 Small sites (`dedup.boilerplate_small_site_max_words`, scopes `domain` and
 `domain+global`): a domain with fewer than `boilerplate_min_repeats` pages can never
 reach the count, so its own furniture ("Welcome to small3.com", "Copyright (c) 2018
-small3.com. All rights reserved.") stayed in the shingles of a page it re-published, and
-on short real pages that alone cost 13% of such copies their attestation. There, a line of
-at most that many words found on *every* page of the domain is boilerplate: the site's
-template. Three choices keep it safe:
+small3.com. All rights reserved.") would stay in the shingles of a page it re-published
+and keep the copy from meeting its original (docs/decisions/small-site-furniture.md).
+There, a line of at most that many words found on *every* page of the domain is
+boilerplate: the site's template. Three choices keep it safe:
 - The domain must have two URLs at least: a site of one URL re-crawled in versions (a
   changed update line) is not a site of two pages, and keeps its lines, so its versions
   still meet each other. (Its pages are distinct content hashes, as above; a domain of

@@ -2,7 +2,7 @@
 
 Pairs come from grouping the band table by bucket (band, band_hash): one aggregation, no
 self-join, so a hot bucket cannot blow up a join. Almost every bucket is a singleton
-(~93% of 3.4M band rows at 200k benchmark documents), so a window count over the
+(most band rows of a crawl), so a window count over the
 primitive bucket key drops those rows first; only the rows of multi-member buckets get
 their signature (one join) and are gathered per bucket (`collect_list` of (doc_id,
 signature)). One Arrow pass then turns every bucket into its verified edges (a compiled
@@ -15,7 +15,7 @@ similarity is >= threshold; pairs from the exact content-hash band need no check
 
 Verifying inside the bucket checks a near-duplicate pair once per band it shares (a few
 hundred integer compares each) instead of deduplicating pairs and joining both sides'
-signatures to them, which took four more shuffles.
+signatures to them, which would take four more shuffles.
 
 `lsh_edges` table (unpartitioned, rewritten whole by each run): band, band_hash, src, dst
 (src < dst), the verified edges of each bucket. Keying edges by bucket lets an incremental

@@ -4,8 +4,8 @@ Why: a Spark row per distinct key costs far more in the JVM (Arrow <-> row conve
 shuffle, sort) than the counting itself once there are millions of keys. Packed, the
 partial counts of a task cross an exchange as a few large rows, one per key bucket
 (key % B), and a reducer sums one bucket at a time, so its memory is one bucket's keys.
-Used by the tail reference counts and by the word counts of the cross-domain groups;
-`BucketSums` is the reducer's side of both.
+Used by the tail reference counts (`tail.frequent_concepts`); `BucketSums` is the
+reducer's side.
 """
 
 from __future__ import annotations

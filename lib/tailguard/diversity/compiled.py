@@ -27,8 +27,6 @@ here ~1.5. Here each is one loop over the items:
   newline, for the compressors (`accum.TextBytes`; held equal to joining the strings).
 - `inverse_power_sums`: the HyperLogLog raw estimate's sum of 2^-register per register
   row (`hll.estimate_many`, held equal to datasketch's estimate).
-- `sum_into`: rows added to a long-lived hash table of key -> sum, one per group (the
-  partition's cross-domain word counts, `partials.WordTable`).
 
 Each has a numpy / Python reference that the unit tests hold it equal to. Compiled
 code is cached on disk (`cache=True`), so a Spark worker pays the compile once per
@@ -387,31 +385,6 @@ def inverse_power_sums(regs: np.ndarray, rows: np.ndarray, inverse_powers: np.nd
                 total += tally[rank] * inverse_powers[rank]
         sums[j] = total
     return sums
-
-
-# A sum table is an open-addressing map uint64 key -> sum: 2^b rows of (key, sum), the
-# two in one cache line (a row is empty while its sum is 0: every sum added is >= 1),
-# linear probing from the top bits of key * _MIX. One per group whose sums live long
-# (the partition's cross-domain word counts, `partials.WordTable`).
-
-@nb.njit(cache=True, nogil=True)
-def sum_into(table: np.ndarray, shift: np.uint64, keys: np.ndarray, counts: np.ndarray,
-             rows: np.ndarray) -> int:
-    """Add counts[r] to the sum of keys[r] in `table` (2^b, 2) uint64 for each r in
-    `rows` (all counts >= 1); returns how many keys were new. The caller keeps the
-    table at most ~3/4 full."""
-    mask = len(table) - 1
-    new = 0
-    for r in rows:
-        key = keys[r]
-        slot = np.int64((key * _MIX) >> shift)
-        while table[slot, 1] != 0 and table[slot, 0] != key:
-            slot = (slot + 1) & mask
-        if table[slot, 1] == 0:
-            table[slot, 0] = key
-            new += 1
-        table[slot, 1] += np.uint64(counts[r])
-    return new
 
 
 @nb.njit(cache=True, nogil=True)

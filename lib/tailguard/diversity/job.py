@@ -1,36 +1,53 @@
-"""`tailguard diversity [--scope eras|shards:NAME]`: n-gram diversity, tail coverage, rarefaction.
+"""`tailguard diversity [--scope eras|shards:NAME]`: diversity and tail coverage at matched budgets.
 
-Three passes over text, each one Arrow-batched kernel (see kernel.py for why groups are
-computed where their documents are):
-1. reference: exact concept counts of the human reference (canonical `pre_ai` and
-   `attested` documents of the crawl) -> the tail band, broadcast as sorted hashes;
-2. main: documents and their MinHash signatures shuffled once by (scope, domain), sorted
-   by the seeded okey -> final metrics of every (domain, era, month) and (domain, era,
-   `__all__`) group and every (scope, domain) budget sample, plus small partials of the
-   cross-domain groups and the scope-wide budget candidates (a domain with more than
-   `diversity.split_docs` documents is measured in parts, in parallel, and leaves
-   partials and candidates instead, see `split_domains`);
-3. budgets: the candidates, one partition per scope -> the (scope, `__all__`) budget
-   samples. Cross-domain partials are merged in `rollup`.
+Sample first, then measure. Every signal depends on sample size, so everything is
+measured on nested seeded budget samples (`diversity.token_budgets`, the ladder), and a
+sample is the prefix of a seeded order, so it is chosen before any text is read:
+
+1. small rows: one per document, (doc_id, crawl_date, scope, domain, era, month,
+   n_words, okey, defines_tail) from provenance and `docs.n_words`, no text
+   (`crawl_rows` / `shard_rows`); okey = xxhash64(doc_id, crawl_date, seed).
+2. tail band: exact concept counts of the human reference (canonical `pre_ai` and
+   `attested` documents of the seeded half of the clusters, `defines_tail`). Whole-crawl
+   state: refitted only when the reference's (doc_id, crawl_date) set or the `tail.*`
+   definition differs from what `tail_fit` records (or `diversity.refresh_band`);
+   otherwise read back from `tail_concepts` (`tail_band`).
+3. select: running token sums over the small rows choose every sample: per (scope,
+   domain), per (scope, domain, month), per replicate (okey mod R) and across domains
+   (`select.sampled_rows`); the group sizes are counted there too (`select.size_rows`).
+4. reuse: a fingerprint of each sample's documents, with the band and the kernel
+   parameters, is compared with `diversity_samples`; an unchanged sample keeps its stored
+   rows (`reuse.py`), so a new date re-measures only the samples it enters.
+5. measure: only the documents of the changed samples are read (text and signatures),
+   shuffled once by (scope, domain), sorted by okey, tokenised once each and fed to the
+   samples they are in (`kernel.py`).
+6. tables: ratios from the sums, coverage and rarefaction from the budget rows, the
+   deltas from the budget and replicate rows; each table is written per scope, the
+   samples' state last.
 
 Tables (partitioned by `scope`, so `--scope shards:NAME` replaces only its own rows):
 - metrics/diversity: scope, domain, era, month, token_budget, n_docs, n_tokens,
   distinct_n_k, distinct_ratio_n_k (k = 1..4), distinct_ratio_sum, entropy_unigram (bits),
-  compression_ratio, homogenization, homogenization_sample. Rows with token_budget null
-  cover a whole (domain, era, month) group, with `__all__` rollups of domain and month;
-  rows with a token_budget cover the seeded budget subsample of (domain, era), month
-  `__all__`. In scope `eras`, scope = era; in `shards:NAME`, scope is the shard set.
+  compression_ratio, homogenization, homogenization_sample. A row with a token_budget is
+  the budget sample of (domain, month) -- month `__all__` for the whole (scope, domain),
+  domain `__all__` across domains -- and has every measure. A row with token_budget null
+  gives a whole (domain, era, month) group's size only (n_docs, n_tokens; with `__all__`
+  rollups): whole groups differ in size, so their measures would not compare. In scope
+  `eras`, scope = era; in `shards:NAME`, scope is the shard set (budget rows: era
+  `__all__`).
 - metrics/tail_coverage: scope, domain, token_budget, n_tokens, tail_concepts, covered,
-  coverage.
+  coverage (month `__all__` samples).
 - metrics/rarefaction: scope, domain, token_budget, n_tokens, distinct_concepts,
   concept_occurrences (n), f1, f2, good_turing_missing_mass (f1/n), chao1 (bias-corrected).
 - metrics/diversity_deltas (eras scope only): per domain, pre_ai -> post_ai and pre_ai ->
-  attested at the largest budget both eras fill, with intervals (deltas.py).
+  attested at the largest rung both eras fill, with intervals (deltas.py).
+- tail_concepts and tail_fit (eras scope, when the band is refitted); diversity_samples
+  and diversity_replicates (the state of step 4 and the replicate rows, per scope).
 
-Budgets are a ladder (`diversity.token_budgets`, 2k..64k): each (scope, domain) has rows
-for every rung it fills, so small domains are compared at small budgets. `--dates` is
-ignored: a daily run costs a full run (docs/ARCHITECTURE.md, "The diversity job in one
-page").
+Cost: the text read and tokenised is that of the changed samples (each at most the
+largest rung per (scope, domain), per month and per replicate), never the crawl's; the
+reference pass runs only when the reference changed; the rest reads small rows.
+`--dates` needs no special path: the fingerprints find what the new dates changed.
 """
 
 from __future__ import annotations
@@ -39,28 +56,24 @@ import logging
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 from pyspark import StorageLevel, inheritable_thread_target
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tailguard import schema
 from tailguard.config import Config
-from tailguard.diversity import deltas, rollup, tail
+from tailguard.diversity import deltas, reuse, select, tail
 from tailguard.diversity.accum import DISTINCT_N
 from tailguard.diversity.kernel import (
     ALL,
     INPUT_COLUMNS,
-    KIND_CANDIDATE,
     KIND_METRICS,
     KIND_REPLICATE,
-    LABELS,
     OUTPUT_DDL,
-    SUM_FIELDS,
-    WHOLE,
     KernelParams,
     kernel_fn,
 )
@@ -75,16 +88,19 @@ from tailguard.io.tables import (
     write_table,
 )
 from tailguard.schema import require_columns
+from tailguard.session import checkpoint
 
 log = logging.getLogger(__name__)
 
-MEASURED = ("doc_id", "crawl_date", "scope", "domain", "era", "month", "text", "defines_tail")
-GROUP_COLUMNS = (*LABELS, *SUM_FIELDS, *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)],
-                 "entropy_unigram", "homogenization", "homogenization_sample")
 DIVERSITY_COLUMNS = tuple(schema.DIVERSITY_METRICS.fieldNames())
 COVERAGE_COLUMNS = tuple(schema.TAIL_COVERAGE.fieldNames())
 RAREFACTION_COLUMNS = tuple(schema.RAREFACTION.fieldNames())
+REPLICATE_COLUMNS = ("scope", "domain", "key", "token_budget", "raw_bytes", "compressed_bytes",
+                     *[f"ngrams_{k}" for k in range(1, DISTINCT_N + 1)],
+                     *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)], "covered")
 _MB = 1 << 20
+_SMALL_ROW_BYTES = 96   # a sampled row's broadcast size, roughly (keys, labels, tops)
+_TOKEN_BYTES = 6        # text bytes per word, roughly: sizes the measuring partitions
 T = TypeVar("T")
 
 
@@ -117,168 +133,170 @@ def defines_tail(seed: int) -> F.Column:
 
 
 def _lookup(spark: SparkSession, cfg: Config, name: str, df: DataFrame) -> DataFrame:
-    """Broadcast a per-document lookup table while it is small on disk, so the text is
-    not shuffled to meet it (the main pass shuffles the text once, by domain)."""
+    """Broadcast a per-document lookup table while it is small on disk."""
     small = table_bytes(spark, cfg, name) <= cfg.diversity.broadcast_mb * _MB
     return F.broadcast(df) if small else df
 
 
-def crawl_labels(spark: SparkSession, cfg: Config) -> DataFrame:
-    """The eras-scope labels of every crawled document from provenance alone (it carries
-    domain and era), so labelling the signatures does not read the text again."""
-    prov = read_table(spark, cfg, "provenance")
-    return _lookup(spark, cfg, "provenance", prov.select(
-        "doc_id", "crawl_date", F.col("era").alias("scope"), "domain", "era",
-        F.date_format("crawl_date", "yyyy-MM").alias("month")))
-
-
-def crawl_documents(spark: SparkSession, cfg: Config) -> DataFrame:
-    """docs with their era; is_reference = canonical pre_ai / attested copies of the half
-    of the clusters that defines the tail (`defines_tail`)."""
-    docs = read_table(spark, cfg, "docs").select("doc_id", "domain", "crawl_date", "text")
+def crawl_rows(spark: SparkSession, cfg: Config) -> DataFrame:
+    """Small rows of every crawled document (scope = era) plus `is_reference`: canonical
+    pre_ai / attested copies of the half of the clusters that defines the tail."""
+    seed = cfg.diversity.seed
     prov = read_table(spark, cfg, "provenance").select(
-        "doc_id", "crawl_date", "era", "is_canonical",
-        defines_tail(cfg.diversity.seed).alias("defines_tail"))
-    return (
-        docs.join(_lookup(spark, cfg, "provenance", prov), on=["doc_id", "crawl_date"],
-                  how="inner")
-        .select("doc_id", "crawl_date", F.col("era").alias("scope"), "domain", "era",
-                F.date_format("crawl_date", "yyyy-MM").alias("month"), "text", "defines_tail",
-                (F.col("era").isin("pre_ai", "attested") & F.col("is_canonical")
-                 & F.col("defines_tail")).alias("is_reference"))
-    )
+        "doc_id", "crawl_date", "domain", "era", "is_canonical",
+        defines_tail(seed).alias("defines_tail"))
+    sizes = read_table(spark, cfg, "docs").select("doc_id", "crawl_date", "n_words")
+    return (sizes.join(_lookup(spark, cfg, "provenance", prov), on=["doc_id", "crawl_date"],
+                       how="inner")
+            .select("doc_id", "crawl_date", F.col("era").alias("scope"), "domain", "era",
+                    F.date_format("crawl_date", "yyyy-MM").alias("month"),
+                    F.coalesce("n_words", F.lit(0)).cast("long").alias("n_words"),
+                    order_key(seed).alias("okey"), "defines_tail",
+                    (F.col("era").isin("pre_ai", "attested") & F.col("is_canonical")
+                     & F.col("defines_tail")).alias("is_reference")))
 
 
-def shard_documents(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
+def _shard_files(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
     path = cfg.table_path(f"shards/{name}")
     if not path_exists(spark, path):
         raise InputError(f"shard set '{name}' not found at {path}: run the shards job first")
     shards = spark.read.parquet(f"{path}/part-*.parquet")
     require_columns(shards, ("doc_id", "domain", "era", "crawl_date", "text"), f"shards/{name}")
+    return shards
+
+
+def shard_rows(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
+    """Small rows of a shard set's documents (scope = `shards:NAME`), their token counts
+    and tail halves looked up in the crawl by key."""
+    seed = cfg.diversity.seed
     halves = read_table(spark, cfg, "provenance").select(
-        "doc_id", "crawl_date", defines_tail(cfg.diversity.seed).alias("defines_tail"))
-    return (shards.join(_lookup(spark, cfg, "provenance", halves), ["doc_id", "crawl_date"],
-                        "left")
-            .select("doc_id", "crawl_date", F.lit(f"shards:{name}").alias("scope"),
-                    "domain", "era", F.date_format("crawl_date", "yyyy-MM").alias("month"),
-                    "text", F.coalesce("defines_tail", F.lit(False)).alias("defines_tail")))
+        "doc_id", "crawl_date", defines_tail(seed).alias("defines_tail"))
+    sizes = read_table(spark, cfg, "docs").select("doc_id", "crawl_date", "n_words")
+    return (_shard_files(spark, cfg, name).select("doc_id", "crawl_date", "domain", "era")
+            .join(sizes, ["doc_id", "crawl_date"], "left")
+            .join(_lookup(spark, cfg, "provenance", halves), ["doc_id", "crawl_date"], "left")
+            .select("doc_id", "crawl_date", F.lit(f"shards:{name}").alias("scope"), "domain",
+                    "era", F.date_format("crawl_date", "yyyy-MM").alias("month"),
+                    F.coalesce("n_words", F.lit(0)).cast("long").alias("n_words"),
+                    order_key(seed).alias("okey"),
+                    F.coalesce("defines_tail", F.lit(False)).alias("defines_tail")))
 
 
-def split_domains(sizes: DataFrame, split_docs: int) -> list[tuple[str, str, int]]:
-    """(scope, domain, parts) of every (scope, domain) holding more than `split_docs`
-    documents, from one row per document (scope, domain). Such a domain is measured in
-    `parts` runs of about `split_docs` documents each, in parallel: a run is one task,
-    and one very large domain would otherwise keep one core busy long after the others
-    are done. Only the large domains reach the driver."""
-    require_columns(sizes, ("scope", "domain"), "split_domains")
-    large = (sizes.groupBy("scope", "domain").count()
-             .where(F.col("domain").isNotNull() & (F.col("count") > split_docs)).collect())
-    return sorted((r["scope"], r["domain"], math.ceil(r["count"] / split_docs))
-                  for r in large)
+@dataclass
+class TailBand:
+    keys: np.ndarray        # sorted uint64 concept hashes
+    fit: dict               # what it was fitted on (`tail.fit_record`)
+    refitted: bool
 
 
-def _with_part(rows: DataFrame, splits: list[tuple[str, str, int]]) -> DataFrame:
-    """`part`: the okey's residue modulo the domain's parts for a split domain (the okey is
-    a uniform hash, so parts are even and random), WHOLE for every other domain."""
-    if not splits:
-        return rows.withColumn("part", F.lit(WHOLE))
-    table = rows.sparkSession.createDataFrame(
-        splits, "scope string, domain string, parts int")
-    return (rows.join(F.broadcast(table), on=["scope", "domain"], how="left")
-            .withColumn("part", F.when(F.col("parts").isNotNull(),
-                                       F.pmod(F.col("okey"), F.col("parts")).cast("int"))
-                        .otherwise(F.lit(WHOLE)))
-            .drop("parts"))
+def tail_band(spark: SparkSession, cfg: Config, crawl: DataFrame, partitions: int) -> TailBand:
+    """The tail band of the crawl's reference: the stored one when `tail_fit` says it was
+    fitted on the same reference and definition, else refitted from the reference's
+    text (the same exact counts and quantile, so the same band for the same reference)."""
+    reference = crawl.where(F.col("is_reference")).select("doc_id", "crawl_date")
+    wanted = tail.fit_record(*tail.reference_fingerprint(reference), cfg.tail,
+                             cfg.diversity.seed, 0)
+    stored = None
+    if (not cfg.diversity.refresh_band and table_exists(spark, cfg, "tail_fit")
+            and table_exists(spark, cfg, "tail_concepts")):
+        rows = read_table(spark, cfg, "tail_fit").collect()
+        stored = rows[0].asDict() if len(rows) == 1 else None
+    if tail.band_is_current(stored, wanted):
+        keys = read_table(spark, cfg, "tail_concepts").select("key").toArrow()
+        band = np.sort(keys.column("key").to_numpy().view(np.uint64))
+        log.info("tail band reused: %d concepts, fitted on the same %d reference documents",
+                 len(band), wanted["reference_docs"])
+        return TailBand(band, stored, refitted=False)
+    texts = read_table(spark, cfg, "docs").select("doc_id", "crawl_date", "text").join(
+        reference, on=["doc_id", "crawl_date"], how="left_semi")
+    frequent = tail.frequent_concepts(texts, cfg.tail.max_n, cfg.tail.min_count, partitions)
+    band = tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile)
+    return TailBand(band, {**wanted, "concepts": len(band)}, refitted=True)
 
 
-def main_input(measured: DataFrame, signatures: DataFrame | None, seed: int,
-               partitions: int, signature_keys: DataFrame | None = None,
-               splits: list[tuple[str, str, int]] = ()) -> DataFrame:
-    """Text rows and signature rows of the measured documents in one exchange: each
-    (scope, domain) whole in one partition (each part of it, for the `splits`), sorted
-    by okey, a document's signature row right after its text row. `signature_keys`
-    (doc_id, crawl_date, scope, domain, era, month) labels the signatures; by default
-    the measured documents do, which reads their table a second time."""
-    labels = ("scope", "domain", "era", "month")
-    texts = measured.select(*labels, order_key(seed).alias("okey"), "text",
-                            F.lit(None).cast("binary").alias("signature"),
-                            F.lit(False).alias("is_sig"), F.lit(False).alias("stop"),
-                            "defines_tail")
-    rows = texts
+def measure_input(sampled: DataFrame, texts: DataFrame, signatures: DataFrame | None,
+                  partitions: int, broadcast: bool) -> DataFrame:
+    """The sampled documents' text rows and signature rows in one exchange: each (scope,
+    domain) run whole in one partition, sorted by okey, a document's signature row right
+    after its text row. `texts` (doc_id, crawl_date, text) and the signatures are joined
+    to the sampled rows by key, so only sampled documents leave the scan."""
+    require_columns(sampled, select.SAMPLED, "measure_input")
+    lookup = F.broadcast(sampled) if broadcast else sampled
+    keys = ["doc_id", "crawl_date"]
+    rows = (texts.select(*keys, "text").join(lookup, on=keys, how="inner")
+            .withColumn("signature", F.lit(None).cast("binary"))
+            .withColumn("is_sig", F.lit(False)))
     if signatures is not None:
-        keys = (signature_keys if signature_keys is not None
-                else measured.select("doc_id", "crawl_date", *labels))
-        sigs = signatures.select("doc_id", "crawl_date", "signature").join(
-            keys.select("doc_id", "crawl_date", *labels), on=["doc_id", "crawl_date"],
-            how="inner")
-        rows = texts.unionByName(sigs.select(
-            *labels, order_key(seed).alias("okey"), F.lit(None).cast("string").alias("text"),
-            "signature", F.lit(True).alias("is_sig"), F.lit(False).alias("stop"),
-            F.lit(False).alias("defines_tail")))
-    return (_with_part(rows, list(splits)).repartition(partitions, "scope", "domain", "part")
-            .sortWithinPartitions("scope", "domain", "part", "okey", "is_sig"))
+        rows = rows.unionByName(
+            signatures.select(*keys, "signature").join(lookup, on=keys, how="inner")
+            .withColumn("text", F.lit(None).cast("string")).withColumn("is_sig", F.lit(True)))
+    return (rows.repartition(partitions, "scope", "domain")
+            .sortWithinPartitions("scope", "domain", *select.ORDER, "is_sig")
+            .select(*INPUT_COLUMNS))
 
 
-def budget_input(candidates: DataFrame, partitions: int) -> DataFrame:
-    """The candidate rows of each (scope, domain) budget walk, in one task, in okey order,
-    up to the first stop marker. Past it the walk stops (some task's candidates end
-    there), so later candidates are dropped before they are sent to Python: with many
-    tasks, each offers up to the largest budget, and most of that lies past the first
-    stop."""
-    first_stop = F.min(F.when(F.col("stop"), F.col("okey"))).over(
-        Window.partitionBy("scope", "domain"))
-    return (candidates.withColumn("is_sig", F.lit(False)).select(*INPUT_COLUMNS)
-            .repartition(partitions, "scope", "domain")
-            .withColumn("_first_stop", first_stop)
-            .where(F.col("_first_stop").isNull() | (F.col("okey") <= F.col("_first_stop")))
-            .drop("_first_stop")
-            .sortWithinPartitions("scope", "domain", "okey"))
-
-
-def concurrently(spark: SparkSession | None, *steps: Callable[[], T]) -> list[T]:
-    """Run independent driver steps (each one or a few Spark jobs) at the same time and
-    return their results in order; the first error is raised once all have ended.
-
-    Why: the job's small steps (the tail band and the large-domain count before the main
-    pass; the budgets pass, the rollups and the three table writes after it) are each a
-    few short Spark jobs whose time is mostly scheduling and planning latency, not work,
-    so one waiting on another leaves the cores idle. Spark schedules jobs from several
-    driver threads (FIFO: tasks of the earlier job first), and each write still goes
-    through its own staging directory. With a session, each thread inherits the caller's
-    job group, description and tags (`inheritable_thread_target`), so cancelling the
-    caller's group cancels these jobs too."""
-    wrap = inheritable_thread_target(spark) if spark is not None else (lambda step: step)
-    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="tailguard") as pool:
-        futures = [pool.submit(wrap(step)) for step in steps]
-    return [future.result() for future in futures]  # the pool's exit waited for all
-
-
-def _partitions(spark: SparkSession, cfg: Config) -> int:
-    size = table_bytes(spark, cfg, "docs")
-    return max(int(spark.sparkContext.defaultParallelism),
-               math.ceil(size / (cfg.diversity.partition_mb * _MB)))
-
-
-def _finish_groups(groups: DataFrame) -> DataFrame:
-    """Ratios from the summed counts: distinct-n over n-gram occurrences, raw over zstd."""
-    ratios = []
-    for k in range(1, DISTINCT_N + 1):
-        d = F.coalesce(F.col(f"distinct_n_{k}"), F.lit(0.0))
-        ratios.append(F.when(F.col(f"ngrams_{k}") > 0,
-                             F.least(d / F.col(f"ngrams_{k}"), F.lit(1.0)))
-                      .alias(f"distinct_ratio_n_{k}"))
-    return groups.select(
-        *LABELS, "n_docs", "n_tokens",
-        *[F.round(F.coalesce(F.col(f"distinct_n_{k}"), F.lit(0.0))).cast("long")
-          .alias(f"distinct_n_{k}") for k in range(1, DISTINCT_N + 1)],
+def _finish(metrics: DataFrame) -> DataFrame:
+    """DIVERSITY_COLUMNS of the samples' rows: distinct-n over n-gram occurrences, raw
+    over zstd bytes."""
+    ratios = [F.when(F.col(f"ngrams_{k}") > 0,
+                     F.least(F.col(f"distinct_n_{k}") / F.col(f"ngrams_{k}"), F.lit(1.0)))
+              .alias(f"distinct_ratio_n_{k}") for k in range(1, DISTINCT_N + 1)]
+    return metrics.select(
+        "scope", "domain", "era", "month", "token_budget", "n_docs", "n_tokens",
+        *[F.round(F.col(f"distinct_n_{k}")).cast("long").alias(f"distinct_n_{k}")
+          for k in range(1, DISTINCT_N + 1)],
         *ratios,
         F.when(F.col("compressed_bytes") > 0,
                F.col("raw_bytes") / F.col("compressed_bytes")).alias("compression_ratio"),
-        "entropy_unigram", "homogenization",
-        F.coalesce("homogenization_sample", F.lit(0)).cast("long").alias("homogenization_sample"),
+        "entropy_unigram", "homogenization", "homogenization_sample",
     ).withColumn("distinct_ratio_sum",
                  sum(F.coalesce(F.col(f"distinct_ratio_n_{k}"), F.lit(0.0))
                      for k in range(1, DISTINCT_N + 1))).select(*DIVERSITY_COLUMNS)
+
+
+def _sizes(sizes: DataFrame) -> DataFrame:
+    """DIVERSITY_COLUMNS of the whole groups' size rows: every measure null."""
+    kinds = {f.name: f.dataType for f in schema.DIVERSITY_METRICS.fields}
+    return sizes.select(*[F.col(c) if c in sizes.columns else F.lit(None).cast(kinds[c]).alias(c)
+                          for c in DIVERSITY_COLUMNS])
+
+
+@dataclass
+class Stored:
+    """What earlier runs left for this run's scopes: the samples' state and their rows
+    (checkpointed: this run rewrites the same partitions)."""
+    state: DataFrame
+    diversity: DataFrame     # budget rows only
+    tail_coverage: DataFrame
+    rarefaction: DataFrame
+    replicates: DataFrame
+
+    def release(self) -> None:
+        for df in (self.state, self.diversity, self.tail_coverage, self.rarefaction,
+                   self.replicates):
+            release(df)
+
+
+def stored_rows(spark: SparkSession, cfg: Config, scopes: list[str]) -> Stored | None:
+    """The stored state and rows of `scopes`, or None (first run, a table missing, or
+    `diversity.reuse_samples` off): then every sample is measured."""
+    names = (reuse.STATE, "metrics/diversity", "metrics/tail_coverage", "metrics/rarefaction",
+             reuse.REPLICATES)
+    if not cfg.diversity.reuse_samples or not all(table_exists(spark, cfg, n) for n in names):
+        return None
+
+    state_ddl = {reuse.STATE: reuse.STATE_DDL, reuse.REPLICATES: reuse.REPLICATE_DDL}
+
+    def read(name: str) -> DataFrame:
+        df = (spark.read.schema(state_ddl[name]).parquet(cfg.table_path(name))
+              if name in state_ddl else read_table(spark, cfg, name))
+        return checkpoint(df.where(F.col("scope").isin(scopes)), eager=True)
+
+    state, div, cov, rare, reps = concurrently(spark, *[lambda n=n: read(n) for n in names])
+    return Stored(state.select(*reuse.STATE_COLUMNS),
+                  div.where(F.col("token_budget").isNotNull()).select(*DIVERSITY_COLUMNS),
+                  cov.select(*COVERAGE_COLUMNS), rare.select(*RAREFACTION_COLUMNS),
+                  reps.select(*REPLICATE_COLUMNS))
 
 
 @dataclass
@@ -286,102 +304,135 @@ class DiversityTables:
     diversity: DataFrame
     tail_coverage: DataFrame
     rarefaction: DataFrame
-    cached: list[DataFrame]  # persisted intermediates: `release()` after writing
-    tail_keys: np.ndarray    # the tail band (sorted uint64 concept hashes)
     replicates: DataFrame    # the replicate samples' sums (kernel REPLICATE rows)
+    samples: DataFrame       # every sample's state (`reuse.STATE_COLUMNS`)
+    band: TailBand
+    held: list[DataFrame]    # checkpointed intermediates: `release()` after writing
 
     def release(self) -> None:
-        for df in self.cached:
-            df.unpersist()
+        for df in self.held:
+            release(df)
 
 
-def diversity_tables(measured: DataFrame, reference: DataFrame, signatures: DataFrame | None,
-                     cfg: Config, partitions: int,
-                     signature_keys: DataFrame | None = None,
-                     sizes: DataFrame | None = None) -> DiversityTables:
-    """The three tables from documents (MEASURED columns), the human reference text that
-    defines the tail (a `text` column) and MinHash signatures (doc_id, crawl_date,
-    signature; None leaves homogenization null), labelled by `signature_keys` (see
-    `main_input`). `sizes` (scope, domain per document; default: `measured`) finds the
-    domains to measure in parts (`split_domains`)."""
-    require_columns(measured, MEASURED, "diversity_tables")
-    spark = measured.sparkSession
-    params = kernel_params(cfg)
-    frequent = tail.frequent_concepts(reference, cfg.tail.max_n, cfg.tail.min_count,
-                                      partitions)
-    tail_keys, splits = concurrently(
+def release(df: DataFrame) -> None:
+    """Free the storage `df` holds: a persisted frame's cache, or a checkpointed frame's
+    blocks (its plan is a scan of the checkpointed RDD, which `DataFrame.unpersist` does
+    not reach; a reliable checkpoint's files go when the RDD is garbage-collected,
+    `spark.cleaner.referenceTracking.cleanCheckpoints`). Only once nothing reads it."""
+    df.unpersist()
+    plan = df._jdf.queryExecution().logical()
+    if plan.nodeName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
+
+
+def diversity_tables(small: DataFrame, texts: DataFrame, signatures: DataFrame | None,
+                     band: TailBand, cfg: Config, stored: Stored | None = None
+                     ) -> DiversityTables:
+    """The three tables (and the replicate rows and the samples' state) from small rows
+    (`select.SMALL`), the documents' text (doc_id, crawl_date, text), MinHash signatures
+    (None leaves homogenization null) and the tail band. With `stored`, the samples whose
+    documents and stamp are unchanged keep their stored rows and are not measured.
+
+    Each intermediate read more than once is checkpointed (`cut`), not persisted: a later
+    plan scans its rows instead of embedding its plan. Persisted, every frame's plan held
+    all earlier ones (the selection windows several times over), and Spark prints a
+    persisted plan in full to name its cache: megabytes of text per frame, and a driver
+    spending minutes in planning and garbage collection (or out of memory)."""
+    require_columns(small, select.SMALL, "diversity_tables")
+    spark, p = small.sparkSession, kernel_params(cfg)
+    held: list[DataFrame] = []
+
+    def cut(df: DataFrame) -> DataFrame:
+        held.append(checkpoint(df, eager=True))  # list.append: safe from driver threads
+        return held[-1]
+
+    ladders: list[DataFrame] = []
+
+    def cut_ladders(df: DataFrame) -> DataFrame:
+        ladders.append(checkpoint(df, eager=True))
+        return ladders[-1]
+
+    sampled = cut(select.sampled_rows(small, p.budgets, p.replicates, p.replicate_max_budget,
+                                      p.replicate_min_budget, cut=cut_ladders))
+    for df in ladders:  # read by the selection only, whose rows `sampled` now holds
+        release(df)
+    samples = cut(reuse.sample_fingerprints(sampled, p.replicates,
+                                            reuse.stamp(p, band.keys, cfg.diversity.seed)))
+    if stored is not None:
+        unchanged = cut(reuse.unchanged_samples(samples, stored.state))
+        measured = cut(reuse.filter_to_measure(sampled, unchanged, p.replicates))
+    else:
+        unchanged, measured = reuse.unchanged_samples(samples, None), sampled
+    stats = measured.agg(F.count(F.lit(1)).alias("rows"),
+                         F.coalesce(F.sum("n_words"), F.lit(0)).alias("words")).first()
+    partitions = max(int(spark.sparkContext.defaultParallelism),
+                     math.ceil(stats["words"] * _TOKEN_BYTES / (cfg.diversity.partition_mb * _MB)))
+    broadcast = stats["rows"] * _SMALL_ROW_BYTES <= cfg.diversity.broadcast_mb * _MB
+    log.info("diversity: measuring %d (document, run) rows, %d words, %d partitions; "
+             "%d samples unchanged", stats["rows"], stats["words"], partitions,
+             unchanged.count())
+    tail_set = spark.sparkContext.broadcast(band.keys)
+    out, sizes = concurrently(
         spark,
-        lambda: tail.tail_concepts(frequent, cfg.tail.min_count, cfg.tail.quantile),
-        lambda: split_domains(sizes if sizes is not None
-                              else measured.select("scope", "domain"),
-                              cfg.diversity.split_docs))
-    tail_set = spark.sparkContext.broadcast(tail_keys)
-    if splits:
-        log.info("%d large (scope, domain) runs measured in parts: %s", len(splits),
-                 ", ".join(f"{s}/{d} x{n}" for s, d, n in splits[:10]))
-    main = (main_input(measured, signatures, cfg.diversity.seed, partitions,
-                       signature_keys, splits)
-            .mapInArrow(kernel_fn(params, tail_set), OUTPUT_DDL)
-            .persist(StorageLevel.MEMORY_AND_DISK))
-    # Materialised once here: otherwise adaptive execution starts the branches that read
-    # it concurrently and each recomputes the kernel pass before the cache is filled.
-    main.count()
-    budgets = (
-        budget_input(main.where(F.col("kind") == KIND_CANDIDATE), partitions)
-        .mapInArrow(kernel_fn(replace(params, mode="budgets"), tail_set), OUTPUT_DDL)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    # the cross-domain rollups read only the main pass: they merge while the budgets
-    # pass runs (both are small, mostly job latency), and the write reads them cached
-    rollups = (rollup.rollup_metrics(main, params.precision, params.sample_size,
-                                     int(spark.sparkContext.defaultParallelism))
-               .select(*GROUP_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK))
-    concurrently(spark, budgets.count, rollups.count)
-    metrics = (main.where(F.col("kind") == KIND_METRICS).unionByName(budgets)
-               .where(F.col("kind") == KIND_METRICS))
-    groups = metrics.select(*GROUP_COLUMNS).unionByName(rollups)
-    budget_rows = metrics.where(F.col("token_budget").isNotNull())
+        lambda: cut(measure_input(measured, texts, signatures, partitions, broadcast)
+                    .mapInArrow(kernel_fn(p, tail_set), OUTPUT_DDL)),
+        lambda: cut(select.size_rows(small)))
+    metrics = out.where(F.col("kind") == KIND_METRICS)
+    budget_rows = metrics.where(F.col("month") == ALL)
+    tables = [_finish(metrics),
+              tail.coverage_table(budget_rows, len(band.keys)).select(*COVERAGE_COLUMNS),
+              tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
+              out.where(F.col("kind") == KIND_REPLICATE).select(*REPLICATE_COLUMNS)]
+    if stored is not None:
+        tables = [tables[0].unionByName(reuse.kept_rows(stored.diversity, unchanged, True)),
+                  tables[1].unionByName(reuse.kept_rows(stored.tail_coverage, unchanged, False)),
+                  tables[2].unionByName(reuse.kept_rows(stored.rarefaction, unchanged, False)),
+                  tables[3].unionByName(reuse.kept_rows(stored.replicates, unchanged, False,
+                                                        rep_column="key"))]
     if signatures is None:
         log.warning("no signatures table: homogenization is left null")
-    return DiversityTables(
-        _finish_groups(groups),
-        tail.coverage_table(budget_rows, len(tail_keys)).select(*COVERAGE_COLUMNS),
-        tail.rarefaction_table(budget_rows).select(*RAREFACTION_COLUMNS),
-        [main, budgets, rollups], tail_keys,
-        main.where(F.col("kind") == KIND_REPLICATE).select(*REPLICATE_COLUMNS))
-
-
-REPLICATE_COLUMNS = ("scope", "domain", "key", "token_budget", "raw_bytes", "compressed_bytes",
-                     *[f"ngrams_{k}" for k in range(1, DISTINCT_N + 1)],
-                     *[f"distinct_n_{k}" for k in range(1, DISTINCT_N + 1)], "covered")
+    return DiversityTables(tables[0].unionByName(_sizes(sizes)), *tables[1:], samples, band,
+                           held)
 
 
 def delta_table(spark: SparkSession, out: DiversityTables, floor: int, scope: str
                 ) -> DataFrame:
-    """metrics/diversity_deltas of an eras run (`deltas.delta_rows`): the budget, total
+    """metrics/diversity_deltas of an eras run (`deltas.delta_rows`): the budget, size
     and replicate rows are a few per (era, domain), so they are compared on the driver."""
     budget_cols = ("scope", "domain", "token_budget", *deltas.RATIO_METRICS)
+    whole = out.diversity.where(F.col("month") == ALL)
     budget, coverage, totals, reps = concurrently(
         spark,
-        lambda: out.diversity.where(F.col("token_budget").isNotNull())
-        .select(*budget_cols).toPandas(),
+        lambda: whole.where(F.col("token_budget").isNotNull()).select(*budget_cols).toPandas(),
         lambda: out.tail_coverage.select("scope", "domain", "token_budget", "coverage")
         .toPandas(),
-        lambda: out.diversity.where(F.col("token_budget").isNull()
-                                    & (F.col("month") == ALL))
+        lambda: whole.where(F.col("token_budget").isNull())
         .select("scope", "domain", "n_tokens").toPandas(),
         lambda: out.replicates.toPandas())
     budget = budget.merge(coverage, on=["scope", "domain", "token_budget"], how="left")
     rows = deltas.delta_rows(budget, totals,
-                             deltas.replicate_metrics(reps, len(out.tail_keys)), floor, scope)
+                             deltas.replicate_metrics(reps, len(out.band.keys)), floor, scope)
     return spark.createDataFrame(rows, schema.DIVERSITY_DELTAS)
+
+
+def concurrently(spark: SparkSession | None, *steps: Callable[[], T]) -> list[T]:
+    """Run independent driver steps (each one or a few Spark jobs) at the same time and
+    return their results in order; the first error is raised once all have ended.
+
+    Why: the job's small steps are each a few short Spark jobs whose time is mostly
+    scheduling and planning latency, so one waiting on another leaves the cores idle.
+    With a session, each thread inherits the caller's job group, description and tags
+    (`inheritable_thread_target`), so cancelling the caller's group cancels these too."""
+    wrap = inheritable_thread_target(spark) if spark is not None else (lambda step: step)
+    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="tailguard") as pool:
+        futures = [pool.submit(wrap(step)) for step in steps]
+    return [future.result() for future in futures]  # the pool's exit waited for all
 
 
 def ensure_readable(spark: SparkSession, cfg: Config, name: str, scope: str) -> None:
     """A table no run has written a row to yet (an empty crawl or scope) gets one
     zero-row Parquet file with the contract schema, in the partition this run owns, so
-    it is a readable table, not a directory without files (a partitioned write of no
-    rows writes none). A later run's rows for that partition replace it."""
+    it is a readable table, not a directory without files. A later run replaces it."""
     if list_partitions(spark, cfg, name, partition_col="scope"):
         return
     value = scope.replace("%", "%25").replace(":", "%3A")  # Spark's partition escaping
@@ -389,51 +440,65 @@ def ensure_readable(spark: SparkSession, cfg: Config, name: str, scope: str) -> 
     empty.coalesce(1).write.mode("overwrite").parquet(f"{cfg.table_path(name)}/scope={value}")
 
 
+def _writes(spark: SparkSession, cfg: Config, out: DiversityTables, scope: str) -> list:
+    steps = [
+        lambda: write_partitions(out.diversity, cfg, "metrics/diversity", partition_col="scope",
+                                 sort_by=("domain", "era", "month", "token_budget")),
+        lambda: write_partitions(out.tail_coverage, cfg, "metrics/tail_coverage",
+                                 partition_col="scope", sort_by=("domain", "token_budget")),
+        lambda: write_partitions(out.rarefaction, cfg, "metrics/rarefaction",
+                                 partition_col="scope", sort_by=("domain", "token_budget"))]
+    if scope != "eras":
+        return steps
+    steps.append(lambda: write_partitions(
+        delta_table(spark, out, min(cfg.diversity.token_budgets), scope), cfg,
+        "metrics/diversity_deltas", partition_col="scope", sort_by=("domain", "base", "target")))
+    if out.band.refitted:  # the eras scope owns the tail: the shards job weights by it
+        steps += [lambda: write_table(tail.tail_table(spark, out.band.keys, cfg.tail), cfg,
+                                      "tail_concepts"),
+                  lambda: write_table(tail.fit_table(spark, out.band.fit), cfg, "tail_fit")]
+    return steps
+
+
 def run(ctx) -> None:
     cfg, spark = ctx.cfg, ctx.spark
     scope = getattr(ctx.options, "scope", None) or "eras"
-    if ctx.dates:
-        log.info("diversity measures every crawl date (a daily run costs a full run, "
-                 "docs/ARCHITECTURE.md); --dates %s is ignored", ",".join(map(str, ctx.dates)))
-    crawl = crawl_documents(spark, cfg)
-    signatures = read_table(spark, cfg, "signatures") if table_exists(
-        spark, cfg, "signatures") else None
-    reference = crawl.where(F.col("is_reference")).select("text")
-    signature_keys = sizes = None
-    if scope == "eras":
-        measured = crawl.select(*MEASURED)
-        sizes = crawl_labels(spark, cfg)  # provenance alone: counting reads no text
-        signature_keys = sizes if signatures is not None else None
-    elif scope.startswith("shards:") and scope.split(":", 1)[1]:
-        measured = shard_documents(spark, cfg, scope.split(":", 1)[1])
-    else:
+    if not (scope == "eras" or (scope.startswith("shards:") and scope.split(":", 1)[1])):
         raise InputError(f"--scope must be 'eras' or 'shards:NAME', got '{scope}'")
-    out = diversity_tables(measured, reference, signatures, cfg, _partitions(spark, cfg),
-                           signature_keys, sizes)
-    # the eras scope owns the tail: the shards job weights documents by it
-    tail_write = ([lambda: write_table(tail.tail_table(spark, out.tail_keys, cfg.tail),
-                                       cfg, "tail_concepts"),
-                   lambda: write_partitions(
-                       delta_table(spark, out, min(cfg.diversity.token_budgets), scope), cfg,
-                       "metrics/diversity_deltas", partition_col="scope",
-                       sort_by=("domain", "base", "target"))]
-                  if scope == "eras" else [])
+    crawl = crawl_rows(spark, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    docs_mb = table_bytes(spark, cfg, "docs") / _MB
+    partitions = max(int(spark.sparkContext.defaultParallelism),
+                     math.ceil(docs_mb / cfg.diversity.partition_mb))
+    band = tail_band(spark, cfg, crawl, partitions)
+    if scope == "eras":
+        small = crawl.select(*select.SMALL)
+        texts = read_table(spark, cfg, "docs")
+    else:
+        name = scope.split(":", 1)[1]
+        small, texts = shard_rows(spark, cfg, name), _shard_files(spark, cfg, name)
+    signatures = (read_table(spark, cfg, "signatures")
+                  if table_exists(spark, cfg, "signatures") else None)
+    scopes = list(schema.ERAS) if scope == "eras" else [scope]
+    stored = stored_rows(spark, cfg, scopes)
+    out = diversity_tables(small, texts, signatures, band, cfg, stored)
     try:
+        concurrently(spark, *_writes(spark, cfg, out, scope))
+        # the state last: it vouches for the rows written above
         concurrently(
-            spark, *tail_write,
-            lambda: write_partitions(out.diversity, cfg, "metrics/diversity",
-                                     partition_col="scope",
-                                     sort_by=("domain", "era", "month", "token_budget")),
-            lambda: write_partitions(out.tail_coverage, cfg, "metrics/tail_coverage",
-                                     partition_col="scope", sort_by=("domain", "token_budget")),
-            lambda: write_partitions(out.rarefaction, cfg, "metrics/rarefaction",
-                                     partition_col="scope", sort_by=("domain", "token_budget")))
+            spark,
+            lambda: write_partitions(out.replicates, cfg, reuse.REPLICATES, partition_col="scope",
+                                     sort_by=("domain", "key", "token_budget")),
+            lambda: write_partitions(out.samples, cfg, reuse.STATE, partition_col="scope",
+                                     sort_by=("domain", "month", "rep")))
     finally:
         out.release()
+        crawl.unpersist()
+        if stored is not None:
+            stored.release()
     owned = "pre_ai" if scope == "eras" else scope
     for name in ("metrics/diversity", "metrics/tail_coverage", "metrics/rarefaction"):
         ensure_readable(spark, cfg, name, owned)
     if scope == "eras":
         ensure_readable(spark, cfg, "metrics/diversity_deltas", scope)
-    log.info("diversity: wrote metrics/diversity, metrics/tail_coverage, metrics/rarefaction%s "
-             "for scope %s", ", tail_concepts" if tail_write else "", scope)
+    log.info("diversity: wrote the metrics of scope %s%s", scope,
+             " and a refitted tail band" if scope == "eras" and band.refitted else "")

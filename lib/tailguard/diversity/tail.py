@@ -192,7 +192,9 @@ def coverage_table(budget_rows: DataFrame, tail_size: int) -> DataFrame:
     """scope, domain, token_budget, n_tokens, tail_concepts, covered, coverage."""
     require_columns(budget_rows, ("scope", "domain", "token_budget", "n_tokens", "covered"),
                     "coverage_table")
-    size = F.lit(tail_size).cast("long")
+    # null only where a row has no budget (none has): a nullable column, like the rows
+    # a run keeps from the stored table, so both write the same Parquet schema
+    size = F.when(F.col("token_budget").isNotNull(), F.lit(tail_size).cast("long"))
     return budget_rows.select(
         "scope", "domain", "token_budget", "n_tokens", size.alias("tail_concepts"),
         F.col("covered").cast("long").alias("covered"),
@@ -211,3 +213,42 @@ def rarefaction_table(budget_rows: DataFrame) -> DataFrame:
         "concept_occurrences", "f1", "f2",
         good_turing_column(as_double[1], as_double[3]).alias("good_turing_missing_mass"),
         chao1_column(*as_double).alias("chao1"))
+
+
+# What a band was fitted on (`tail_fit`, one row, written beside `tail_concepts`): the
+# reference's size and a fingerprint of its (doc_id, crawl_date) set, the definition and
+# the seed of the half that defines it. The band is whole-crawl state: a run whose
+# reference is the same set of documents under the same definition reuses it.
+FIT_COLUMNS = ("reference_docs", "reference_fingerprint", "max_n", "min_count", "quantile",
+               "seed", "concepts")
+FIT_DDL = ("reference_docs long, reference_fingerprint long, max_n int, min_count int, "
+           "quantile double, seed long, concepts long")
+REFIT_KEYS = FIT_COLUMNS[:-1]
+
+
+def reference_fingerprint(reference: DataFrame) -> tuple[int, int]:
+    """(documents, xor of xxhash64(doc_id, crawl_date)) of the reference's keys: a new,
+    lost or replaced document changes it; order and partitioning do not. Read from the
+    small rows (no text)."""
+    require_columns(reference, ("doc_id", "crawl_date"), "reference_fingerprint")
+    row = reference.agg(
+        F.count(F.lit(1)).alias("docs"),
+        F.coalesce(F.bit_xor(F.xxhash64("doc_id", F.col("crawl_date").cast("string"))),
+                   F.lit(0).cast("long")).alias("fingerprint")).first()
+    return int(row["docs"]), int(row["fingerprint"])
+
+
+def fit_record(docs: int, fingerprint: int, tail_cfg, seed: int, concepts: int) -> dict:
+    return {"reference_docs": docs, "reference_fingerprint": fingerprint,
+            "max_n": int(tail_cfg.max_n), "min_count": int(tail_cfg.min_count),
+            "quantile": float(tail_cfg.quantile), "seed": int(seed), "concepts": concepts}
+
+
+def band_is_current(stored: dict | None, wanted: dict) -> bool:
+    """Whether a stored band was fitted on the reference and definition `wanted` (a
+    `fit_record`): then refitting it would give the same band, so a run reuses it."""
+    return stored is not None and all(stored.get(k) == wanted[k] for k in REFIT_KEYS)
+
+
+def fit_table(spark, record: dict) -> DataFrame:
+    return spark.createDataFrame([tuple(record[c] for c in FIT_COLUMNS)], FIT_DDL).coalesce(1)

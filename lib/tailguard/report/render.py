@@ -81,7 +81,7 @@ def _interval(row) -> str:
     return f"{row['share']:.3f} [{row['share_lo']:.3f}, {row['share_hi']:.3f}]"
 
 
-# What the real-text evaluation found about `pu` (docs/DETECTOR.md): the bootstrap holds
+# What the real-text evaluation found about `pu` (docs/SHARE.md): the bootstrap holds
 # the crawl's synthetic score distribution fixed, so this error is not in the interval.
 PU_CAVEAT = (" The estimator fits every site with the crawl's one synthetic score "
              "distribution: where sites are written by different generators it can read "

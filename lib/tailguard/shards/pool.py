@@ -122,8 +122,8 @@ def with_admission(df: DataFrame, domain_bounds: DataFrame, overall_bound: float
     post-AI-vs-pre-AI classifier than all but a `min_human_p` share of its site's human
     pages: pu_share.page_scores), `domain_share` (its site looks synthetic). The
     detector was trained on other generators and is weak on new text; the in-crawl
-    score and the site-level evidence are stronger (docs/DETECTOR.md). `domain_bounds`
-    has columns domain, share_hi; `overall_bound` is the `__all__` one;
+    score and the site-level evidence are stronger (docs/decisions/shards-admission.md).
+    `domain_bounds` has columns domain, share_hi; `overall_bound` is the `__all__` one;
     `min_human_p` = 0 turns the human_p rule off."""
     require_columns(df, ("domain", "era", "p_synthetic", "human_p", "reason"),
                     "with_admission")

@@ -183,13 +183,13 @@ def compute_share(spark, cfg, provenance, scores, docs, meta):
     share = summarise(with_estimates(by_domain, points, tpr, fpr), ["era", "domain"], cfg)
     monthly = summarise(with_estimates(by_month, points, tpr, fpr),
                         ["era", "domain", "month"], cfg)
-    pu_scores, pu_rows, pages = pu_estimates(base, docs, scores, cfg, meta["version"], dates)
+    pu_cached, pu_rows, pages = pu_estimates(base, docs, scores, cfg, meta["version"], dates)
     pu_rows = pu_rows.persist()
     share = share.select(*SHARE_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNull()), cfg).select(*SHARE_COLUMNS))
     monthly = monthly.select(*MONTHLY_COLUMNS).unionByName(
         as_share_rows(pu_rows.where(F.col("month").isNotNull()), cfg).select(*MONTHLY_COLUMNS))
-    return share, monthly, pages, [sums, base, *model_frames, pu_scores, pu_rows]
+    return share, monthly, pages, [sums, base, *model_frames, *pu_cached, pu_rows]
 
 
 def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
@@ -203,8 +203,8 @@ def pu_texts(base: DataFrame, docs: DataFrame) -> DataFrame:
 
 def pu_estimates(base: DataFrame, docs: DataFrame, scores: DataFrame, cfg,
                  detector_version: str, dates: list[str]
-                 ) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """(cached per-document pu scores, pu_share.ROWS, pu_share.PAGES) for the base
+                 ) -> tuple[list[DataFrame], DataFrame, DataFrame]:
+    """(cached frames, pu_share.ROWS, pu_share.PAGES) for the base
     documents: the stored classifier (refitted by pu_state's rule), its scores of the
     dates that lack them written to attributes/pu_score, then the per-domain fits on the
     score column of every date."""
@@ -215,8 +215,8 @@ def pu_estimates(base: DataFrame, docs: DataFrame, scores: DataFrame, cfg,
                .join(pu_state.read_scores(model, base.sparkSession, cfg, dates), keys, "left")
                .persist())
     fit = pu_share.crawl_fit(per_doc, cfg)
-    return (per_doc, pu_share.pu_share_rows(per_doc, cfg, fit),
-            pu_share.page_scores(per_doc, fit, cfg))
+    rows, cached = pu_share.pu_share_rows(per_doc, cfg, fit)
+    return [per_doc, *cached], rows, pu_share.page_scores(per_doc, fit, cfg)
 
 
 def as_share_rows(rows: DataFrame, cfg) -> DataFrame:

@@ -200,8 +200,14 @@ REPLICATES = T.StructType([
 def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
                       pooled_ref: np.ndarray, cfg) -> pd.DataFrame:
     """Signed fits of one domain for every replicate: post-AI overall and per month
-    against its reference(s), and the placebo; rows of the REPLICATES schema (built as
-    columns: a domain has (months + 2) x (bootstrap + 1) of them, a crawl millions)."""
+    against its reference(s), and the placebo; rows of the REPLICATES schema."""
+    return _replicate_frame(*domain_blocks(frame, grid, f_syn, pooled_ref, cfg))
+
+
+def domain_blocks(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
+                  pooled_ref: np.ndarray, cfg) -> tuple[str, list[tuple]]:
+    """(domain, blocks): one block (era, month, reference, n per replicate, signed fit per
+    replicate (None: no fit), reason) per fit of `domain_replicates`."""
     s = cfg.share
     frame = frame[frame.pu_score.notna()]
     domain = frame.domain.iloc[0]
@@ -273,7 +279,7 @@ def domain_replicates(frame: pd.DataFrame, grid: np.ndarray, f_syn: np.ndarray,
             blocks.append(("pre_ai", None, "main", [float(len(late))], [None],
                            f"placebo: fewer than {least} pre-AI documents before or in the "
                            f"latest {s.pu_placebo_months} months"))
-    return _replicate_frame(domain, blocks)
+    return domain, blocks
 
 
 def _replicate_frame(domain: str, blocks: list[tuple]) -> pd.DataFrame:
@@ -294,43 +300,132 @@ def _replicate_frame(domain: str, blocks: list[tuple]) -> pd.DataFrame:
         "reason": pd.Series(np.repeat(np.array([b[5] for b in blocks], dtype=object), sizes))})
 
 
-def summarise_replicates(reps: DataFrame, cfg) -> DataFrame:
-    """ROWS from replicate fits: domains and `__all__` (target-weighted mean of the
-    domains' signed fits), clipped to [0, 1] except the placebo (era 'pre_ai', signed);
-    point from the 'main' reference, interval the percentiles over r >= 1, widened to
-    cover the other references' ('wider': a small domain's second reference; 'mismatch':
-    the norm-ratio upper end)."""
-    keys = ["era", "domain", "month"]
-    main = F.col("reference") == "main"
-    overall = (reps.where(main & F.col("value").isNotNull())
-               .groupBy("era", "month", "r")
-               .agg((F.sum(F.col("n") * F.col("value")) / F.sum("n")).alias("value"),
-                    F.sum("n").alias("n"))
-               .select("era", F.lit(ALL_DOMAINS).alias("domain"), "month",
-                       F.lit("main").alias("reference"), "r", "n", "value",
-                       F.lit(None).cast("string").alias("reason")))
-    reported = F.when(F.col("era") == "pre_ai", F.col("value")).otherwise(
-        F.least(F.greatest(F.col("value"), F.lit(0.0)), F.lit(1.0)))
-    r = F.col("r")
-    per_ref = reps.unionByName(overall).groupBy(*keys, "reference").agg(
-        F.max(F.when(r == 0, F.col("n"))).alias("n"),
-        F.max(F.when(r == 0, reported)).alias("point"),
-        F.percentile(F.when(r > 0, reported), F.lit(0.025)).alias("lo"),
-        F.percentile(F.when(r > 0, reported), F.lit(0.975)).alias("hi"),
-        F.first("reason", ignorenulls=True).alias("reason"))
-    merged = per_ref.groupBy(*keys).agg(
-        F.max(F.when(main, F.col("n"))).cast("long").alias("n_docs"),
-        F.max(F.when(main, F.col("point"))).alias("point"),
-        F.min("lo").alias("lo"), F.max("hi").alias("hi"),
-        F.first("reason", ignorenulls=True).alias("reason"))
-    # placebo rows were checked for size where they were made (side_min_docs)
-    few = (F.col("era") == "post_ai") & (F.col("n_docs") < cfg.share.min_docs)
-    keep = lambda c: F.when(~few, F.col(c))  # noqa: E731 - one-line column helper
-    return merged.select(
-        *keys, "n_docs", keep("point").alias("share"), keep("lo").alias("share_lo"),
-        keep("hi").alias("share_hi"),
-        F.when(few, F.lit(f"fewer than {cfg.share.min_docs} documents (share.min_docs)"))
-        .otherwise(F.col("reason")).alias("reason"))
+# The `__all__` rows average the domains' fits replicate by replicate. Each domain's
+# main fits go into that mean as fixed-point integers (n x value and n, times SUM_SCALE),
+# summed per partition and then on the driver: integer sums are exact, so the mean has the
+# same bits however the domains are grouped (buckets, cores). Headroom: n x 2^24 per
+# domain and a crawl's total n below ~5e11 documents stay inside int64.
+SUM_SCALE = float(1 << 24)
+
+# the per-domain stage's rows: ROWS per (era, domain, month), and per partition one row
+# per (era, month) with domain ALL_DOMAINS holding that partition's fixed-point sums
+DOMAIN_ROWS = T.StructType(ROWS.fields + [
+    T.StructField("sum_nv", T.ArrayType(T.LongType()), True),
+    T.StructField("sum_n", T.ArrayType(T.LongType()), True),
+])
+
+
+def interval(values: np.ndarray, signed: bool) -> tuple[float, float, float]:
+    """(point, lo, hi) of one fit's replicate values (r = 0 is the point, NaN no fit):
+    clipped to [0, 1] unless `signed` (the placebo), the interval the 2.5th and 97.5th
+    percentiles over r >= 1 with linear interpolation (Spark's `percentile`); NaN where
+    there is no value."""
+    reported = values if signed else np.clip(values, 0.0, 1.0)
+    rest = reported[1:][~np.isnan(reported[1:])]
+    lo, hi = np.percentile(rest, [2.5, 97.5]) if len(rest) else (np.nan, np.nan)
+    return float(reported[0]) if len(reported) else np.nan, float(lo), float(hi)
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)
+
+
+def summary_row(era: str, domain: str, month, fits: list[tuple], min_docs: int) -> dict:
+    """One ROWS row from the fits of one (era, domain, month): fits are (reference, n per
+    replicate, values per replicate, reason). The point and n from the 'main' reference;
+    the interval the lowest lo and highest hi over the references ('wider': a small
+    domain's second reference; 'mismatch': the norm-ratio upper end only widen it);
+    post-AI rows under `min_docs` documents have no share."""
+    signed = era == "pre_ai"
+    stats = {ref: interval(values, signed) for ref, _, values, _ in fits}
+    main = next(f for f in fits if f[0] == "main")
+    n_docs = int(main[1][0]) if len(main[1]) else 0
+    los = [v[1] for v in stats.values() if not np.isnan(v[1])]
+    his = [v[2] for v in stats.values() if not np.isnan(v[2])]
+    row = {"era": era, "domain": domain, "month": month, "n_docs": n_docs,
+           "share": _finite(stats["main"][0]), "share_lo": min(los) if los else None,
+           "share_hi": max(his) if his else None,
+           "reason": next((f[3] for f in fits if f[3] is not None), None)}
+    if era == "post_ai" and n_docs < min_docs:
+        row.update(share=None, share_lo=None, share_hi=None,
+                   reason=f"fewer than {min_docs} documents (share.min_docs)")
+    return row
+
+
+def fixed_point_sums(n: np.ndarray, values: np.ndarray, length: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(n x value, n) per replicate in SUM_SCALE fixed point, 0 where there is no fit,
+    padded to `length` replicates."""
+    v = np.full(length, np.nan)
+    w = np.zeros(length)
+    v[:len(values)], w[:len(n)] = values, np.asarray(n, np.float64)[:len(values)]
+    ok = ~np.isnan(v)
+    return (np.where(ok, np.rint(w * np.where(ok, v, 0.0) * SUM_SCALE), 0).astype(np.int64),
+            np.where(ok, np.rint(w * SUM_SCALE), 0).astype(np.int64))
+
+
+def domain_rows(domain: str, blocks: list[tuple], cfg) -> pd.DataFrame:
+    """DOMAIN_ROWS of one domain's fits (domain_blocks): a summary row per (era, month),
+    carrying its main fit's fixed-point sums for `__all__`."""
+    s = cfg.share
+    grouped: dict[tuple, list[tuple]] = {}
+    for era, month, reference, n, values, reason in blocks:
+        vals = np.array([np.nan if v is None else v for v in values], np.float64)
+        grouped.setdefault((era, month), []).append((reference, np.asarray(n), vals, reason))
+    rows = []
+    for (era, month), fits in grouped.items():
+        row = summary_row(era, domain, month, fits, s.min_docs)
+        main = next(f for f in fits if f[0] == "main")
+        row["sum_nv"], row["sum_n"] = fixed_point_sums(main[1], main[2], s.bootstrap + 1)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=DOMAIN_ROWS.names)
+
+
+def bucket_sums(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """The per-domain frames of one partition without their sums, and one ALL_DOMAINS row
+    per (era, month) holding the partition's exact sums of them."""
+    sums: dict[tuple, list[np.ndarray]] = {}
+    for frame in frames:
+        for era, month, nv, n in zip(frame.era, frame.month, frame.sum_nv, frame.sum_n,
+                                     strict=True):
+            acc = sums.setdefault((era, month), [np.zeros(len(nv), np.int64),
+                                                 np.zeros(len(n), np.int64)])
+            acc[0] += np.asarray(nv, np.int64)
+            acc[1] += np.asarray(n, np.int64)
+    out = [f.assign(sum_nv=None, sum_n=None) for f in frames]
+    if sums:
+        keys = list(sums)
+        out.append(pd.DataFrame({
+            "era": [k[0] for k in keys], "domain": ALL_DOMAINS,
+            "month": pd.Series([k[1] for k in keys], dtype=object), "n_docs": 0,
+            "share": None, "share_lo": None, "share_hi": None, "reason": None,
+            "sum_nv": [sums[k][0] for k in keys], "sum_n": [sums[k][1] for k in keys]},
+            columns=DOMAIN_ROWS.names))
+    return out
+
+
+def all_domains_rows(partials: list, min_docs: int) -> list[dict]:
+    """ROWS of `__all__` from the partitions' fixed-point sums (rows with era, month,
+    sum_nv, sum_n): per replicate the target-weighted mean of the domains' signed main
+    fits, then summarised like a domain (clipped once, the placebo signed)."""
+    sums: dict[tuple, list[np.ndarray]] = {}
+    for p in partials:
+        nv, n = np.asarray(p["sum_nv"], np.int64), np.asarray(p["sum_n"], np.int64)
+        acc = sums.setdefault((p["era"], p["month"]), [np.zeros_like(nv), np.zeros_like(n)])
+        acc[0] += nv
+        acc[1] += n
+    rows = []
+    # the whole-crawl row (month None) first, then the months in order
+    for (era, month), (nv, n) in sorted(sums.items(), key=lambda kv: (
+            kv[0][0], kv[0][1] is not None, kv[0][1] or dt.date.min)):
+        if not n.any():
+            continue  # no domain has a fit here
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(n > 0, nv / np.where(n > 0, n, 1), np.nan)
+        weights = n / SUM_SCALE
+        rows.append(summary_row(era, ALL_DOMAINS, month,
+                                [("main", np.rint(weights), values, None)], min_docs))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -352,13 +447,15 @@ class CrawlFit:
         return per_domain(df, self.sizes, fn, schema)
 
 
-def per_domain(df: DataFrame, sizes: dict[str, int], fn, schema: T.StructType) -> DataFrame:
+def per_domain(df: DataFrame, sizes: dict[str, int], fn, schema: T.StructType,
+               combine=None) -> DataFrame:
     """mapInPandas of `fn` per domain, the domains in size-balanced buckets, three per
-    core: a per-domain stage costs its largest bucket, not the sum of all domains."""
+    core: a per-domain stage costs its largest bucket, not the sum of all domains
+    (`combine`: see spread.by_site)."""
     cores = df.sparkSession.sparkContext.defaultParallelism
     # a domain's fits cost about its documents plus a fixed part (its months, its fits)
     cost = {d: n + 200 for d, n in sizes.items()}
-    return by_site(df, "domain", cost, 3 * cores, fn, schema)
+    return by_site(df, "domain", cost, 3 * cores, fn, schema, combine)
 
 
 def crawl_fit(scores: DataFrame, cfg) -> CrawlFit | None:
@@ -378,24 +475,32 @@ def crawl_fit(scores: DataFrame, cfg) -> CrawlFit | None:
     return CrawlFit(slim, grid, summaries, f_syn, pooled, sizes)
 
 
-def pu_share_rows(scores: DataFrame, cfg, fit: CrawlFit | None = None) -> DataFrame:
-    """The estimator's rows per domain, per (domain, month) and for `__all__` (ROWS).
+def pu_share_rows(scores: DataFrame, cfg, fit: CrawlFit | None = None
+                  ) -> tuple[DataFrame, list[DataFrame]]:
+    """(the estimator's rows per domain, per (domain, month) and for `__all__` (ROWS),
+    cached frames to unpersist once they are written).
 
     Stages: grid of score percentiles -> per-domain sample CDFs (`per_domain`, back to
     the driver: grid-sized arrays per domain) -> the crawl's synthetic CDF -> per-domain
-    replicate fits (`per_domain`) -> Spark summary with `__all__`. `fit` is
-    `crawl_fit(scores, cfg)` when the caller has it already.
+    replicate fits, summarised where they are made (`per_domain`: a few rows per domain
+    and month, not one per replicate) -> `__all__` on the driver from exact sums. `fit`
+    is `crawl_fit(scores, cfg)` when the caller has it already.
     """
+    spark = scores.sparkSession
     fit = fit or crawl_fit(scores, cfg)
     if fit is None:
-        return scores.sparkSession.createDataFrame([], ROWS)
+        return spark.createDataFrame([], ROWS), []
     grid, f_syn, pooled = fit.grid, fit.f_syn, fit.pooled
 
-    def replicate(frame: pd.DataFrame) -> pd.DataFrame:
-        return domain_replicates(frame, grid, f_syn, pooled, cfg)[list(REPLICATES.names)]
+    def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+        return domain_rows(*domain_blocks(frame, grid, f_syn, pooled, cfg), cfg)
 
-    reps = fit.per_domain(fit.slim, replicate, REPLICATES)
-    return summarise_replicates(reps, cfg).select(*ROWS.names)
+    rows = per_domain(fit.slim, fit.sizes, summarise, DOMAIN_ROWS, combine=bucket_sums
+                      ).persist()
+    is_all = F.col("domain") == ALL_DOMAINS
+    partials = rows.where(is_all).select("era", "month", "sum_nv", "sum_n").collect()
+    overall = spark.createDataFrame(all_domains_rows(partials, cfg.share.min_docs), ROWS)
+    return rows.where(~is_all).select(*ROWS.names).unionByName(overall), [rows]
 
 
 def human_p_values(pre_scores: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -68,10 +68,13 @@ def with_bucket(df: DataFrame, column: str, assignment: Mapping[str, int]) -> Da
 
 
 def by_site(df: DataFrame, column: str, sizes: Mapping[str, float], buckets: int,
-            fn, schema) -> DataFrame:
+            fn, schema, combine=None) -> DataFrame:
     """mapInPandas of `fn(frame of one site) -> pandas frame of `schema`` over the sites
     of `df`, grouped into balanced buckets, one per partition (sites in sorted order
-    within a partition, rows in arrival order: `fn` must not depend on it)."""
+    within a partition, rows in arrival order: `fn` must not depend on it).
+    `combine(list of one partition's outputs) -> list of frames`, when given, replaces
+    a partition's outputs (e.g. adds a partial aggregate of them); what the job reads of
+    it must not depend on how the sites were bucketed."""
     assignment = balanced_buckets(sizes, buckets)
     n = max(1, len(set(assignment.values())))
     spread = repartition_by_bucket(with_bucket(df, column, assignment), "bucket", n)
@@ -82,8 +85,9 @@ def by_site(df: DataFrame, column: str, sizes: Mapping[str, float], buckets: int
         if not parts:
             return
         whole = pd.concat(parts, ignore_index=True)[names]
-        for _, site in sorted(whole.groupby(column, sort=False), key=lambda kv: kv[0]):
-            out = fn(site.reset_index(drop=True))
+        outputs = [fn(site.reset_index(drop=True))
+                   for _, site in sorted(whole.groupby(column, sort=False), key=lambda kv: kv[0])]
+        for out in (combine(outputs) if combine else outputs):
             if len(out):
                 yield out
 
