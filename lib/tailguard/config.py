@@ -28,6 +28,8 @@ FREE_FORM_MAPS = frozenset({"spark.conf"})
 # Estimators computed from bootstrap sums (share.py), and every estimator of the share job.
 SUM_ESTIMATORS = ("cc", "pcc", "acc", "mle")
 ESTIMATORS = (*SUM_ESTIMATORS, "pu")
+# input.layout values (io/layouts.py; kept here so config has no Spark-side import)
+INPUT_LAYOUTS = ("auto", "dated", "commoncrawl", "column")
 
 
 def default_values() -> dict[str, Any]:
@@ -193,6 +195,10 @@ def _validate(flat: Mapping[str, Any]) -> None:
             "must be at most 4 (the diversity kernel keeps n-grams up to n = 4)")
     for key in ("ingest.max_line_bytes", "ingest.max_record_bytes", "ingest.max_file_bytes"):
         require(flat[key] > 0, key, "must be a positive number of bytes")
+    require(flat["input.layout"] in INPUT_LAYOUTS, "input.layout",
+            f"must be one of {', '.join(INPUT_LAYOUTS)}")
+    require(bool(flat["input.date_field"].strip()), "input.date_field",
+            "must name the field holding each record's date")
     require(flat["share.primary"] in ESTIMATORS, "share.primary", f"must be one of {ESTIMATORS}")
     for key in ("detector.bucket", "share.mle_min_df", "share.mle_vocab_size",
                 "share.min_reference_docs", "share.mle_prior_docs"):

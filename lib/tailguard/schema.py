@@ -44,11 +44,15 @@ QUARANTINE_REASONS = (
     "oversize",           # normalised text longer than ingest.max_chars; a line / record / file
                           # past ingest.max_line_bytes / max_record_bytes / max_file_bytes
     "nul_bytes",          # text holding NUL characters (binary payload, not prose)
-    "bad_partition",      # file under a crawl_date=... directory whose value is not a date
+    "bad_partition",      # file under a crawl_date=... directory whose value is not a date,
+                          # or outside the paths its input.layout reads (e.g. commoncrawl:
+                          # not under CC-MAIN-YYYY-WW/segments/*/{warc,wet}/)
     "unreadable_file",    # a file that cannot be opened or decoded (e.g. says .gz, is not),
                           # or the rest of a file cut short (gzip member, zstd frame, WARC record)
     "unsupported_file",   # a file whose kind ingest does not read
     "bad_record",         # a record of the wrong shape (e.g. url is not a string)
+    "bad_date",           # input.layout=column: input.date_field missing or not a date
+    "implausible_date",   # a record's date before 1990-01-01 or after the run's day (UTC)
 )
 
 PROVENANCE = T.StructType(

@@ -244,6 +244,7 @@ def test_balance_spreads_by_size_deterministically():
 
 
 def _raw(rows):
+    rows = [row + (None,) * (len(RAW_SCHEMA) - len(row)) for row in rows]  # no record_date
     cols = list(zip(*rows, strict=True))
     return pa.RecordBatch.from_arrays([pa.array(c, f.type) for c, f in zip(cols, RAW_SCHEMA,
                                                                              strict=True)],

@@ -25,6 +25,9 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # (suffix, kind, compression); the longest matching suffix wins.
 _KINDS = (
     (".jsonl.gz", "jsonl", "gzip"), (".jsonl.zst", "jsonl", "zstd"), (".jsonl", "jsonl", None),
+    # JSON Lines under .json.gz / .json.zst names (C4, CCNet and RedPajama's documents);
+    # a bare .json is a metadata file (a dataset's dataset_info.json), not records
+    (".json.gz", "jsonl", "gzip"), (".json.zst", "jsonl", "zstd"),
     (".parquet", "parquet", None),
     (".warc.gz", "warc", "gzip"), (".warc", "warc", None),
     (".wet.gz", "wet", "gzip"), (".wet", "wet", None),
@@ -85,6 +88,40 @@ def _files_under(fs: pafs.FileSystem, info: pafs.FileInfo) -> Iterable[pafs.File
     return fs.get_file_info(pafs.FileSelector(info.path, recursive=True))
 
 
+@dataclass(frozen=True)
+class ListedFile:
+    """One data file of a recursive listing: metadata only."""
+
+    relative: str                    # path relative to the crawl root, "/"-separated
+    size: int
+    mtime_ns: int | None
+
+
+def list_files(uri: str) -> list[ListedFile]:
+    """Every non-hidden file under the crawl root, recursively, sorted by path."""
+    fs, root = _open_root(uri)
+    root = root.rstrip("/") or "/"
+    found = []
+    for info in fs.get_file_info(pafs.FileSelector(root, recursive=True)):
+        relative = info.path[len(root):].lstrip("/")
+        if info.type != pafs.FileType.File or _hidden(relative):
+            continue
+        found.append(ListedFile(relative, int(info.size or 0), info.mtime_ns))
+    return sorted(found, key=lambda f: f.relative)
+
+
+def top_entries(uri: str) -> list[tuple[str, bool]]:
+    """(name, is_directory) of the non-hidden entries directly under the crawl root."""
+    fs, root = _open_root(uri)
+    root = root.rstrip("/") or "/"
+    entries = []
+    for info in fs.get_file_info(pafs.FileSelector(root, recursive=False)):
+        name = info.path[len(root):].lstrip("/")
+        if not _hidden(name):
+            entries.append((name, info.type == pafs.FileType.Directory))
+    return sorted(entries)
+
+
 def list_tasks(uri: str, dates: Iterable[dt.date] | None = None) -> list[FileTask]:
     """Every data file under the crawl root (or under the `dates` partitions only).
 
@@ -124,7 +161,8 @@ def _open_root(uri: str) -> tuple[pafs.FileSystem, str]:
     if info.type == pafs.FileType.NotFound:
         raise InputError(f"input.path {uri} does not exist")
     if info.type != pafs.FileType.Directory:
-        raise InputError(f"input.path {uri} is not a directory of crawl_date=... partitions")
+        raise InputError(f"input.path {uri} is not a directory (of crawl_date=... partitions, "
+                         "a crawl-data/ tree or Parquet / JSONL files)")
     return fs, root
 
 

@@ -1,12 +1,17 @@
 """Executor-side readers: one crawl file -> Arrow batches of raw records (no Spark import).
 
 Every format yields the same RAW_SCHEMA, one row per record: where it is in the file, the
-url / text / lang as found, a reader-level quarantine `reason` (or null) and the first
-bytes of the raw record for quarantine. Readers never raise on bad input: a file that
-cannot be opened or decoded becomes one `unreadable_file` row (for the whole file, or for
-the rest of it after the last good record), a file of an unknown kind one
-`unsupported_file` row. Files are opened through pyarrow.fs, so the same code reads
-local disk, HDFS and S3.
+url / text / lang as found, a reader-level quarantine `reason` (or null), the first
+bytes of the raw record for quarantine and the record's own date (`record_date`: its
+WARC-Date, or its `date_field`, when the input layout dates records, `io/layouts.py`).
+A run of selected dates (`ReadOptions.select_dates`) produces only the records of those
+dates, so the reader's count is of what the run selected; row groups of a Parquet file
+whose statistics exclude every selected date are not read at all.
+
+Readers never raise on bad input: a file that cannot be opened or decoded becomes one
+`unreadable_file` row (for the whole file, or for the rest of it after the last good
+record), a file of an unknown kind one `unsupported_file` row. Files are opened
+through pyarrow.fs, so the same code reads local disk, HDFS and S3.
 
 Crawl input is hostile, so every read is bounded (ReadOptions.max_*): decompression is
 streamed in bounded steps (`_inflate`: zlib's `max_length`, zstd fed in small input
@@ -19,6 +24,7 @@ fails the task instead of quarantining records nondeterministically.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -32,14 +38,18 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import zstandard
 
+from tailguard.io.dates import arrow_dates, can_hold, field_value, parse_iso_date, row_group_bounds
+
 log = logging.getLogger(__name__)
 
 RAW_SCHEMA = pa.schema([
     ("record_index", pa.int64()), ("url", pa.string()), ("text", pa.string()),
     ("lang", pa.string()), ("reason", pa.string()), ("raw", pa.binary()),
+    ("record_date", pa.date32()),
 ])
-# (record_index, url, text, lang, reason, raw)
-Record = tuple[int | None, str | None, str | None, str | None, str | None, bytes | None]
+# (record_index, url, text, lang, reason, raw, record_date)
+Record = tuple[int | None, str | None, str | None, str | None, str | None, bytes | None,
+               dt.date | None]
 FILE_REASONS = ("unreadable_file", "unsupported_file")
 _MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}
 _BOM = b"\xef\xbb\xbf"
@@ -64,6 +74,9 @@ class ReadOptions:
     max_line_bytes: int = 16 << 20     # ingest.max_line_bytes
     max_record_bytes: int = 32 << 20   # ingest.max_record_bytes
     max_file_bytes: int = 16 << 30     # ingest.max_file_bytes
+    date_field: str = ""               # column layout: input.date_field dates each record
+    warc_dates: bool = False           # commoncrawl layout: WARC-Date dates each record
+    select_dates: tuple[dt.date, ...] = ()  # only records of these dates ( () = all)
 
 
 class UnreadableError(Exception):
@@ -134,21 +147,32 @@ def _drop_surrogates(record: Record) -> Record:
             if value is not None:
                 value.encode("utf-8")
     except UnicodeEncodeError:
-        return (record[0], None, None, None, record[4] or "invalid_utf8", record[5])
+        return (record[0], None, None, None, record[4] or "invalid_utf8", record[5], record[6])
     return record
 
 
+def _selected(record: Record, fallback: dt.date | None, select: frozenset) -> bool:
+    """Whether a run of `select` dates takes this record (all of them when empty); a
+    file-level row always counts."""
+    if not select or record[4] in FILE_REASONS:
+        return True
+    return (record[6] or fallback) in select
+
+
 def read_file(fs: pafs.FileSystem, path: str, kind: str, compression: str | None,
-              opts: ReadOptions, tally: list[int] | None = None) -> Iterator[pa.RecordBatch]:
+              opts: ReadOptions, tally: list[int] | None = None,
+              fallback_date: dt.date | None = None) -> Iterator[pa.RecordBatch]:
     """All records of one file as RAW_SCHEMA batches; never raises on bad content.
 
     `tally`, when given, is a one-element list that ends holding how many records the
     reader produced, counted here as they are produced and not from the batches, so a
-    caller can check that every one of them reached the output.
+    caller can check that every one of them reached the output. `fallback_date` dates a
+    record without its own date when `opts.select_dates` selects.
     """
     from tailguard.io import warc  # resiliparse / fastwarc load only where WARCs are read
 
     batcher, progress, head = _Batcher(opts), Progress(), None
+    select = frozenset(opts.select_dates)
     count = tally if tally is not None else [0]
     count[0] = 0
     try:
@@ -158,11 +182,11 @@ def read_file(fs: pafs.FileSystem, path: str, kind: str, compression: str | None
             if kind in ("warc", "wet") and compression is None:  # sniffed: FastWARC's own
                 compression = next((c for c, m in _MAGIC.items() if head.startswith(m)), None)
             if kind == "unsupported":
-                records = iter([(None, None, None, None, "unsupported_file", head)])
+                records = iter([(None, None, None, None, "unsupported_file", head, None)])
             elif compression and not head.startswith(_MAGIC[compression]):
                 raise UnreadableError(f"named {compression} but is not")
             elif kind == "parquet":
-                for batch in _parquet_batches(handle, opts, progress):
+                for batch in _parquet_batches(handle, opts, progress, fallback_date):
                     count[0] += batch.num_rows
                     yield batch
                 records = iter(())
@@ -172,6 +196,8 @@ def read_file(fs: pafs.FileSystem, path: str, kind: str, compression: str | None
                 records = reader(_inflate(handle, compression, opts.max_file_bytes),
                                  opts, progress)
             for record in records:
+                if not _selected(record, fallback_date, select):
+                    continue
                 count[0] += 1
                 yield from _some(batcher.add(record))
     except BaseException as exc:  # noqa: BLE001 - fastwarc panics derive from BaseException
@@ -182,7 +208,7 @@ def read_file(fs: pafs.FileSystem, path: str, kind: str, compression: str | None
         index = progress.next_index if progress.started else None
         count[0] += 1
         yield from _some(batcher.add(
-            (index, None, None, None, reason, head if index is None else None)))
+            (index, None, None, None, reason, head if index is None else None, None)))
     yield from _some(batcher.flush())
 
 
@@ -364,9 +390,10 @@ def _jsonl_records(chunks: Iterator[bytes], opts: ReadOptions,
     for line in _lines(chunks, limit):
         index = progress.take()
         if isinstance(line, Oversize):
-            yield (index, None, None, None, "oversize", line.prefix[: opts.raw_prefix_bytes])
+            yield (index, None, None, None, "oversize", line.prefix[: opts.raw_prefix_bytes],
+                   None)
         elif len(line) > limit:
-            yield (index, None, None, None, "oversize", line[: opts.raw_prefix_bytes])
+            yield (index, None, None, None, "oversize", line[: opts.raw_prefix_bytes], None)
         elif line and not line.isspace():
             if line.startswith(_BOM):  # a BOM before a record (or a file) is not content
                 line = line[3:]
@@ -378,17 +405,35 @@ def _json_record(index: int, line: bytes, opts: ReadOptions) -> Record:
     try:
         decoded = line.decode("utf-8")
     except UnicodeDecodeError:
-        return (index, None, None, None, "invalid_utf8", raw)
+        return (index, None, None, None, "invalid_utf8", raw, None)
     try:
         obj = json.loads(decoded)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than ~1,000
-        return (index, None, None, None, "malformed_json", raw)
+        return (index, None, None, None, "malformed_json", raw, None)
     if not isinstance(obj, dict):
-        return (index, None, None, None, "malformed_json", raw)
+        return (index, None, None, None, "malformed_json", raw, None)
     url, text, lang = obj.get(opts.url_field), obj.get(opts.text_field), obj.get(opts.lang_field)
+    date = parse_iso_date(field_value(obj, opts.date_field)) if opts.date_field else None
     if not isinstance(url, str | None) or not isinstance(text, str | None):
-        return (index, None, None, None, "bad_record", raw)
-    return (index, url, text, lang if isinstance(lang, str) else None, None, raw)
+        return (index, None, None, None, "bad_record", raw, date)
+    reason = "bad_date" if opts.date_field and date is None else None
+    return (index, url, text, lang if isinstance(lang, str) else None, reason, raw, date)
+
+
+def first_json_record(fs: pafs.FileSystem, path: str, compression: str | None,
+                      limit: int = 1 << 20) -> dict | None:
+    """The first JSON object of a JSONL file, reading at most `limit` decompressed bytes
+    (the auto layout peeks at one record); None when there is none."""
+    with fs.open_input_file(path) as handle:
+        try:
+            for line in _lines(_inflate(handle, compression, limit), limit):
+                if isinstance(line, Oversize) or not line.strip():
+                    continue
+                obj = json.loads(line.removeprefix(_BOM).decode("utf-8"))
+                return obj if isinstance(obj, dict) else None
+        except (FileTooLarge, UnreadableError, ValueError, zlib.error, zstandard.ZstdError):
+            return None
+    return None
 
 
 def _string_column(batch: pa.RecordBatch, name: str) -> tuple[pa.Array, pa.Array]:
@@ -422,24 +467,85 @@ def _utf8_or_none(value: bytes | None) -> str | None:
         return None
 
 
-def _parquet_batches(handle, opts: ReadOptions, progress: Progress) -> Iterator[pa.RecordBatch]:
-    """Columnar: whole row batches at once; record_index is the row number in the file."""
+def _date_column(batch: pa.RecordBatch, dotted: str) -> pa.Array | None:
+    """The (possibly nested: `metadata.WARC-Date`) date column of a batch, or None."""
+    if dotted in batch.schema.names:
+        return batch.column(dotted)
+    head, *rest = dotted.split(".")
+    if head not in batch.schema.names:
+        return None
+    column = batch.column(head)
+    for part in rest:
+        if not pa.types.is_struct(column.type) or column.type.get_field_index(part) < 0:
+            return None
+        column = pc.struct_field(column, part)
+    return column
+
+
+def _record_dates(batch: pa.RecordBatch, opts: ReadOptions) -> tuple[pa.Array, pa.Array]:
+    """(record_date, reason) of a batch: `bad_date` where the date field has no date."""
+    n, no_reason = batch.num_rows, pa.nulls(batch.num_rows, pa.string())
+    if not opts.date_field:
+        return pa.nulls(n, pa.date32()), no_reason
+    column = _date_column(batch, opts.date_field)
+    found = pa.nulls(n, pa.date32()) if column is None else arrow_dates(column)
+    return found, pc.if_else(pc.is_null(found), "bad_date", pa.scalar(None, pa.string()))
+
+
+def _parquet_groups(parquet: pq.ParquetFile, opts: ReadOptions) -> list[int]:
+    """The row groups a run reads: all, or those whose date statistics can hold a
+    selected date (Parquet predicate pushdown on min / max)."""
+    groups = range(parquet.metadata.num_row_groups)
+    if not (opts.select_dates and opts.date_field):
+        return list(groups)
+    return [g for g in groups if can_hold(*row_group_bounds(parquet.metadata, g, opts.date_field),
+                                          opts.select_dates)]
+
+
+def _parquet_columns(parquet: pq.ParquetFile, opts: ReadOptions) -> list[str]:
+    wanted = [opts.url_field, opts.text_field, opts.lang_field]
+    names = parquet.schema_arrow.names
+    columns = [c for c in dict.fromkeys(wanted) if c in names]
+    leaves = {parquet.schema.column(i).path for i in range(len(parquet.schema))}
+    if opts.date_field and opts.date_field not in columns and (
+            opts.date_field in names or opts.date_field in leaves):
+        columns.append(opts.date_field)
+    return columns
+
+
+def _parquet_batches(handle, opts: ReadOptions, progress: Progress,
+                     fallback: dt.date | None = None) -> Iterator[pa.RecordBatch]:
+    """Columnar: whole row batches at once; record_index is the row number in the file.
+    A run of selected dates skips the row groups that cannot hold one and keeps only
+    the rows of those dates."""
     parquet = pq.ParquetFile(handle)
-    declared = sum(parquet.metadata.row_group(i).total_byte_size
-                   for i in range(parquet.metadata.num_row_groups))
+    metadata = parquet.metadata
+    declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     if declared > opts.max_file_bytes:
         raise FileTooLarge(f"row groups declare {declared} bytes")
-    wanted = [opts.url_field, opts.text_field, opts.lang_field]
-    columns = [c for c in dict.fromkeys(wanted) if c in parquet.schema_arrow.names]
-    for batch in parquet.iter_batches(batch_size=opts.batch_records, columns=columns):
-        start = progress.next_index
-        url, url_reason = _string_column(batch, opts.url_field)
-        text, text_reason = _string_column(batch, opts.text_field)
-        lang, lang_reason = _string_column(batch, opts.lang_field)
-        lang = pc.if_else(pc.is_null(lang_reason), lang, pa.scalar(None, pa.string()))
-        reason = pc.coalesce(url_reason, text_reason)
-        index = pa.array(range(start, start + batch.num_rows), pa.int64())
-        progress.next_index, progress.started = start + batch.num_rows, True
-        yield pa.RecordBatch.from_arrays(
-            [index, url, text, lang, reason, pa.nulls(batch.num_rows, pa.binary())],
-            schema=RAW_SCHEMA)
+    columns = _parquet_columns(parquet, opts)
+    firsts = [0]
+    for g in range(metadata.num_row_groups):
+        firsts.append(firsts[-1] + metadata.row_group(g).num_rows)
+    select = pa.array(sorted(opts.select_dates), pa.date32())
+    for group in _parquet_groups(parquet, opts):
+        start = firsts[group]
+        for batch in parquet.iter_batches(batch_size=opts.batch_records, row_groups=[group],
+                                          columns=columns):
+            url, url_reason = _string_column(batch, opts.url_field)
+            text, text_reason = _string_column(batch, opts.text_field)
+            lang, lang_reason = _string_column(batch, opts.lang_field)
+            lang = pc.if_else(pc.is_null(lang_reason), lang, pa.scalar(None, pa.string()))
+            record_date, date_reason = _record_dates(batch, opts)
+            reason = pc.coalesce(url_reason, text_reason, date_reason)
+            index = pa.array(range(start, start + batch.num_rows), pa.int64())
+            start += batch.num_rows
+            progress.next_index, progress.started = start, True
+            raw = pa.RecordBatch.from_arrays(
+                [index, url, text, lang, reason, pa.nulls(batch.num_rows, pa.binary()),
+                 record_date], schema=RAW_SCHEMA)
+            if opts.select_dates:
+                dated = pc.coalesce(record_date, pa.scalar(fallback, pa.date32()))
+                raw = raw.filter(pc.fill_null(pc.is_in(dated, value_set=select), False))
+            if raw.num_rows:
+                yield raw

@@ -7,8 +7,13 @@ reason from schema.QUARANTINE_REASONS, decided by a fixed precedence so that re-
 reports agree on why a record was set aside:
 
     file-level (unreadable_file, unsupported_file) > bad_partition
-    > reader-level (invalid_utf8, malformed_json, bad_record)
-    > missing_url > invalid_url > nul_bytes > empty_text > oversize
+    > reader-level (invalid_utf8, malformed_json, bad_record, bad_date)
+    > implausible_date > missing_url > invalid_url > nul_bytes > empty_text > oversize
+
+A record's crawl_date is its own date when its reader found one (the commoncrawl and
+column layouts), else its file's (the `crawl_date=` directory, or the Common Crawl
+crawl's start). A date before 1990 or after the run's day is `implausible_date`; rows
+quarantined for their date or partition have a null crawl_date (no partition of theirs).
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tailguard.io.dates import PLAUSIBLE_FROM
 from tailguard.io.readers import FILE_REASONS, ReadOptions
 from tailguard.io.urls import normalize_urls, registrable_domains
 from tailguard.text.normalize import (
@@ -42,10 +48,15 @@ RECORDS_SCHEMA = pa.schema([
 # `n_read` is null on record rows; each file adds one summary row holding only
 # crawl_date, source_file and n_read: how many records its reader produced (see ingest).
 _NULL = pa.scalar(None, pa.string())
+_UNDATED = pa.array(["bad_partition", "bad_date", "implausible_date"])
 # The userinfo of any URL in a raw prefix ("scheme://user:pass@", JSON's "\/" escapes
 # too), and a URL authority cut by the prefix's end, which may be userinfo cut short.
 _USERINFO = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*:(?:\\?/){2})(?:[^/\\?#\s\"'<>]|\\(?!/))*@")
 _CUT_AUTHORITY = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*:(?:\\?/){2})(?:[^/\\?#\s\"'<>]|\\(?!/))*$")
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 def redact_credentials(raw: bytes) -> bytes:
@@ -61,10 +72,23 @@ class RecordOptions:
     read: ReadOptions
     max_chars: int = 1_000_000
     url_schemes: Sequence[str] = ("http", "https")
+    # the last plausible crawl date: the run's day (UTC), fixed once on the driver
+    today: dt.date = field(default_factory=lambda: utc_today())
+
+
+def record_dates(raw: pa.RecordBatch, crawl_date: dt.date | None) -> pa.Array:
+    """Each record's own date, or its file's."""
+    return pc.coalesce(raw.column("record_date"), pa.scalar(crawl_date, pa.date32()))
+
+
+def _implausible(dates: pa.Array, opts: RecordOptions) -> pa.Array:
+    outside = pc.or_(pc.less(dates, pa.scalar(PLAUSIBLE_FROM, pa.date32())),
+                     pc.greater(dates, pa.scalar(opts.today, pa.date32())))
+    return pc.if_else(pc.fill_null(outside, False), "implausible_date", _NULL)
 
 
 def _reasons(raw: pa.RecordBatch, url_ok: pa.Array, text: pa.Array, bad_partition: bool,
-             opts: RecordOptions) -> pa.Array:
+             dates: pa.Array, opts: RecordOptions) -> pa.Array:
     reader = raw.column("reason")
     file_level = pc.if_else(pc.is_in(reader, value_set=pa.array(FILE_REASONS)), reader, _NULL)
     partition = pa.array([("bad_partition" if bad_partition else None)] * raw.num_rows,
@@ -72,7 +96,7 @@ def _reasons(raw: pa.RecordBatch, url_ok: pa.Array, text: pa.Array, bad_partitio
     url = pc.utf8_trim_whitespace(raw.column("url"))
     missing = pc.fill_null(pc.equal(url, ""), True)
     return pc.coalesce(
-        file_level, partition, reader,
+        file_level, partition, reader, _implausible(dates, opts),
         pc.if_else(missing, "missing_url", _NULL),
         pc.if_else(url_ok, _NULL, "invalid_url"),
         text_reasons(text, opts.max_chars),
@@ -112,15 +136,18 @@ def finish_batch(raw: pa.RecordBatch, source_file: str, crawl_date: dt.date | No
     n = raw.num_rows
     text = normalize_text(raw.column("text"))
     urls = normalize_urls(raw.column("url"), opts.url_schemes)
-    reason = _reasons(raw, urls.valid, text, bad_partition, opts)
+    dates = record_dates(raw, crawl_date)
+    reason = _reasons(raw, urls.valid, text, bad_partition, dates, opts)
     keep = pc.is_null(reason)
+    undated = pc.or_(pc.fill_null(pc.is_in(reason, value_set=_UNDATED), False),
+                     pc.is_valid(_implausible(dates, opts)))
 
     def kept(values: pa.Array) -> pa.Array:
         return pc.if_else(keep, values, pa.scalar(None, values.type))
 
     text, host = kept(text), kept(urls.host)
     return pa.RecordBatch.from_arrays([
-        pa.array([crawl_date] * n, pa.date32()),
+        pc.if_else(undated, pa.scalar(None, pa.date32()), dates),
         pa.array([source_file] * n, pa.string()),
         raw.column("record_index"),
         kept(urls.url), host, registrable_domains(host), text,

@@ -17,6 +17,10 @@ own gzip reader stops silently at a cut member, losing the record). A record or 
 HTTP body (gzip / deflate Content-Encoding, inflated at most `max_record_bytes + 1`
 bytes) over `max_record_bytes` is one `oversize` row, never read whole; a file with no
 WARC record at all is `unreadable_file`.
+
+With `ReadOptions.warc_dates` (the commoncrawl layout) each record carries the date of
+its `WARC-Date` header (ISO 8601, dated in UTC as written: `io/dates.py`); a missing or
+unusable one leaves it null, and the caller falls back to the crawl's start.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import detect_encoding, detect_mime
 from resiliparse.parse.html import HTMLTree
 
+from tailguard.io.dates import parse_iso_date
 from tailguard.io.readers import ChunkReader, Progress, ReadOptions, Record, UnreadableError
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -90,6 +95,10 @@ def _archive(chunks: Iterator[bytes], record_types, parse_http: bool):
         raise UnreadableError("no WARC record in the file")
 
 
+def _warc_date(record, opts: ReadOptions):
+    return parse_iso_date(record.headers.get("WARC-Date")) if opts.warc_dates else None
+
+
 def warc_records(chunks: Iterator[bytes], opts: ReadOptions,
                  progress: Progress) -> Iterator[Record]:
     """HTML response records of a .warc / .warc.gz file (decompressed stream)."""
@@ -97,9 +106,9 @@ def warc_records(chunks: Iterator[bytes], opts: ReadOptions,
     for record in _archive(chunks, WarcRecordType.any_type, parse_http=True):
         if record.record_type != WarcRecordType.response or not _is_html_response(record):
             continue
-        url = record.headers.get("WARC-Target-URI")
+        url, date = record.headers.get("WARC-Target-URI"), _warc_date(record, opts)
         if record.content_length > limit:
-            yield (progress.take(), url, None, None, "oversize", None)
+            yield (progress.take(), url, None, None, "oversize", None, date)
             continue
         body = _payload(record)
         if not record.http_content_type and detect_mime(body) != "text/html":
@@ -109,7 +118,7 @@ def warc_records(chunks: Iterator[bytes], opts: ReadOptions,
         decoded, reason = _inflate_body(body, encoding, limit)
         text = None if decoded is None else _html_text(decoded, record.http_charset,
                                                        opts.html_main_content)
-        yield (index, url, text, None, reason, body[: opts.raw_prefix_bytes])
+        yield (index, url, text, None, reason, body[: opts.raw_prefix_bytes], date)
 
 
 def wet_records(chunks: Iterator[bytes], opts: ReadOptions,
@@ -118,9 +127,9 @@ def wet_records(chunks: Iterator[bytes], opts: ReadOptions,
     for record in _archive(chunks, WarcRecordType.any_type, parse_http=False):
         if record.record_type != WarcRecordType.conversion:
             continue
-        url = record.headers.get("WARC-Target-URI")
+        url, date = record.headers.get("WARC-Target-URI"), _warc_date(record, opts)
         if record.content_length > opts.max_record_bytes:
-            yield (progress.take(), url, None, None, "oversize", None)
+            yield (progress.take(), url, None, None, "oversize", None, date)
             continue
         body = _payload(record)
         index = progress.take()
@@ -131,4 +140,4 @@ def wet_records(chunks: Iterator[bytes], opts: ReadOptions,
             text, reason = None, "invalid_utf8"
         if text is not None and text.startswith("\ufeff"):
             text = text[1:]
-        yield (index, url, text, None, reason, raw)
+        yield (index, url, text, None, reason, raw, date)
