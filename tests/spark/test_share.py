@@ -17,7 +17,7 @@ from tailguard.detector.model import META_FILE, REFERENCE_FILE
 from tailguard.share import bootstrap as bs
 from tailguard.share import estimators as est
 from tailguard.share import job as share
-from tailguard.share import mle
+from tailguard.share import mle, mle_kernel
 
 _COMMON = ["".join(p) + "e" for p in itertools.product("bdfgklmnprst", repeat=2)]
 SHARES = {"big.com": 0.3, "mid.com": 0.7, "tiny.com": 0.5}
@@ -111,6 +111,12 @@ def test_mle_matches_numpy_and_tracks_truth(spark, frames, result):
     bw = base.join(words, "doc_id")
     ref = mle.reference_tables(bw, share.synthetic_reference_words(spark, cfg), cfg)
     rows = mle.with_log_ratio(bw, ref).toPandas()
+    # the job's Arrow kernel gives every document the same ratio as the Spark definition
+    texts = base.join(docs.select("doc_id", "text"), "doc_id")
+    kernel = mle_kernel.with_log_ratio(texts, mle_kernel.word_model(ref)).toPandas()
+    joined = rows.merge(kernel, on="doc_id", suffixes=("", "_kernel"))
+    assert len(joined) == len(rows) == len(kernel) > 100
+    assert np.allclose(joined.log_ratio, joined.log_ratio_kernel, rtol=0, atol=1e-9)
     post = table[(table.era == "post_ai") & (table.estimator == "mle")].set_index("domain")
     for domain in ("big.com", "mid.com"):
         lr = rows[(rows.domain == domain) & (rows.era == "post_ai")].log_ratio.to_numpy()
@@ -145,8 +151,15 @@ def test_log_ratio_is_the_word_occurrence_likelihood_ratio(spark):
                                              "words array<string>")
     syn = spark.createDataFrame([(str(i), w) for i, w in enumerate(synthetic)],
                                 "doc_id string, words array<string>")
-    got = {r.doc_id: r.log_ratio for r in mle.with_log_ratio(
-        base_words, mle.reference_tables(base_words, syn, cfg)).collect()}
+    ref = mle.reference_tables(base_words, syn, cfg)
+    got = {r.doc_id: r.log_ratio for r in mle.with_log_ratio(base_words, ref).collect()}
+    # the Arrow kernel the job uses, on texts made of the same words
+    texts = spark.createDataFrame(
+        [(d, dt.date(2023, 1, 1), dom, era, " ".join(ws)) for d, dom, era, ws in docs],
+        "doc_id string, crawl_date date, domain string, era string, text string")
+    kernel = {r.doc_id: r.log_ratio for r in mle_kernel.with_log_ratio(
+        texts, mle_kernel.word_model(ref)).collect()}
+    assert kernel.keys() == got.keys()
 
     vocab = sorted({w for ws in synthetic for w in ws})
     q = {w: (sum(w in ws for ws in synthetic) + 0.5) / (len(synthetic) + 1) for w in vocab}
@@ -172,6 +185,7 @@ def test_log_ratio_is_the_word_occurrence_likelihood_ratio(spark):
             qw = min(max(q[w], eps), 1 - eps)
             expected += math.log(qw / pw) if w in words else math.log((1 - qw) / (1 - pw))
         assert got[doc_id] == pytest.approx(expected, abs=1e-9), doc_id
+        assert kernel[doc_id] == pytest.approx(expected, abs=1e-9), doc_id
 
 
 def test_replicate_sums_match_a_per_document_loop(spark):
@@ -553,7 +567,7 @@ def test_mle_word_model_is_stored_and_a_rerun_reads_ratios_not_text(spark, frame
     assert model is not None and model.fitted_on["n_pre"] == 60 + 60 + 5
     base = share.base_documents(prov, scores, OP["threshold"], True)
     era_docs = base.select("doc_id", "crawl_date", "domain", "era")
-    assert mle_state.refresh_ratios(model, era_docs, share.words_of(docs), cfg) == []
+    assert mle_state.refresh_ratios(model, era_docs, share.texts_of(docs), cfg) == []
     again, again_monthly, _, cached = share.compute_share(spark, cfg, prov, scores, docs, meta)
     key = ["era", "domain", "estimator"]
     pd.testing.assert_frame_equal(
@@ -563,7 +577,7 @@ def test_mle_word_model_is_stored_and_a_rerun_reads_ratios_not_text(spark, frame
         frame.unpersist()
     # tiny.com (5 pre-AI pages) has no own reference: renamed to a domain the model has
     # never seen, its pages keep their ratios
-    words = share.words_of(docs)
+    words = share.texts_of(docs)
     tiny = era_docs.where("domain = 'tiny.com'")
     renamed = tiny.withColumn("domain", F.lit("never-seen.org"))
     other = cfg.with_overrides(f"output.root={root / 'renamed'}")

@@ -146,6 +146,12 @@ def words_of(docs: DataFrame):
     return add
 
 
+def texts_of(docs: DataFrame):
+    """A function adding each row's `text` to rows keyed by (doc_id, crawl_date)."""
+    keys = ["doc_id", "crawl_date"]
+    return lambda rows: rows.join(docs.select(*keys, "text"), keys, "inner")
+
+
 def mle_rows(spark, cfg, provenance: DataFrame, scores: DataFrame, docs: DataFrame,
              base: DataFrame, meta: dict, dates: list[str]) -> tuple[DataFrame, list]:
     """The bootstrap's input rows (bootstrap.INPUT_COLUMNS) of the base documents, and
@@ -160,7 +166,7 @@ def mle_rows(spark, cfg, provenance: DataFrame, scores: DataFrame, docs: DataFra
     # partition and a document that joins the base later has its ratio
     scored = provenance.select(*keys, "domain", "era").join(scores.select(*keys), keys,
                                                             "left_semi")
-    mle_state.refresh_ratios(model, scored, add_words, cfg, dates)
+    mle_state.refresh_ratios(model, scored, texts_of(docs), cfg, dates)
     ratios = mle_state.read_ratios(model, spark, cfg, dates)
     rows = (base.join(ratios, keys, "inner")
             .withColumn("doc_hash", F.xxhash64("doc_id", F.lit(cfg.share.seed))))

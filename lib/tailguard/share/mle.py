@@ -7,7 +7,9 @@ probability p_w under human writing and q_w under LLM writing. Then
     log Q(d)/P(d) = C + sum_{w in d} s_w,   s_w = log(q_w/p_w) - log((1-q_w)/(1-p_w)),
     C = sum_{w in V} log((1-q_w)/(1-p_w)),
 
-a linear score over the vocabulary V, computed here with Spark joins and sums.
+a linear score over the vocabulary V. The word model is fitted here with Spark
+(`reference_tables`); `with_log_ratio` defines each document's ratio with Spark joins,
+and the job computes the same ratios in one Arrow pass (`mle_kernel.py`).
 
 Choices that keep it honest on web data:
 - P is the domain's own pre-AI text, shrunk toward all pre-AI text with a prior of

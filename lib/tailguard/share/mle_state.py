@@ -36,7 +36,7 @@ from tailguard import __version__
 from tailguard.attributes import store
 from tailguard.io.tables import date_rows, read_table, table_exists, write_table
 from tailguard.schema import MLE_REFERENCE_STATE
-from tailguard.share import mle
+from tailguard.share import mle, mle_kernel
 from tailguard.share.pu_state import stored_state_reason
 
 log = logging.getLogger(__name__)
@@ -173,12 +173,13 @@ def with_reference_domain(rows: DataFrame, domains: DataFrame) -> DataFrame:
 
 
 def refresh_ratios(model: StoredReference, rows: DataFrame,
-                   words_of: Callable[[DataFrame], DataFrame], cfg,
+                   texts_of: Callable[[DataFrame], DataFrame], cfg,
                    dates: list[str] | None = None) -> list[str]:
     """Write `mle_ratio` for every date of `rows` (doc_id, crawl_date, domain, era: every
-    scored document) whose partition is missing or stale;
-    returns those dates. A document's ratio depends on its words and the word model
-    only, so a date scored alone equals the same date scored in a run over all dates."""
+    scored document) whose partition is missing or stale; returns those dates.
+    `texts_of(rows)` adds each row's text. A document's ratio depends on its words and the
+    word model only, so a date scored alone equals the same date scored in a run over all
+    dates. The ratios are computed in one Arrow pass (mle_kernel)."""
     spark = rows.sparkSession
     maker = model.maker()
     if dates is None:
@@ -188,13 +189,8 @@ def refresh_ratios(model: StoredReference, rows: DataFrame,
     if not stale:
         return []
     wanted = rows.where(F.col("crawl_date").isin([dt.date.fromisoformat(d) for d in stale]))
-    # one key per record: a doc_id recurs across dates, and mle sums words per doc_id
-    keyed = (with_reference_domain(wanted, model.reference.domains)
-             .withColumn("record", F.concat_ws("|", "doc_id", F.col("crawl_date").cast("string"))))
-    words = words_of(keyed)
-    scored = mle.with_log_ratio(words.withColumnRenamed("doc_id", "_doc")
-                                .withColumnRenamed("record", "doc_id"), model.reference)
-    out = scored.select(F.col("_doc").alias("doc_id"), "crawl_date", "log_ratio")
+    keyed = with_reference_domain(wanted, model.reference.domains)
+    out = mle_kernel.with_log_ratio(texts_of(keyed), mle_kernel.word_model(model.reference))
     store.write(out, cfg, maker, {d: inputs[d] for d in stale}, sort_by=("doc_id",),
                 rows=date_rows(wanted))
     log.info("share: mle log ratios of %d date(s) with word model %s", len(stale),
