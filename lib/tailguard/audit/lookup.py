@@ -26,7 +26,8 @@ verify -> best match. Nothing under output.root is written: the audit reads
 - Verify: the fraction of equal MinHash values >= the stored threshold, or an exact
   content-hash match (Jaccard 1).
 - Best match: a page whose cluster was first seen before the cutoff wins (`attested`),
-  then the highest Jaccard, then the earliest first_seen, then doc_id.
+  then an exact copy, then the highest Jaccard, then the earliest first_seen, crawl_date
+  and doc_id.
 """
 
 from __future__ import annotations
@@ -213,8 +214,8 @@ def best_matches(copies: DataFrame, provenance: DataFrame, docs: DataFrame,
             .join(docs.select("doc_id", "crawl_date", "url"), on=["doc_id", "crawl_date"],
                   how="left"))
     rank = F.struct((F.col("first_seen") >= F.lit(cutoff)).alias("late"),
-                    (-F.col("jaccard")).alias("distance"), "first_seen", "doc_id",
-                    "crawl_date", "url", "jaccard", "exact")
+                    (~F.col("exact")).alias("near"), (-F.col("jaccard")).alias("distance"),
+                    "first_seen", "crawl_date", "doc_id", "url", "jaccard", "exact")
     best = (copies.join(info, on=["doc_id", "crawl_date"], how="inner")
             .groupBy("rid").agg(F.min(rank).alias("m")))
     return best.select(
