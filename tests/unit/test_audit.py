@@ -169,3 +169,22 @@ def test_summary_and_its_lines():
     assert body["synthetic_share"]["estimate"] == 0.1235
     text = summary.render(body)
     assert "attested 5 (50.0%)" in text and "0.123 [0.100, 0.200]" in text
+
+
+def test_report_section_lists_the_audits(tmp_path):
+    import json as json_module
+
+    from tailguard.audit.report import gather_audits, section_audits
+
+    cfg = load_config([], [f"output.root={tmp_path}"])
+    assert gather_audits(cfg) == [] and "No outside dataset" in section_audits([])
+    body = {"name": "vendor", "documents": 10, "attested": 5, "seen": 1, "new": 3,
+            "quarantined": 1, "synthetic_share": {"estimate": 0.25, "lo": 0.1, "hi": 0.4,
+                                                  "reference": "own", "placebo": None},
+            "duplicates": {"redundant": 2}}
+    (tmp_path / "audit" / "vendor").mkdir(parents=True)
+    (tmp_path / "audit" / "vendor" / "summary.json").write_text(json_module.dumps(body))
+    (tmp_path / "audit" / "_staging").mkdir()
+    assert [a["name"] for a in gather_audits(cfg)] == ["vendor"]
+    html = section_audits(gather_audits(cfg))
+    assert "<td>vendor</td>" in html and "0.250 [0.100, 0.400]" in html
