@@ -178,8 +178,8 @@ def _jaccard_batches(num_perm: int):
             a = batch.column("signature").fill_null(empty)
             b = batch.column("stored").fill_null(empty)
             same = (from_binary(a, num_perm) == from_binary(b, num_perm)).mean(axis=1)
-            have = np.asarray(batch.column("signature").is_valid()) & np.asarray(
-                batch.column("stored").is_valid())
+            have = (batch.column("signature").is_valid().to_numpy(zero_copy_only=False)
+                    & batch.column("stored").is_valid().to_numpy(zero_copy_only=False))
             jaccard = np.where(have, same, 0.0)
             exact = batch.column("exact").to_numpy(zero_copy_only=False) > 0
             yield pa.RecordBatch.from_arrays(
