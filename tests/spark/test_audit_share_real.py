@@ -11,6 +11,7 @@ Both are `new` (no row is in the crawl), so their whole is the not-attested part
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -47,6 +48,13 @@ def _leftovers(rows, plan):
         taken[(truth["source"], truth["content_domain"])] += 1
         by_site[site] = (human[k::2], synthetic[k::2])
     return by_site
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file under the tables root outside audit/."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()
+            and not str(p.relative_to(root)).startswith("audit/")}
 
 
 def _write(path: Path, records) -> None:
@@ -97,12 +105,16 @@ def test_share_of_an_outside_dataset_from_unseen_generators(spark, tmp_path, rot
     cfg = load_config([], [f"input.path={workdir / 'crawl' / 'crawl'}",
                            f"output.root={workdir / 'tables'}", f"eras.cutoff={spec.cutoff}",
                            "share.bootstrap=100"])
+    tables = workdir / "tables"
+    before = _hashes(tables)
     results = {}
     for name in ("mixed", "placebo"):
         ctx = JobContext(cfg=cfg, options=argparse.Namespace(
             input=str(tmp_path / "outside" / f"{name}.jsonl"), name=name, shards=None))
         ctx.__dict__["spark"] = spark
         results[name] = audit_run(ctx)
+    assert before == _hashes(tables)  # state/pu_model, pu_scores, the index: untouched
+    assert any(name.startswith("state/pu_model/") for name in before)
     share = results["mixed"]["synthetic_share"]
     truth = sum(s for s, _ in by_label.values()) / sum(n for _, n in by_label.values())
     print(json.dumps({"rotation": rotation, "truth": truth, "by_label_truth": by_label,

@@ -188,3 +188,12 @@ def test_report_section_lists_the_audits(tmp_path):
     assert [a["name"] for a in gather_audits(cfg)] == ["vendor"]
     html = section_audits(gather_audits(cfg))
     assert "<td>vendor</td>" in html and "0.250 [0.100, 0.400]" in html
+
+
+def test_the_cli_knows_the_audit():
+    from tailguard.cli import build_parser
+
+    args = build_parser().parse_args(["audit", "--input", "data.jsonl", "--shards", "main"])
+    assert (args.job, args.input, args.name, args.shards) == ("audit", "data.jsonl", None, "main")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["audit"])
