@@ -197,3 +197,12 @@ def test_the_cli_knows_the_audit():
     assert (args.job, args.input, args.name, args.shards) == ("audit", "data.jsonl", None, "main")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["audit"])
+
+
+def test_the_placebo_fifth_is_not_a_fold_of_the_classifier():
+    hashes = np.random.default_rng(8).integers(-2**63, 2**63 - 1, 50_000, dtype=np.int64)
+    held = audit_share.held_out(hashes)
+    assert 0.19 < held.mean() < 0.21
+    folds = np.mod(hashes, 5)  # pu_classifier.with_fold: pmod(xxhash64(doc_id, seed), 5)
+    per_fold = [held[folds == k].mean() for k in range(5)]
+    assert max(per_fold) - min(per_fold) < 0.03, per_fold
