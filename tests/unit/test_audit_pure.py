@@ -206,3 +206,21 @@ def test_the_placebo_fifth_is_not_a_fold_of_the_classifier():
     folds = np.mod(hashes, 5)  # pu_classifier.with_fold: pmod(xxhash64(doc_id, seed), 5)
     per_fold = [held[folds == k].mean() for k in range(5)]
     assert max(per_fold) - min(per_fold) < 0.03, per_fold
+
+
+def test_documents_spread_thinly_over_sites_meet_their_sites_mixture():
+    """Sites whose human text scores differently: a few documents on each are fitted
+    against the mixture of their own sites' pre-AI text, not against the pooled one."""
+    rng = np.random.default_rng(9)
+    ref = _reference(rng, sites=2, pre=400)
+    low, high = rng.beta(2, 8, 400), rng.beta(3, 4, 400)  # site0 scores low, site1 higher
+    ref.sites["site0.com"] = (low, ref.sites["site0.com"][1])
+    ref.sites["site1.com"] = (high, ref.sites["site1.com"][1])
+    targets = pd.DataFrame({"domain": ["site1.com"] * 12, "label": None,
+                            "pu_score": rng.beta(3, 4, 12),
+                            "doc_hash": rng.integers(-2**62, 2**62, 12)})
+    assert list(audit_share.groups_of(targets.domain.to_numpy(), ref)) == [
+        audit_share.MATCHED] * 12
+    fit = audit_share.fit_groups(targets, ref)
+    assert fit["reference"] == "own" and fit["sites"] == 1
+    assert fit["estimate"] <= 0.1 and fit["lo"] <= 0.0, fit
