@@ -203,6 +203,30 @@ def _hashes(root: Path) -> dict[str, str]:
             and not str(p.relative_to(root)).startswith("audit/")}
 
 
+def _plant_shards_and_tail(spark, cfg, tables: Path, crawl, outside) -> None:
+    """A shard set `test` of the crawl's pre-AI originals (the first 480 pages planted), and
+    a tail band of every 7th concept of the dataset's new pages and of the originals:
+    what `tailguard shards` and `diversity` would leave, made here without their runs."""
+    from tailguard.diversity.ngrams import hash_texts, ngrams_of
+
+    originals = {rec["url"] for rec in crawl[:480]}
+    docs = read_table(spark, cfg, "docs").select("doc_id", "crawl_date", "url", "domain",
+                                                  "text").toPandas()
+    shard = docs[docs.url.isin(originals)]
+    (tables / "shards" / "test").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(shard, preserve_index=False),
+                   tables / "shards" / "test" / "part-00000.parquet")
+    texts = [r["text"] for kind, r in outside if kind == "new"] + list(shard.text[:100])
+    concepts = ngrams_of(hash_texts(pa.array(texts)), cfg.tail.max_n, cfg.tail.max_n).concepts
+    keys = np.unique(concepts)[::7].view(np.int64)
+    (tables / "tail_concepts").mkdir()
+    pq.write_table(pa.table({"key": keys, "max_n": pa.array([cfg.tail.max_n] * len(keys),
+                                                            pa.int32()),
+                             "min_count": pa.array([cfg.tail.min_count] * len(keys), pa.int32()),
+                             "quantile": [float(cfg.tail.quantile)] * len(keys)}),
+                   tables / "tail_concepts" / "part-00000.parquet")
+
+
 @pytest.fixture(scope="module")
 def audited(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("audit")
@@ -220,9 +244,10 @@ def audited(spark, tmp_path_factory):
     started = time.perf_counter()
     provenance_run(ctx)
     provenance_seconds = time.perf_counter() - started
+    _plant_shards_and_tail(spark, cfg, root / "tables", crawl, outside)
     before = _hashes(root / "tables")
     ctx = JobContext(cfg=cfg, options=argparse.Namespace(
-        input=str(root / "outside"), name="vendor", shards=None))
+        input=str(root / "outside"), name="vendor", shards="test"))
     ctx.__dict__["spark"] = spark
     started = time.perf_counter()
     body = audit_run(ctx)
@@ -292,8 +317,21 @@ def test_every_record_is_accounted_for_and_bad_ones_are_quarantined(audited):
     assert labels == {"web", "llm"}
 
 
+def test_overlap_with_a_shard_set_and_the_tail_it_would_add(audited):
+    """Every attested document is a copy of a pre-AI original, all of which are in the
+    shard set; seen and new ones are not. The dataset's new pages carry tail concepts
+    the shard set lacks."""
+    outside, body, documents, *_ = audited
+    shards = body["shards"]
+    assert shards["name"] == "test" and shards["overlap"] == body["attested"]
+    tail = shards["tail"]
+    assert tail["token_budget"] > 0 and tail["tail_size"] > 0
+    assert 0 < tail["added"] <= tail["dataset_tail"], tail
+
+
 def test_the_index_and_every_table_read_are_byte_identical(audited):
     *_, before, after, _ = audited
     assert before and before == after
     assert any(name.startswith("lsh_bands/") for name in before)
     assert any(name.startswith("signatures/") for name in before)
+    assert any(name.startswith("shards/test/") for name in before)
