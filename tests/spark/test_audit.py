@@ -33,7 +33,7 @@ from tailguard.io import ingest
 from tailguard.io.tables import read_table
 from tailguard.provenance.job import run as provenance_run
 
-pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy, pytest.mark.shared_data]  # ~2 min
 
 PRE_DATES = (dt.date(2021, 6, 1), dt.date(2022, 3, 1))
 POST_DATES = (dt.date(2023, 1, 1), dt.date(2023, 6, 1))
