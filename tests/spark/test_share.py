@@ -344,7 +344,8 @@ def test_pu_scores_give_each_post_ai_page_its_p_value_against_its_site(spark, fr
 
 def _spark_summary(reps, cfg):
     """The per-replicate definition of the pu rows, in Spark over REPLICATES rows (one per
-    replicate): the reference the summaries made beside the fits must equal."""
+    replicate): the reference the summaries made beside the fits must equal. The interval
+    holds the point (F.least / F.greatest skip nulls)."""
     from tailguard.share import pu_share
 
     keys = ["era", "domain", "month"]
@@ -368,7 +369,8 @@ def _spark_summary(reps, cfg):
     merged = per_ref.groupBy(*keys).agg(
         F.max(F.when(main, F.col("n"))).cast("long").alias("n_docs"),
         F.max(F.when(main, F.col("point"))).alias("point"),
-        F.min("lo").alias("lo"), F.max("hi").alias("hi"),
+        F.least(F.min("lo"), F.max(F.when(main, F.col("point")))).alias("lo"),
+        F.greatest(F.max("hi"), F.max(F.when(main, F.col("point")))).alias("hi"),
         F.first("reason", ignorenulls=True).alias("reason"))
     few = (F.col("era") == "post_ai") & (F.col("n_docs") < cfg.share.min_docs)
     keep = lambda c: F.when(~few, F.col(c))  # noqa: E731
@@ -412,9 +414,11 @@ def test_pu_summary_clips_shares_but_keeps_the_placebo_signed():
         "b.com": [("post_ai", None, "main", n, list(0.30 + noise), "small"),
                   ("post_ai", None, "wider", n, list(0.60 + noise), "small")],
         "c.com": [("post_ai", None, "main", n, list(0.20 + noise), None),
-                  ("post_ai", None, "mismatch", n, list(0.35 + noise), None)]}
+                  ("post_ai", None, "mismatch", n, list(0.35 + noise), None)],
+        # every replicate above the point: the interval is widened down to hold it
+        "d.com": [("post_ai", None, "main", n, [0.5] + list(0.7 + noise[1:] / 2), None)]}
     out = {(k[0], k[1]): r for k, r in
-           _summaries(blocks, cfg, [["a.com", "b.com", "c.com"]]).items()}
+           _summaries(blocks, cfg, [sorted(blocks)]).items()}
     assert out[("post_ai", "a.com")]["share"] == 0.0
     assert out[("post_ai", "a.com")]["share_lo"] == 0.0
     assert out[("pre_ai", "a.com")]["share"] == pytest.approx(-0.05)
@@ -426,8 +430,10 @@ def test_pu_summary_clips_shares_but_keeps_the_placebo_signed():
     assert c["share"] == pytest.approx(0.20)
     assert c["share_lo"] == pytest.approx(0.20 - 0.0901, abs=0.001)
     assert c["share_hi"] == pytest.approx(0.35 + 0.0951, abs=0.001)  # noise -0.095 .. 0.1
-    overall = out[("post_ai", "__all__")]  # mean of signed fits (-0.05, 0.30, 0.20), clipped once
-    assert overall["share"] == pytest.approx(0.15) and overall["n_docs"] == 150
+    d = out[("post_ai", "d.com")]
+    assert d["share"] == d["share_lo"] == 0.5 and d["share_hi"] > 0.7
+    overall = out[("post_ai", "__all__")]  # mean of signed fits (-0.05, .3, .2, .5), clipped once
+    assert overall["share"] == pytest.approx(0.2375) and overall["n_docs"] == 200
 
 
 def test_pu_summaries_made_beside_the_fits_equal_the_per_replicate_definition(spark):

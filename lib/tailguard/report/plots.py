@@ -40,8 +40,10 @@ def share_by_domain(share: pd.DataFrame, placebo: pd.DataFrame | None) -> bytes:
     fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.2))
     y = range(len(rows))
     low = -0.05
-    ax.errorbar(rows["share"], y, xerr=[rows["share"] - rows["share_lo"],
-                                        rows["share_hi"] - rows["share"]],
+    # an estimator's interval need not hold its point (matplotlib refuses a negative
+    # error bar): such a side is drawn as no bar
+    ax.errorbar(rows["share"], y, xerr=[(rows["share"] - rows["share_lo"]).clip(lower=0),
+                                        (rows["share_hi"] - rows["share"]).clip(lower=0)],
                 fmt="o", color=ERA_COLOURS["post_ai"], ecolor="#888", capsize=2, ms=4,
                 label="post-AI share (95% interval)")
     if placebo is not None and not placebo.empty:
