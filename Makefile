@@ -20,14 +20,17 @@ INPUT ?=
 OUT ?=
 DATE ?=
 DEMO_DIR ?= out/demo
+DATASET ?=
+NAME ?=
+SHARDS ?=
 # INPUT, OUT and DATE reach the shell as environment variables, always double-quoted
 # ("$$INPUT"), never pasted into the command line: a value with spaces, quotes, `;` or
 # backticks stays one argument and runs nothing.
-export INPUT OUT DATE
+export INPUT OUT DATE DATASET NAME SHARDS
 RUN_ARGS = $(if $(INPUT),--set "input.path=$$INPUT") $(if $(OUT),--set "output.root=$$OUT")
 DATE_RE := ^[0-9]{4}-[0-9]{2}-[0-9]{2}((,|\.\.)[0-9]{4}-[0-9]{2}-[0-9]{2})*$$
 
-.PHONY: setup demo test test-heavy test-fast lint package pipeline daily shards bench cluster-test clean
+.PHONY: setup demo test test-heavy test-fast lint package pipeline daily shards audit bench cluster-test clean
 
 setup: $(STAMP) $(if $(NEED_JDK),$(VENV)/jdk/bin/java)
 
@@ -81,6 +84,13 @@ daily: setup
 shards: setup
 	$(VENV)/bin/tailguard shards --conf $(CONF) $(RUN_ARGS)
 	$(VENV)/bin/tailguard report --conf $(CONF) $(RUN_ARGS)
+
+# An outside dataset against the crawl, read-only (docs/AUDIT.md): audit/NAME/documents,
+# audit/NAME/summary.json and a summary on stdout.
+audit: setup
+	@[[ -n "$$DATASET" ]] || { echo "usage: make audit DATASET=PATH [NAME=...] [SHARDS=...] [CONF=...]"; exit 2; }
+	$(VENV)/bin/tailguard audit --conf $(CONF) $(RUN_ARGS) --input "$$DATASET" \
+		$(if $(NAME),--name "$$NAME") $(if $(SHARDS),--shards "$$SHARDS")
 
 # Throughput on the generated and real-vocabulary corpora, then the synthetic share on
 # real text (leave-generators-out, REALTEXT_SEEDS crawl draws per rotation, with pu's

@@ -22,7 +22,7 @@ from tailguard.session import build_session
 
 log = logging.getLogger("bench")
 MODULES = ("bench.bench_provenance", "bench.bench_score", "bench.bench_diversity",
-           "bench.bench_shards", "bench.bench_write")
+           "bench.bench_shards", "bench.bench_write", "bench.bench_audit")
 
 
 def _crawl(out: Path, docs: int, seed: int) -> Path:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--report", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--only", default="provenance,score,diversity,shards,write",
+    parser.add_argument("--only", default="provenance,score,diversity,shards,write,audit",
                         help="benchmark modules to run, comma-separated")
     parser.add_argument("--set", action="append", default=[], dest="sets",
                         help="config override key=value (e.g. spark.conf.* tuning)")

@@ -50,6 +50,14 @@ def _diversity_args(parser: argparse.ArgumentParser) -> None:
                         help="'eras' (default) or 'shards:NAME' to measure a shard set")
 
 
+def _audit_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True,
+                        help="JSONL(.gz/.zst) / Parquet file, or a directory of them")
+    parser.add_argument("--name", help="audit name: output under audit/NAME/ "
+                        "(default: the input's base name)")
+    parser.add_argument("--shards", help="shard set to measure overlap and added tail against")
+
+
 JOBS: dict[str, JobSpec] = {
     "ingest": JobSpec("tailguard.io.ingest:run", "read crawl partitions into docs/quarantine"),
     "provenance": JobSpec("tailguard.provenance.job:run",
@@ -67,6 +75,9 @@ JOBS: dict[str, JobSpec] = {
                       "anchored, tail-enriched training shards + manifest.json"),
     "report": JobSpec("tailguard.report.job:run",
                       "self-contained <output.root>/report/index.html"),
+    "audit": JobSpec("tailguard.audit.job:run",
+                     "look an outside dataset up in the crawl (read-only): attested / seen / "
+                     "new, synthetic share", _audit_args),
     "sample": JobSpec("tailguard.sample.job:run", "write the embedded demo crawl",
                       _sample_args, needs_spark=False),
 }

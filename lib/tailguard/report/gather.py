@@ -47,6 +47,7 @@ class ReportData:
     detector: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # section -> job to run
+    audits: list[dict[str, Any]] = field(default_factory=list)  # audit/*/summary.json
 
 
 def read_json(uri: str) -> dict[str, Any] | None:
@@ -142,6 +143,9 @@ def gather(spark, cfg: Config) -> ReportData:
     if data.detector is None:
         data.missing["detector"] = "train-detector"
     data.versions = versions(spark)
+    from tailguard.audit.report import gather_audits
+
+    data.audits = gather_audits(cfg)
     return data
 
 

@@ -22,7 +22,7 @@ SECTIONS = (("overview", "Overview"), ("share", "Synthetic share per domain"),
             ("monthly", "Share by month"), ("diversity", "Diversity per era at matched budgets"),
             ("tail", "Tail coverage and rarefaction"), ("shards", "Shard mix"),
             ("ingest", "Ingest and quarantine"), ("detector", "Detector validation"),
-            ("config", "Config and versions"))
+            ("audits", "Outside datasets (audits)"), ("config", "Config and versions"))
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;margin:0;
@@ -279,9 +279,16 @@ def _kpis(items: Sequence[tuple[str, Any]]) -> str:
     return f'<div class="kpis">{cells}</div>'
 
 
+def section_audits(data: ReportData) -> str:
+    from tailguard.audit.report import section_audits as audits
+
+    return audits(data.audits)
+
+
 RENDERERS = {"overview": overview, "share": section_share, "monthly": section_monthly,
              "diversity": section_diversity, "tail": section_tail, "shards": section_shards,
-             "ingest": section_ingest, "detector": section_detector, "config": section_config}
+             "ingest": section_ingest, "detector": section_detector, "audits": section_audits,
+             "config": section_config}
 
 
 def render(data: ReportData) -> str:
