@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tailguard.report.render import SECTIONS
+from tailguard.report.render import OPTIONAL, SECTIONS
 from tailguard.report.summary import pipeline_summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ def check_in_chromium(report: Path, tmp_path: Path) -> None:
     assert found, dom.stderr[-2000:]
     check = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert check["scrollWidth"] <= check["innerWidth"], "the page scrolls sideways at 1280 px"
-    assert set(check["sections"]) == {key for key, _ in SECTIONS}
+    assert set(check["sections"]) == {key for key, _ in SECTIONS} - set(OPTIONAL)
     for key, section in check["sections"].items():
         assert section["missing"] == 0, f"section {key} says it has no data"
         assert section["images"] or section["tables"] or section["kpis"], f"{key} is empty"

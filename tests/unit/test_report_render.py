@@ -12,7 +12,7 @@ from PIL import Image
 from tailguard.config import load_config
 from tailguard.progress import StageState, progress_line, rate_line
 from tailguard.report.gather import ReportData
-from tailguard.report.render import SECTIONS, render
+from tailguard.report.render import OPTIONAL, SECTIONS, render
 from tailguard.report.summary import summary_lines
 
 
@@ -88,7 +88,12 @@ def _data() -> ReportData:
 def test_render_has_every_section_escapes_input_and_embeds_decodable_pngs():
     page = render(_data())
     for key, title in SECTIONS:
-        assert f'<section id="{key}"><h2>{title}</h2>' in page
+        shown = f'<section id="{key}"><h2>{title}</h2>' in page
+        assert shown == (key not in OPTIONAL), key  # no audits here: no audits section
+    audited = _data()
+    audited.audits = [{"name": "vendor", "documents": 3, "attested": 1, "seen": 0, "new": 2,
+                       "quarantined": 0, "synthetic_share": None, "duplicates": None}]
+    assert '<section id="audits">' in render(audited) and "<td>vendor</td>" in render(audited)
     assert "<b>evil</b>" not in page and "&lt;b&gt;evil&lt;/b&gt;.net" in page
     assert "<script" not in page and 'class="missing"' not in page
     pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)

@@ -23,6 +23,13 @@ SECTIONS = (("overview", "Overview"), ("share", "Synthetic share per domain"),
             ("tail", "Tail coverage and rarefaction"), ("shards", "Shard mix"),
             ("ingest", "Ingest and quarantine"), ("detector", "Detector validation"),
             ("audits", "Outside datasets (audits)"), ("config", "Config and versions"))
+# sections a report shows only when their data exists (a crawl need not have audits)
+OPTIONAL = {"audits": lambda data: bool(data.audits)}
+
+
+def sections(data: ReportData) -> list[tuple[str, str]]:
+    """The (key, title) of the sections this report shows."""
+    return [(k, t) for k, t in SECTIONS if k not in OPTIONAL or OPTIONAL[k](data)]
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;margin:0;
@@ -292,9 +299,10 @@ RENDERERS = {"overview": overview, "share": section_share, "monthly": section_mo
 
 
 def render(data: ReportData) -> str:
-    nav = "".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title in SECTIONS[1:])
+    shown = sections(data)
+    nav = "".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title in shown[1:])
     body = "".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>'
-                   f"{RENDERERS[key](data)}</section>" for key, title in SECTIONS)
+                   f"{RENDERERS[key](data)}</section>" for key, title in shown)
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>tailguard report</title><style>{CSS}</style></head><body><main>"
