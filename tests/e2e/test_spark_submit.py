@@ -167,8 +167,8 @@ def _logged_at(log: str, marker: str) -> float:
 def _rows(out: Path, name: str) -> list[tuple]:
     table = pq.read_table(out / name).to_pylist()
 
-    def norm(value):
-        return round(value, 9) if isinstance(value, float) else str(value)
+    def norm(value):  # floats and the rest kept apart, so a null beside a float still sorts
+        return (0, round(value, 9), "") if isinstance(value, float) else (1, 0.0, str(value))
 
     return sorted(tuple((k, norm(v)) for k, v in sorted(row.items())) for row in table)
 
