@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 log = logging.getLogger("tailguard.progress")
@@ -85,3 +86,17 @@ class StageMonitor:
                 if last is None or (now - last[0] >= self._interval and state.done != last[1]):
                     self._seen[state.stage_id] = (now, state.done)
                     log.info(progress_line(self._job, state))
+
+
+@contextmanager
+def timed_stage(spark, job: str, timings: dict[str, float], stage: str):
+    """Wall time of one stage of `job` into timings[stage], its Spark jobs named after the
+    stage (UI, event log), so a slow run says where it went."""
+    spark_context = spark.sparkContext
+    spark_context.setJobDescription(f"{job}: {stage}")
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = time.perf_counter() - start
+        spark_context.setJobDescription(None)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
-from contextlib import contextmanager
 from pathlib import PurePosixPath
 
 from pyspark import StorageLevel
@@ -30,6 +28,7 @@ from tailguard.audit import extras, lookup, read, summary
 from tailguard.audit import share as audit_share
 from tailguard.errors import InputError
 from tailguard.io.tables import table_exists, write_table
+from tailguard.progress import timed_stage
 from tailguard.report.job import write_text_atomically
 
 log = logging.getLogger(__name__)
@@ -40,16 +39,8 @@ DOC_COLUMNS = ("source_file", "record_index", "doc_id", "url", "domain", "label"
 STATUSES = ("attested", "seen", "new", "quarantined")
 
 
-@contextmanager
 def _timed(ctx, timings: dict[str, float], stage: str):
-    spark_context = ctx.spark.sparkContext
-    spark_context.setJobDescription(f"audit: {stage}")
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = time.perf_counter() - start
-        spark_context.setJobDescription(None)
+    return timed_stage(ctx.spark, "audit", timings, stage)
 
 
 def audit_name(options) -> str:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -66,6 +64,7 @@ from tailguard.io.tables import (
     write_partitions,
     write_table,
 )
+from tailguard.progress import timed_stage
 from tailguard.provenance.clusters import with_cluster_columns
 from tailguard.provenance.eras import with_era
 from tailguard.schema import BOILERPLATE, PROVENANCE
@@ -75,18 +74,8 @@ log = logging.getLogger(__name__)
 BUCKET = ["band", "band_hash"]
 
 
-@contextmanager
-def _timed(ctx: JobContext, timings: dict[str, float], stage: str):
-    """Wall time of one stage, logged at the end so a slow run says where it went; its
-    Spark jobs carry the stage's name (UI, event log)."""
-    spark_context = ctx.spark.sparkContext
-    spark_context.setJobDescription(f"provenance: {stage}")
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = time.perf_counter() - start
-        spark_context.setJobDescription(None)
+def _timed(ctx, timings: dict[str, float], stage: str):
+    return timed_stage(ctx.spark, "provenance", timings, stage)
 
 
 def _docs_per_date(ctx: JobContext, dates: list[dt.date] | None) -> dict:
